@@ -1,0 +1,88 @@
+// Internal helpers shared by the api codecs, server and client (not part of
+// the public contract): text escaping, number formatting, and a minimal
+// blocking fd stream usable by Boost.Beast's synchronous HTTP parser.
+#pragma once
+
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/error.hpp>
+#include <boost/system/error_code.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace vmstack::api::detail {
+
+// Nesting cap for all decoders: deep enough for any XenAPI value, shallow
+// enough that recursive conversion can never blow the stack.
+inline constexpr int kMaxDepth = 128;
+
+// Appends `s` to `out`, replacing invalid UTF-8 with U+FFFD and escaping for
+// XML element content (& < > " and \r; other C0 controls, which XML 1.0
+// cannot carry, are dropped as xapi does).
+void append_xml_escaped(std::string& out, std::string_view s);
+// Same for a JSON string body (without the surrounding quotes).
+void append_json_escaped(std::string& out, std::string_view s);
+void append_int(std::string& out, int64_t v);
+// Shortest round-trip form; `json` forces a fraction/exponent so the value
+// decodes as a float again, and maps non-finite values to null.
+void append_double(std::string& out, double d, bool json);
+
+bool parse_int(std::string_view s, int64_t& out);   // trims ASCII space, allows '+'
+bool parse_double(std::string_view s, double& out);  // trims ASCII space
+
+// A connected socket (or any fd) as a Beast SyncReadStream. Reads only; writes
+// go through send_all() with MSG_NOSIGNAL so a dead peer can't SIGPIPE us.
+//
+// The server sets SO_RCVTIMEO on its sockets; a read that times out is
+// reported as boost::asio::error::would_block while the stream is "idle" (no
+// byte of the current request has arrived yet: the caller parks the
+// connection), and retried until the request deadline otherwise, after which
+// it fails with boost::beast::error::timeout. Without SO_RCVTIMEO (the client)
+// reads simply block.
+class FdStream {
+ public:
+  using clock = std::chrono::steady_clock;
+  explicit FdStream(int fd) : fd_(fd) {}
+  int fd() const { return fd_; }
+
+  // Starts reading a new request: `idle` says nothing of it is buffered yet.
+  void begin_request(bool idle, clock::time_point deadline) {
+    idle_ = idle;
+    deadline_ = deadline;
+  }
+
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+    for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      boost::asio::mutable_buffer b = *it;
+      if (b.size() == 0) continue;
+      return read_raw(b.data(), b.size(), ec);
+    }
+    ec = {};
+    return 0;
+  }
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    boost::system::error_code ec;
+    auto n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+ private:
+  std::size_t read_raw(void* p, std::size_t n, boost::system::error_code& ec);
+  int fd_;
+  bool idle_ = false;
+  clock::time_point deadline_ = clock::time_point::max();
+};
+
+// Writes all of the given pieces (gathered). Returns false on any error.
+bool send_all(int fd, std::string_view a, std::string_view b = {});
+// write() loop for non-socket fds (pipes, ttys). Returns false on error.
+bool write_all(int fd, const char* p, std::size_t n);
+
+}  // namespace vmstack::api::detail

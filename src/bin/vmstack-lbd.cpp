@@ -1,0 +1,161 @@
+// vmstack-lbd: the vmstack load balancer daemon. Rules come from
+// vmstack-ipvsadm over the control socket and are saved in the state dir;
+// the data plane is a user-space NAT proxy; with lb-ha built in, health
+// checks, VRRP failover and connection sync too.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "lb/control.h"
+#include "lb/daemon.h"
+
+#ifdef VMSTACK_LB_HAVE_HA
+#include "lb/ha_runtime.h"
+#endif
+
+using namespace vmstack::lb;
+
+#ifdef VMSTACK_LB_HAVE_HA
+namespace {
+
+// Owns the HaRuntime and lets `ipvsadm --start-daemon/--stop-daemon` change
+// its sync role at run time (by rebuilding it with the new options).
+class HaGlue {
+ public:
+  HaGlue(Daemon& d, ha::HaOptions opts) : d_(d), opts_(std::move(opts)) {
+    ExecHooks h;
+    h.start_daemon = [this](const Command& c) { startDaemon(c); };
+    h.stop_daemon = [this](const Command& c) { stopDaemon(c); };
+    h.list_daemon = [this] { return listDaemon(); };
+    d_.setHooks(std::move(h));
+    d_.setExtraMetrics([this] { return rt_ ? rt_->metrics_text() : std::string(); });
+  }
+  void start() { rebuild(); }
+  void stop() {
+    if (rt_) rt_->stop();
+    rt_.reset();
+  }
+
+ private:
+  void rebuild() {
+    stop();
+    if (!opts_.enabled()) return;
+    auto rt = std::make_unique<ha::HaRuntime>(d_.table(), opts_, [](const std::string& m) {
+      std::cerr << "vmstack-lbd: " << m << std::endl;
+    });
+    rt->start();
+    rt_ = std::move(rt);
+  }
+  // Applies new options; on failure the previous ones are put back.
+  void change(const ha::HaOptions& next) {
+    ha::HaOptions prev = opts_;
+    opts_ = next;
+    try {
+      rebuild();
+    } catch (...) {
+      opts_ = prev;
+      try {
+        rebuild();
+      } catch (const std::exception& e) {
+        std::cerr << "vmstack-lbd: restoring the previous HA setup failed: " << e.what()
+                  << std::endl;
+      }
+      throw;
+    }
+  }
+  void startDaemon(const Command& c) {
+    if (opts_.start_daemon == c.daemon_state) throw LbError(LbError::Code::DaemonExists);
+    ha::HaOptions next = opts_;
+    next.start_daemon = c.daemon_state;
+    if (!c.mcast_interface.empty()) next.sync_interface = c.mcast_interface;
+    if (c.has_syncid) next.sync_id = c.syncid;
+    change(next);
+  }
+  void stopDaemon(const Command& c) {
+    if (opts_.start_daemon != c.daemon_state) throw LbError(LbError::Code::NoDaemon);
+    ha::HaOptions next = opts_;
+    next.start_daemon.clear();
+    change(next);
+  }
+  std::string listDaemon() const {
+    if (opts_.start_daemon.empty() || !rt_) return {};
+    std::string role = rt_->role();
+    if (role != "master" && role != "backup") role = opts_.start_daemon;
+    std::string mcast = !opts_.sync_interface.empty() ? opts_.sync_interface
+                        : !opts_.vrrp_interface.empty() ? opts_.vrrp_interface
+                                                        : "default";
+    char buf[256];
+    std::snprintf(buf, sizeof buf, "%s sync daemon (mcast=%s, syncid=%d)\n", role.c_str(),
+                  mcast.c_str(), opts_.sync_id);
+    return buf;
+  }
+
+  Daemon& d_;
+  ha::HaOptions opts_;
+  std::unique_ptr<ha::HaRuntime> rt_;
+};
+
+}  // namespace
+#endif
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "vmstack-lbd: LVS-style load balancer daemon with a user-space NAT data plane.\n"
+      "Configure it with vmstack-ipvsadm (ipvsadm syntax)."};
+  DaemonOptions o;
+  std::string splice = "auto";
+  o.control_socket = defaultControlSocket();
+  app.add_option("--state-dir", o.state_dir, "Where the rules are saved (file 'rules')")
+      ->capture_default_str();
+  app.add_option("--control-socket,--socket", o.control_socket,
+                 "Unix socket for vmstack-ipvsadm (env VMSTACK_LB_SOCKET)")
+      ->capture_default_str();
+  app.add_option("--metrics-listen", o.metrics_listen,
+                 "addr:port of the Prometheus endpoint (GET /metrics); off when empty");
+  app.add_option("--workers", o.proxy.workers, "Data-plane threads (0: one per CPU, at most 4)")
+      ->check(CLI::Range(0, 64))
+      ->capture_default_str();
+  app.add_option("--splice", splice, "TCP zero-copy: auto (bulk transfers), always, never")
+      ->check(CLI::IsMember({"auto", "always", "never"}))
+      ->capture_default_str();
+  app.add_option("--nofile", o.nofile, "RLIMIT_NOFILE to ask for (2 per TCP connection)")
+      ->capture_default_str();
+#ifdef VMSTACK_LB_HAVE_HA
+  ha::HaOptions ha_opts;
+  ha::add_ha_options(app, ha_opts);
+#endif
+  CLI11_PARSE(app, argc, argv);
+  o.proxy.splice = splice == "always" ? SpliceMode::Always
+                   : splice == "never" ? SpliceMode::Never
+                                       : SpliceMode::Auto;
+
+  Daemon d(o);
+#ifdef VMSTACK_LB_HAVE_HA
+  std::unique_ptr<HaGlue> ha;
+  try {
+    ha = std::make_unique<HaGlue>(d, ha_opts);
+  } catch (const std::exception& e) {
+    std::cerr << "vmstack-lbd: " << e.what() << std::endl;
+    return 2;
+  }
+#endif
+  try {
+    d.start();
+#ifdef VMSTACK_LB_HAVE_HA
+    ha->start();  // after the rules are back, so health checks see them
+#endif
+  } catch (const std::exception& e) {
+    std::cerr << "vmstack-lbd: " << e.what() << std::endl;
+    return 1;
+  }
+  std::cerr << "vmstack-lbd: serving (control " << d.controlSocket() << ", "
+            << d.proxy().workerCount() << " workers";
+  if (!o.metrics_listen.empty()) std::cerr << ", metrics http://" << d.metricsEndpoint().str() << "/metrics";
+  std::cerr << ")" << std::endl;
+  d.run();
+#ifdef VMSTACK_LB_HAVE_HA
+  ha->stop();  // a master hands over (priority-0 advert) before the data plane stops
+#endif
+  d.shutdown();
+  return 0;
+}

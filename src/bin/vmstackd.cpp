@@ -1,0 +1,71 @@
+// vmstackd: the vmstack toolstack daemon. Owns the object model and the
+// guests' QEMU processes, serves the XenAPI on a unix socket (and optionally
+// TCP). Guests keep running when it stops; the next start re-attaches.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+
+#include "ops/xapi.h"
+
+int main(int argc, char** argv) {
+  vmstack::ops::Config cfg;
+  std::string listen;
+  std::string log_level = "info";
+  CLI::App app{"vmstackd - the vmstack toolstack daemon (XenAPI over XML-RPC/JSON-RPC)"};
+  app.set_version_flag("--version", "vmstackd 0.1.0");
+  app.add_option("--state-dir", cfg.state_dir, "State directory: database, SRs, API socket")->capture_default_str();
+  app.add_option("--run-dir", cfg.run_dir, "Per-guest sockets and logs (default <state-dir>/run)");
+  app.add_option("--socket", cfg.unix_socket, "API unix socket (default <state-dir>/xapi.sock)");
+  app.add_option("--listen", listen, "Also serve the API on TCP ADDR:PORT (e.g. 127.0.0.1:8080)");
+  app.add_option("--accel", cfg.accel, "Accelerator: auto (probe once, cached), kvm or tcg")
+      ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
+      ->capture_default_str();
+  app.add_option("--guest-dir", cfg.guest_dir, "Demo guest kernel/initrd (default ~/.cache/vmstack/guest)");
+  app.add_option("--qemu", cfg.qemu_binary, "QEMU binary")->capture_default_str();
+  app.add_option("--clean-shutdown-timeout", cfg.clean_shutdown_timeout_s,
+                 "Seconds a guest gets to power off after the ACPI button before it is forced")
+      ->capture_default_str();
+  app.add_option("--api-threads", cfg.api_threads, "API worker threads")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (const char* pw = std::getenv("VMSTACK_ROOT_PASSWORD")) cfg.root_password = pw;
+  if (!listen.empty()) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) {
+      std::cerr << "vmstackd: --listen wants ADDR:PORT\n";
+      return 2;
+    }
+    cfg.tcp_address = listen.substr(0, colon);
+    cfg.tcp_port = static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)));
+  }
+
+  // Signals are taken synchronously by this thread; workers never see them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  try {
+    vmstack::ops::Xapi xapi(cfg);
+    xapi.init();
+    xapi.serve();
+    spdlog::info("vmstackd ready: unix socket {}{}", xapi.config().unix_socket,
+                 cfg.tcp_address.empty() ? "" : ", tcp " + cfg.tcp_address + ":" + std::to_string(xapi.tcp_port()));
+    int sig = 0;
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+    }
+    spdlog::info("vmstackd stopping on signal {}; guests keep running", sig);
+  } catch (const std::exception& e) {
+    spdlog::error("vmstackd: {}", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,218 @@
+#include "lb/daemon.h"
+
+#include <utility>  // before Asio: boost 1.74 awaitable.hpp uses std::exchange
+#include <boost/asio.hpp>
+#include <csignal>
+#include <iostream>
+
+#include "lb/control.h"
+#include "lb/metrics.h"
+#include "lb/state_file.h"
+
+namespace vmstack::lb {
+
+namespace asio = boost::asio;
+
+struct Daemon::Io {
+  explicit Io(const std::string& state_dir) : signals(ctx), tick(ctx), state(state_dir) {}
+  asio::io_context ctx;
+  asio::signal_set signals;
+  asio::steady_timer tick;
+  StateFile state;
+  std::unique_ptr<ControlServer> control;
+  std::unique_ptr<MetricsServer> metrics;
+};
+
+namespace {
+
+bool isRuleChange(Op op) {
+  switch (op) {
+    case Op::AddService: case Op::EditService: case Op::DelService: case Op::Clear:
+    case Op::AddDest: case Op::EditDest: case Op::DelDest: case Op::SetTimeouts:
+      return true;
+    default:
+      return false;
+  }
+}
+
+nlohmann::json reply(const ExecResult& r) {
+  return {{"rc", r.rc}, {"out", r.out}, {"err", r.err}};
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions opts)
+    : opts_(std::move(opts)), io_(std::make_unique<Io>(opts_.state_dir)) {
+  control_path_ = opts_.control_socket.empty() ? defaultControlSocket() : opts_.control_socket;
+  if (!opts_.proxy.log) opts_.proxy.log = [this](const std::string& m) { log(m); };
+  proxy_ = std::make_unique<Proxy>(table_, opts_.proxy);
+}
+
+Daemon::~Daemon() { shutdown(); }
+
+asio::io_context& Daemon::io() { return io_->ctx; }
+
+const std::string& Daemon::stateFile() const { return io_->state.path(); }
+
+void Daemon::log(const std::string& m) const {
+  if (opts_.log)
+    opts_.log(m);
+  else
+    std::cerr << "vmstack-lbd: " << m << std::endl;
+}
+
+void Daemon::start() {
+  uint64_t nofile = raiseNofileLimit(opts_.nofile);
+  if (nofile < opts_.nofile)
+    log("open files limited to " + std::to_string(nofile) + " (about " +
+        std::to_string(nofile / 2) + " concurrent TCP connections)");
+
+  // 1. Saved rules.
+  io_->state.prepare();
+  if (auto text = io_->state.read()) {
+    std::string err = loadState(table_, *text);
+    if (!err.empty()) {
+      std::string copy = io_->state.setAside();
+      log("saved rules in " + io_->state.path() + " did not load cleanly (kept a copy in " + copy +
+          "): " + err);
+    } else {
+      log("restored " + std::to_string(table_.list().size()) + " virtual services from " +
+          io_->state.path());
+    }
+  }
+  dirty_ = false;
+  change_sub_ = table_.subscribeChanges([this] {
+    // Any thread (control, health checks): save on the control thread.
+    dirty_ = true;
+    asio::post(io_->ctx, [this] { saveIfDirty(); });
+  });
+
+  // 2. Data plane, 3. control socket, 4. metrics.
+  try {
+    proxy_->start();
+    for (auto& [k, e] : proxy_->listenerErrors()) log(e + " (retrying)");
+    io_->control = std::make_unique<ControlServer>(
+        io_->ctx, control_path_, [this](const nlohmann::json& r) { return handle(r); });
+    io_->control->start();
+    if (!opts_.metrics_listen.empty()) {
+      io_->metrics = std::make_unique<MetricsServer>(io_->ctx, [this] { return metricsText(); });
+      io_->metrics->start(opts_.metrics_listen);
+    }
+  } catch (...) {
+    shutdown();
+    throw;
+  }
+  started_ = true;
+}
+
+void Daemon::run() {
+  if (!started_) return;
+  io_->signals.add(SIGINT);
+  io_->signals.add(SIGTERM);
+  io_->signals.async_wait([this](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    log(std::string("caught ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    stop();
+  });
+  std::function<void()> arm = [this, &arm] {
+    io_->tick.expires_after(std::chrono::seconds(1));
+    io_->tick.async_wait([this, &arm](boost::system::error_code ec) {
+      if (ec) return;
+      table_.tick();  // rates, template expiry
+      arm();
+    });
+  };
+  arm();
+  auto guard = asio::make_work_guard(io_->ctx);
+  io_->ctx.run();
+  io_->ctx.restart();
+}
+
+void Daemon::stop() {
+  asio::post(io_->ctx, [this] {
+    boost::system::error_code ec;
+    io_->signals.cancel(ec);
+    io_->tick.cancel();
+    if (io_->control) io_->control->stop();
+    if (io_->metrics) io_->metrics->stop();
+    io_->ctx.stop();
+  });
+}
+
+void Daemon::shutdown() {
+  if (io_->control) io_->control->stop();
+  if (io_->metrics) io_->metrics->stop();
+  if (change_sub_) {
+    table_.unsubscribe(change_sub_);
+    change_sub_ = 0;
+  }
+  proxy_->stop();
+  if (dirty_) saveIfDirty();
+  started_ = false;
+}
+
+void Daemon::saveIfDirty(std::string* warning) {
+  if (!dirty_.exchange(false)) return;
+  try {
+    io_->state.write(saveState(table_));
+  } catch (const std::exception& e) {
+    dirty_ = true;  // try again on the next change
+    std::string m = std::string("rules not saved: ") + e.what();
+    log(m);
+    if (warning) *warning = "warning: " + m + "\n";
+  }
+}
+
+std::string Daemon::listenerWarning(const Command& c) const {
+  if (c.op != Op::AddService && c.op != Op::EditService) return {};
+  auto errs = proxy_->listenerErrors();
+  auto it = errs.find(c.svc.key);
+  return it == errs.end() ? std::string() : "warning: " + it->second + " (will retry)\n";
+}
+
+nlohmann::json Daemon::handle(const nlohmann::json& request) {
+  ExecResult r;
+  try {
+    if (request.contains("cmd")) {
+      Command c = commandFromJson(request.at("cmd"));
+      if (c.op == Op::Restore) throw LbError(LbError::Code::Invalid, "send -R as a batch");
+      r = executeCommand(table_, c, hooks_);
+      if (r.rc == 0 && isRuleChange(c.op)) r.err += listenerWarning(c);
+    } else if (request.contains("batch")) {
+      std::vector<Command> cmds;
+      for (const auto& j : request.at("batch")) {
+        Command c = commandFromJson(j);
+        if (!isRuleChange(c.op) && c.op != Op::StartDaemon && c.op != Op::StopDaemon &&
+            c.op != Op::Zero)
+          throw LbError(LbError::Code::Invalid, "only rule commands can be restored");
+        cmds.push_back(std::move(c));
+      }
+      std::vector<int> lines = request.value("lines", std::vector<int>{});
+      r = executeBatch(table_, cmds, hooks_, lines.size() == cmds.size() ? &lines : nullptr);
+    } else {
+      throw LbError(LbError::Code::Invalid, "request has neither \"cmd\" nor \"batch\"");
+    }
+  } catch (const std::exception& e) {
+    r.rc = 2;
+    r.err = std::string(e.what()) + "\n";
+  }
+  // Saved before the reply: once ipvsadm returns, the rule survives a
+  // restart.
+  std::string warning;
+  saveIfDirty(&warning);
+  r.err += warning;
+  return reply(r);
+}
+
+std::string Daemon::metricsText() {
+  ProxyStats ps = proxy_->stats();
+  std::string out = renderMetrics(table_.list(), &ps);
+  if (extra_metrics_) out += extra_metrics_();
+  return out;
+}
+
+Endpoint Daemon::metricsEndpoint() const {
+  return io_->metrics ? io_->metrics->endpoint() : Endpoint{};
+}
+
+}  // namespace vmstack::lb

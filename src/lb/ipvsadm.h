@@ -1,0 +1,118 @@
+// ipvsadm compatibility: argument parsing, execution against a ServiceTable,
+// and output laid out like ipvsadm's (-L, --stats, --rate, -c, -S, --timeout).
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lb/service_table.h"
+
+namespace vmstack::lb {
+
+enum class Op {
+  None,
+  AddService,   // -A
+  EditService,  // -E
+  DelService,   // -D
+  Clear,        // -C
+  Restore,      // -R  (the CLI reads stdin and sends a batch)
+  Save,         // -S
+  AddDest,      // -a
+  EditDest,     // -e
+  DelDest,      // -d
+  List,         // -L / -l
+  Zero,         // -Z
+  SetTimeouts,  // --set
+  StartDaemon,  // --start-daemon
+  StopDaemon,   // --stop-daemon
+  Help,         // -h
+  Version,      // -v
+};
+
+struct ListOptions {
+  bool numeric = false;      // -n (always numeric output; accepted)
+  bool stats = false;        // --stats
+  bool rate = false;         // --rate
+  bool conns = false;        // -c
+  bool exact = false;        // --exact
+  bool timeout = false;      // --timeout
+  bool daemon = false;       // --daemon
+  bool thresholds = false;   // --thresholds
+  bool persistent_conn = false;  // --persistent-conn
+  bool nosort = false;       // --nosort
+};
+
+struct Command {
+  Op op = Op::None;
+  bool has_service = false;
+  ServiceConfig svc;            // key + scheduler/persistence for -A/-E
+  bool has_dest = false;
+  DestConfig dest;              // -r/-w/-x/-y/-m/-g/-i
+  ListOptions list;
+  Timeouts timeouts;            // --set
+  std::string daemon_state;     // master | backup (start/stop daemon)
+  std::string mcast_interface;  // --mcast-interface
+  int syncid = 0;               // --syncid
+  bool has_syncid = false;
+};
+
+struct ParseResult {
+  std::optional<Command> cmd;
+  std::string error;  // ipvsadm-style message when !cmd
+  int exit_code = 0;  // what ipvsadm exits with for this error (2, or 255 for "try -h")
+  // Options for the client itself (not part of the command).
+  std::string socket_path;  // --socket PATH
+};
+
+// argv without the program name.
+ParseResult parseIpvsadmArgs(const std::vector<std::string>& args);
+// Parse one line of `ipvsadm -S` output (for -R and the state file).
+ParseResult parseSaveLine(const std::string& line);
+
+nlohmann::json commandToJson(const Command& c);
+Command commandFromJson(const nlohmann::json& j);
+
+// ---- output ----
+// with_header: the "IP Virtual Server version" line (-L without -t).
+std::string formatList(const std::vector<ServiceInfo>& svcs, const ListOptions& o,
+                       bool with_header = true);
+std::string formatConnections(const std::vector<ConnEntry>& conns, const ListOptions& o);
+std::string formatSave(const std::vector<ServiceInfo>& svcs, const Timeouts* t = nullptr);
+std::string formatTimeouts(const Timeouts& t);
+std::string usageText(const std::string& program = "vmstack-ipvsadm");
+std::string versionText();
+
+// ---- execution (daemon side) ----
+struct ExecResult {
+  int rc = 0;  // 0, or 255 like ipvsadm when the operation fails
+  std::string out;
+  std::string err;
+};
+
+struct ExecHooks {
+  // --start-daemon / --stop-daemon / -L --daemon. Return text for -L
+  // --daemon; throw LbError on failure. Unset: those commands fail with
+  // "No daemon is running"-style errors (no connection sync available).
+  std::function<void(const Command&)> start_daemon;
+  std::function<void(const Command&)> stop_daemon;
+  std::function<std::string()> list_daemon;
+};
+
+ExecResult executeCommand(ServiceTable& table, const Command& c, const ExecHooks& hooks = {});
+// Apply a batch (restore). All or nothing: on the first error ("line N:
+// ...") the rules are put back as they were before the batch.
+// `lines` (optional, same size as cmds) gives the line numbers for messages.
+ExecResult executeBatch(ServiceTable& table, const std::vector<Command>& cmds,
+                        const ExecHooks& hooks = {}, const std::vector<int>* lines = nullptr);
+// Rules as a restore batch: the text of `ipvsadm -S -n` (plus a --set line).
+std::string saveState(const ServiceTable& table);
+// Load a state file's text into the table. Every line is parsed first; a
+// syntax error leaves the table untouched. Then the table is cleared and the
+// lines applied; a line that fails is skipped (the others still load).
+// Returns error text ("" on success).
+std::string loadState(ServiceTable& table, const std::string& text);
+
+}  // namespace vmstack::lb

@@ -1,0 +1,129 @@
+// Executing ipvsadm commands against a ServiceTable (daemon side), restore
+// batches and the state file (which is `ipvsadm -S -n` text plus --set).
+#include <sstream>
+
+#include "lb/ipvsadm.h"
+
+namespace vmstack::lb {
+namespace {
+
+constexpr int kFailRc = 255;  // ipvsadm exits with -1 when the kernel refuses
+
+std::string runList(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
+  if (c.list.conns) return formatConnections(table.connections(), c.list);
+  if (c.list.timeout) return formatTimeouts(table.timeouts());
+  if (c.list.daemon) return hooks.list_daemon ? hooks.list_daemon() : std::string();
+  if (c.has_service) {
+    auto s = table.get(c.svc.key);
+    if (!s) throw LbError(LbError::Code::NoService);
+    return formatList({*s}, c.list, false);
+  }
+  return formatList(table.list(), c.list);
+}
+
+std::string run(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
+  switch (c.op) {
+    case Op::AddService: table.addService(c.svc); return {};
+    case Op::EditService: table.editService(c.svc); return {};
+    case Op::DelService: table.deleteService(c.svc.key); return {};
+    case Op::Clear: table.clear(); return {};
+    case Op::AddDest: table.addDest(c.svc.key, c.dest); return {};
+    case Op::EditDest: table.editDest(c.svc.key, c.dest); return {};
+    case Op::DelDest: table.deleteDest(c.svc.key, c.dest.addr); return {};
+    case Op::Zero:
+      table.zero(c.has_service ? std::optional<ServiceKey>(c.svc.key) : std::nullopt);
+      return {};
+    case Op::SetTimeouts: table.setTimeouts(c.timeouts); return {};
+    case Op::List: return runList(table, c, hooks);
+    case Op::Save: return formatSave(table.list());
+    case Op::StartDaemon:
+      if (!hooks.start_daemon)
+        throw LbError(LbError::Code::Invalid,
+                      "connection sync is not available: vmstack-lbd was built without lb-ha");
+      hooks.start_daemon(c);
+      return {};
+    case Op::StopDaemon:
+      if (!hooks.stop_daemon) throw LbError(LbError::Code::NoDaemon);
+      hooks.stop_daemon(c);
+      return {};
+    case Op::Help: return usageText();
+    case Op::Version: return versionText();
+    case Op::None: return {};
+    case Op::Restore:
+      throw LbError(LbError::Code::Invalid, "restore is sent as a batch of commands");
+  }
+  return {};
+}
+
+}  // namespace
+
+ExecResult executeCommand(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
+  ExecResult r;
+  try {
+    r.out = run(table, c, hooks);
+  } catch (const LbError& e) {
+    r.rc = kFailRc;
+    r.err = std::string(e.what()) + "\n";
+  } catch (const std::exception& e) {
+    // Hooks (HA) may throw plain exceptions: same treatment.
+    r.rc = kFailRc;
+    r.err = std::string(e.what()) + "\n";
+  }
+  return r;
+}
+
+ExecResult executeBatch(ServiceTable& table, const std::vector<Command>& cmds,
+                        const ExecHooks& hooks, const std::vector<int>* lines) {
+  const std::string before = saveState(table);
+  ExecResult all;
+  for (size_t i = 0; i < cmds.size(); ++i) {
+    ExecResult r = executeCommand(table, cmds[i], hooks);
+    all.out += r.out;
+    if (r.rc != 0) {
+      int line = lines && i < lines->size() ? (*lines)[i] : int(i + 1);
+      // All or nothing: put the rules back as they were.
+      std::string rb = loadState(table, before);
+      all.rc = r.rc;
+      all.err = "line " + std::to_string(line) + ": " + r.err;
+      all.err += rb.empty() ? "nothing restored: the rules are unchanged\n"
+                            : "rolling back failed too: " + rb + "\n";
+      return all;
+    }
+  }
+  return all;
+}
+
+std::string saveState(const ServiceTable& table) {
+  Timeouts t = table.timeouts();
+  return formatSave(table.list(), &t);
+}
+
+std::string loadState(ServiceTable& table, const std::string& text) {
+  std::vector<std::pair<int, Command>> cmds;
+  std::istringstream in(text);
+  int n = 0;
+  std::string errors;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    ParseResult p = parseSaveLine(line);
+    if (!p.cmd) return "line " + std::to_string(n) + ": " + p.error;
+    if (p.cmd->op == Op::None) continue;
+    switch (p.cmd->op) {
+      case Op::AddService: case Op::EditService: case Op::DelService: case Op::Clear:
+      case Op::AddDest: case Op::EditDest: case Op::DelDest: case Op::SetTimeouts:
+        break;
+      default:
+        return "line " + std::to_string(n) + ": only rule commands belong in a state file";
+    }
+    cmds.emplace_back(n, *p.cmd);
+  }
+  table.clear();
+  table.setTimeouts(Timeouts{});  // defaults unless the file says otherwise
+  for (auto& [line, c] : cmds) {
+    ExecResult r = executeCommand(table, c);
+    if (r.rc != 0) errors += "line " + std::to_string(line) + ": " + r.err;
+  }
+  return errors;
+}
+
+}  // namespace vmstack::lb

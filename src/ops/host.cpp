@@ -1,0 +1,182 @@
+// First-start objects (pool, this host, the default SR, built-in templates),
+// the host facts refreshed at every start, and the accelerator choice.
+#include "ops/host.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "core/error.h"
+#include "ops/guests.h"
+#include "ops/storage.h"
+#include "ops/vm_state.h"
+#include "ops/xapi.h"
+
+namespace vmstack::ops {
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && isspace(static_cast<unsigned char>(s[i]))) ++i;
+  return s.substr(i);
+}
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) return trim(line.substr(line.find(':') + 1));
+  return "unknown";
+}
+
+std::string hostname() {
+  char buf[256] = {};
+  ::gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+struct Template {
+  std::string name, description;
+  Struct fields;
+};
+
+// The built-in templates. Paths of the demo guest come from the guest
+// fixture directory (tools/guest-fixture.sh), so they follow the config.
+std::vector<Template> builtin_templates(const Config& cfg) {
+  std::string kernel = cfg.guest_dir + "/vmlinux";
+  if (::access(kernel.c_str(), R_OK) != 0 && ::access((cfg.guest_dir + "/vmlinuz").c_str(), R_OK) == 0)
+    kernel = cfg.guest_dir + "/vmlinuz";
+  std::string args = trim(read_file(cfg.guest_dir + "/cmdline"));
+  if (args.find("console=") == std::string::npos) args = trim("console=ttyS0 " + args);
+  const int64_t MiB = 1 << 20;
+  return {
+      {"Demo Linux (direct kernel boot)",
+       "A Debian kernel with a busybox initramfs, booted PV-style (direct kernel boot through PVH)",
+       {{"PV_kernel", kernel},
+        {"PV_ramdisk", cfg.guest_dir + "/initrd.img"},
+        {"PV_args", args},
+        {"HVM_boot_policy", ""},
+        {"memory_static_min", 64 * MiB},
+        {"memory_dynamic_min", 256 * MiB},
+        {"memory_dynamic_max", 256 * MiB},
+        {"memory_static_max", 256 * MiB},
+        {"VCPUs_max", 1},
+        {"VCPUs_at_startup", 1},
+        {"other_config", Struct{{"disks", "<provision><disk device=\"0\" size=\"1073741824\" sr=\"\" bootable=\"false\" type=\"system\"/></provision>"}}}}},
+      {"Other install media",
+       "HVM guest booting from BIOS (disk, then CD); attach an ISO and install",
+       {{"HVM_boot_policy", "BIOS order"},
+        {"HVM_boot_params", Struct{{"order", "dc"}}},
+        {"platform", Struct{{"vnc", "true"}, {"acpi", "1"}}},
+        {"memory_static_min", 128 * MiB},
+        {"memory_dynamic_min", 512 * MiB},
+        {"memory_dynamic_max", 512 * MiB},
+        {"memory_static_max", 512 * MiB},
+        {"VCPUs_max", 1},
+        {"VCPUs_at_startup", 1},
+        {"other_config", Struct{{"disks", "<provision><disk device=\"0\" size=\"8589934592\" sr=\"\" bootable=\"true\" type=\"system\"/></provision>"}}}}},
+  };
+}
+
+}  // namespace
+
+void ensure_templates(Xapi& x) {
+  auto& db = x.db();
+  for (auto& t : builtin_templates(x.config())) {
+    std::string ref;
+    for (const auto& r : db.refs_by_name_label("VM", t.name))
+      if (db.get_field("VM", r, "is_default_template").as_bool()) ref = r;
+    Struct f = t.fields;
+    f["name_label"] = t.name;
+    f["name_description"] = t.description;
+    f["is_a_template"] = true;
+    f["is_default_template"] = true;
+    if (ref.empty())
+      ref = db.create("VM", std::move(f));
+    else
+      db.update("VM", ref, f);  // built-ins follow this version's definition
+    set_allowed_operations(db, ref);
+  }
+}
+
+hv::AccelProbe choose_accelerator(Xapi& x) {
+  const auto& cfg = x.config();
+  if (cfg.accel == "kvm") return {hv::Accel::kvm, "kvm (forced by configuration)"};
+  if (cfg.accel == "tcg") return {hv::Accel::tcg, "tcg (forced by configuration)"};
+  // The probe boots a guest: do it once per host and remember the verdict.
+  if (auto cached = x.db().get_setting("accel_probe")) {
+    auto sep = cached->find('|');
+    if (sep != std::string::npos)
+      return {cached->substr(0, sep) == "kvm" ? hv::Accel::kvm : hv::Accel::tcg, cached->substr(sep + 1) + " (cached)"};
+  }
+  std::string kernel = cfg.guest_dir + "/vmlinux", initrd = cfg.guest_dir + "/initrd.img";
+  if (::access(kernel.c_str(), R_OK) != 0 || ::access(initrd.c_str(), R_OK) != 0) {
+    // No probe guest yet: decide for now, probe on a later start.
+    return {hv::Accel::tcg, "tcg (no probe guest in " + cfg.guest_dir + "; not cached)"};
+  }
+  auto p = hv::probe_accelerator(kernel, initrd);
+  x.db().put_setting("accel_probe", std::string(hv::to_string(p.accel)) + "|" + p.detail);
+  return p;
+}
+
+std::string bootstrap_host(Xapi& x, const hv::AccelProbe& accel) {
+  auto& db = x.db();
+  std::string host;
+  auto hosts = db.all("host");
+  if (hosts.empty()) {
+    host = db.create("host", {{"name_label", hostname()}, {"API_version_major", 2}, {"API_version_minor", 21},
+                              {"API_version_vendor", "vmstack"}, {"enabled", true}, {"sched_policy", "linux"}});
+  } else {
+    host = hosts.front();
+  }
+  if (db.all("pool").empty()) db.create("pool", {{"name_label", ""}, {"master", host}});
+  struct utsname u {};
+  ::uname(&u);
+  struct sysinfo si {};
+  ::sysinfo(&si);
+  const char* accel_name = hv::to_string(accel.accel);
+  db.update("host", host,
+            {{"hostname", hostname()},
+             {"address", "127.0.0.1"},
+             {"memory_total", static_cast<int64_t>(si.totalram) * si.mem_unit},
+             {"memory_free", static_cast<int64_t>(si.freeram) * si.mem_unit},
+             {"software_version", Struct{{"product_brand", "vmstack"},
+                                         {"product_version", "0.1.0"},
+                                         {"platform_name", "vmstack"},
+                                         {"hypervisor", "qemu"},
+                                         {"accelerator", accel_name},
+                                         {"linux", u.release}}},
+             {"cpu_info", Struct{{"cpu_count", std::to_string(std::thread::hardware_concurrency())},
+                                 {"modelname", cpu_model()},
+                                 {"accelerator", accel_name},
+                                 {"accelerator_probe", accel.detail}}},
+             {"capabilities", Array{accel.accel == hv::Accel::kvm ? "hvm-3.0-x86_64" : "tcg-x86_64"}}});
+  return host;
+}
+
+void register_host(MethodTable& t) {
+  t.add("host.get_servertime", 1, [](CallCtx&, const Array&) {
+    return Value(DateTime{static_cast<int64_t>(std::time(nullptr))});
+  });
+  t.add("host.compute_free_memory", 1, [](CallCtx&, const Array&) {
+    struct sysinfo si {};
+    ::sysinfo(&si);
+    return Value(static_cast<int64_t>(si.freeram) * si.mem_unit);
+  });
+}
+
+}  // namespace vmstack::ops

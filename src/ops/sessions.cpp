@@ -1,0 +1,104 @@
+#include "ops/sessions.h"
+
+#include <sys/random.h>
+#include <sys/stat.h>
+
+#include <ctime>
+#include <fstream>
+
+#include "api/auth.h"
+#include "core/error.h"
+#include "ops/xapi.h"
+
+namespace vmstack::ops {
+
+namespace {
+std::string random_password() {
+  static constexpr char alphabet[] = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  unsigned char b[16];
+  size_t got = 0;
+  while (got < sizeof b) {
+    ssize_t n = getrandom(b + got, sizeof b - got, 0);
+    if (n > 0) got += static_cast<size_t>(n);
+  }
+  std::string out;
+  for (unsigned char c : b) out.push_back(alphabet[c % (sizeof alphabet - 1)]);
+  return out;
+}
+}  // namespace
+
+std::string Sessions::ensure_root_user(const std::string& password, const std::string& password_file) {
+  auto& db = x_.db();
+  if (db.get_setting("user:root")) return {};
+  std::string pw = password;
+  std::string generated;
+  if (pw.empty()) {
+    pw = generated = random_password();
+    std::ofstream f(password_file, std::ios::trunc);
+    f << pw << "\n";
+    f.close();
+    ::chmod(password_file.c_str(), 0600);
+  }
+  db.put_setting("user:root", api::hash_password(pw));
+  return generated;
+}
+
+void Sessions::set_password(const std::string& user, const std::string& password) {
+  x_.db().put_setting("user:" + user, api::hash_password(password));
+}
+
+std::string Sessions::login(const std::string& user, const std::string& password, const std::string& originator,
+                            const api::RpcCall& call) {
+  auto hash = x_.db().get_setting("user:" + user);
+  // peer_uid is only known for unix-socket peers (-1 over TCP).
+  bool local_root = call.peer_uid == 0 && password.empty();
+  bool ok = hash && (local_root || (!password.empty() && api::verify_password(password, *hash)));
+  if (!ok) throw ApiError(errors::SESSION_AUTHENTICATION_FAILED, {user, "Authentication failure"});
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  return x_.db().create("session", {{"this_host", x_.host_ref()},
+                                    {"last_active", DateTime{now}},
+                                    {"is_local_superuser", local_root || user == "root"},
+                                    {"auth_user_name", user},
+                                    {"originator", originator}});
+}
+
+void Sessions::logout(const std::string& session) {
+  check(session);
+  x_.db().destroy("session", session);
+  std::lock_guard lk(mu_);
+  subs_.erase(session);
+}
+
+void Sessions::check(const std::string& session) {
+  if (!x_.db().exists("session", session)) throw ApiError(errors::SESSION_INVALID, {session});
+}
+
+void Sessions::subscribe(const std::string& session, const std::set<std::string>& classes) {
+  std::lock_guard lk(mu_);
+  auto& s = subs_[session];
+  if (s.classes.empty()) s.token = x_.db().generation();
+  s.classes.insert(classes.begin(), classes.end());
+}
+
+void Sessions::unsubscribe(const std::string& session, const std::set<std::string>& classes) {
+  std::lock_guard lk(mu_);
+  auto it = subs_.find(session);
+  if (it == subs_.end()) return;
+  for (const auto& c : classes) it->second.classes.erase(c);
+}
+
+std::set<std::string> Sessions::subscriptions(const std::string& session, uint64_t& token) {
+  std::lock_guard lk(mu_);
+  auto it = subs_.find(session);
+  if (it == subs_.end() || it->second.classes.empty())
+    throw ApiError("SESSION_NOT_REGISTERED", {session});
+  token = it->second.token;
+  return it->second.classes;
+}
+
+void Sessions::set_token(const std::string& session, uint64_t token) {
+  std::lock_guard lk(mu_);
+  subs_[session].token = token;
+}
+
+}  // namespace vmstack::ops

@@ -1,0 +1,264 @@
+#include "core/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+using namespace vmstack;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string read_file(const std::string& p) {
+  std::ifstream f(p);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool pid_is_zombie_or_gone(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  if (!f) return true;
+  std::string line;
+  std::getline(f, line);
+  auto rp = line.rfind(')');
+  return rp != std::string::npos && rp + 2 < line.size() && line[rp + 2] == 'Z';
+}
+
+std::string tmpdir() {
+  char tmpl[] = "/tmp/vmstack-proc-XXXXXX";
+  char* d = ::mkdtemp(tmpl);
+  if (!d) throw std::runtime_error("mkdtemp");
+  return d;
+}
+
+}  // namespace
+
+TEST(UniqueFd, ClosesAndMoves) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);
+  {
+    UniqueFd a(p[0]);
+    UniqueFd b(std::move(a));
+    EXPECT_FALSE(a.valid());
+    EXPECT_EQ(b.get(), p[0]);
+  }
+  EXPECT_EQ(::fcntl(p[0], F_GETFD), -1);
+  UniqueFd w(p[1]);
+  int raw = w.release();
+  EXPECT_FALSE(w.valid());
+  EXPECT_EQ(::close(raw), 0);
+}
+
+TEST(RunCommand, CapturesOutputAndExitCode) {
+  auto r = run_command({"sh", "-c", "echo out; echo err >&2; exit 3"}, 5s);
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.out, "out\n");
+  EXPECT_EQ(r.err, "err\n");
+  EXPECT_FALSE(r.ok());
+  auto ok = run_command({"true"});
+  EXPECT_TRUE(ok.ok());
+}
+
+TEST(RunCommand, FeedsInput) {
+  auto r = run_command({"cat"}, 5s, "hello\nworld\n");
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.out, "hello\nworld\n");
+}
+
+TEST(RunCommand, LargeOutputDoesNotDeadlock) {
+  auto r = run_command({"sh", "-c", "head -c 1000000 /dev/zero; head -c 300000 /dev/zero >&2"}, 10s);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.out.size(), 1000000u);
+  EXPECT_EQ(r.err.size(), 300000u);
+}
+
+TEST(RunCommand, TimeoutKillsWholeGroup) {
+  auto start = std::chrono::steady_clock::now();
+  // The grandchild (sleep) holds the pipes too; the group kill must end it.
+  auto r = run_command({"sh", "-c", "sleep 30 & sleep 30"}, 300ms);
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_EQ(r.term_signal, SIGKILL);
+  EXPECT_LT(took, 3s);
+}
+
+TEST(RunCommand, MissingProgramThrows) {
+  try {
+    run_command({"/nonexistent/program-xyz"});
+    FAIL() << "expected throw";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code().value(), ENOENT);
+  }
+  EXPECT_THROW(run_command({"no-such-program-vmstack-xyz"}), std::system_error);
+}
+
+TEST(RunCommand, ReportsSignal) {
+  auto r = run_command({"sh", "-c", "kill -TERM $$"}, 5s);
+  EXPECT_EQ(r.term_signal, SIGTERM);
+  EXPECT_EQ(r.exit_code, 128 + SIGTERM);
+}
+
+TEST(Subprocess, EnvAndCwd) {
+  SpawnOptions o;
+  o.env_overrides = {{"VMSTACK_TEST_VAR", "xyz"}, {"HOME", ""}};
+  o.cwd = "/tmp";
+  auto r = run_command({"sh", "-c", "echo $VMSTACK_TEST_VAR; pwd; echo ${HOME-unset}"}, 5s, {}, o);
+  EXPECT_EQ(r.out, "xyz\n/tmp\nunset\n");
+  SpawnOptions e;
+  e.env = std::map<std::string, std::string>{{"ONLY", "1"}, {"PATH", "/usr/bin:/bin"}};
+  auto r2 = run_command({"/usr/bin/env"}, 5s, {}, e);
+  EXPECT_NE(r2.out.find("ONLY=1"), std::string::npos);
+  EXPECT_EQ(r2.out.find("HOME="), std::string::npos);
+}
+
+TEST(Subprocess, NoDescriptorsLeak) {
+  int p[2];
+  ASSERT_EQ(::pipe(p), 0);  // deliberately not CLOEXEC
+  auto r = run_command({"sh", "-c", "ls /proc/self/fd | wc -l"}, 5s);
+  ::close(p[0]);
+  ::close(p[1]);
+  // 0,1,2 and the fd ls uses to read the directory.
+  EXPECT_EQ(std::stoi(r.out), 4);
+}
+
+TEST(Subprocess, WaitWithTimeoutAndKill) {
+  auto p = Subprocess::spawn({"sleep", "30"});
+  EXPECT_GT(p.pid(), 0);
+  EXPECT_TRUE(p.is_child());
+  EXPECT_FALSE(p.wait_for(100ms));
+  EXPECT_EQ(p.describe_status(), "running");
+  EXPECT_TRUE(p.kill(SIGKILL));
+  EXPECT_TRUE(p.wait_for(5s));
+  EXPECT_EQ(p.describe_status(), "signal:9");
+  EXPECT_FALSE(p.kill(SIGKILL));  // no-op once gone
+  pid_t pid = p.pid();
+  EXPECT_TRUE(pid_is_zombie_or_gone(pid));
+  EXPECT_EQ(::waitpid(pid, nullptr, WNOHANG), -1);  // already reaped
+}
+
+TEST(Subprocess, ExitStatus) {
+  auto p = Subprocess::spawn({"sh", "-c", "exit 7"});
+  int st = p.wait();
+  EXPECT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 7);
+  EXPECT_EQ(p.describe_status(), "exited:7");
+}
+
+TEST(Subprocess, DestructorKillsAndReaps) {
+  pid_t pid;
+  {
+    auto p = Subprocess::spawn({"sleep", "30"});
+    pid = p.pid();
+  }
+  EXPECT_EQ(::kill(pid, 0), -1);  // reaped: pid no longer exists
+}
+
+TEST(Subprocess, NewSessionAndOutputFile) {
+  auto dir = tmpdir();
+  SpawnOptions o;
+  o.new_session = true;
+  o.stdout_mode = SpawnOptions::Output::file;
+  o.stdout_path = dir + "/log";
+  o.stderr_mode = SpawnOptions::Output::stdout_;
+  auto p = Subprocess::spawn({"sh", "-c", "echo sid=$(cut -d' ' -f6 /proc/$$/stat) pid=$$; echo e >&2"}, o);
+  p.wait();
+  auto log = read_file(dir + "/log");
+  std::string pid = std::to_string(p.pid());
+  EXPECT_NE(log.find("sid=" + pid + " pid=" + pid), std::string::npos) << log;
+  EXPECT_NE(log.find("e\n"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Subprocess, KillGroupReachesGrandchildren) {
+  SpawnOptions o;
+  o.new_session = true;
+  o.stdout_mode = SpawnOptions::Output::pipe;
+  auto p = Subprocess::spawn({"sh", "-c", "sleep 30 & echo $!; wait"}, o);
+  char buf[64] = {};
+  ssize_t n = ::read(p.stdout_pipe().get(), buf, sizeof buf - 1);
+  ASSERT_GT(n, 0);
+  pid_t grandchild = std::atoi(buf);
+  ASSERT_GT(grandchild, 0);
+  EXPECT_TRUE(p.kill_group(SIGKILL));
+  p.wait();
+  // The grandchild is reparented to PID 1 which reaps it eventually.
+  for (int i = 0; i < 300 && !pid_is_zombie_or_gone(grandchild); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(pid_is_zombie_or_gone(grandchild));
+}
+
+TEST(Subprocess, ConcurrentWaitAndKill) {
+  auto p = Subprocess::spawn({"sleep", "30"});
+  std::thread waiter([&] { EXPECT_TRUE(p.wait_for(10s)); });
+  std::this_thread::sleep_for(50ms);
+  p.kill(SIGTERM);
+  waiter.join();
+  EXPECT_EQ(p.describe_status(), "signal:15");
+}
+
+TEST(Subprocess, AdoptNonChildSeesExit) {
+  // Start a process that is not our child: sh's background job, orphaned.
+  auto r = run_command({"sh", "-c", "setsid sleep 0.5 >/dev/null 2>&1 & echo $!"}, 5s);
+  pid_t pid = std::atoi(r.out.c_str());
+  ASSERT_GT(pid, 0);
+  auto p = Subprocess::adopt(pid);
+  EXPECT_FALSE(p.is_child());
+  EXPECT_TRUE(p.wait_for(5s));
+  EXPECT_EQ(p.describe_status(), "exited:unknown");
+}
+
+TEST(Subprocess, AdoptMissingThrows) {
+  EXPECT_THROW(Subprocess::adopt(999999999), std::system_error);
+}
+
+TEST(Subprocess, ReleaseAndReaper) {
+  auto p = Subprocess::spawn({"sleep", "0.2"});
+  pid_t pid = p.pid();
+  hand_off_to_reaper(std::move(p));
+  // It exits on its own; the reaper must collect it.
+  bool gone = false;
+  for (int i = 0; i < 300 && !gone; ++i) {
+    std::this_thread::sleep_for(10ms);
+    gone = ::kill(pid, 0) != 0;
+  }
+  EXPECT_TRUE(gone);
+}
+
+TEST(Subprocess, ReclaimFromReaper) {
+  auto p = Subprocess::spawn({"sleep", "30"});
+  pid_t pid = p.pid();
+  hand_off_to_reaper(std::move(p));
+  auto back = reclaim_from_reaper(pid);
+  ASSERT_TRUE(back.has_value());
+  EXPECT_EQ(back->pid(), pid);
+  EXPECT_FALSE(reclaim_from_reaper(pid).has_value());
+  back->kill(SIGKILL);
+  back->wait();
+  EXPECT_EQ(back->describe_status(), "signal:9");
+}
+
+TEST(Subprocess, ReleaseLeavesChildRunning) {
+  auto p = Subprocess::spawn({"sleep", "30"});
+  pid_t pid = p.pid();
+  EXPECT_EQ(p.release(), pid);
+  { Subprocess gone(std::move(p)); }
+  EXPECT_EQ(::kill(pid, 0), 0);
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, 0);
+}
+
+TEST(FormatArgv, Quotes) {
+  EXPECT_EQ(format_argv({"qemu", "-name", "a b", "it's"}), "qemu -name 'a b' 'it'\\''s'");
+}

@@ -1,0 +1,385 @@
+// Domain against real QEMU and the fixture guest (tools/guest-fixture.sh).
+// Boots are TCG (~2 s each on an idle host), so one long test walks the
+// whole lifecycle instead of booting per step.
+#include "hv/domain.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/fd.h"
+#include "core/process.h"
+#include "core/uuid.h"
+#include "guest.h"
+#include "hv/qmp.h"
+
+using namespace vmstack;
+using namespace vmstack::hv;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr const char* kMarker = "vmstack-guest: init reached";
+// Generous: a loaded 2-core CI box makes a 2 s TCG boot take 15 s or more.
+constexpr auto kBoot = 90s;
+
+QemuSpec guest_spec(const std::string& run_dir, const std::string& name) {
+  const auto& g = hvtest::guest();
+  QemuSpec s;
+  s.uuid = make_uuid();
+  s.name = name;
+  s.run_dir = run_dir;
+  s.kernel = g.vmlinux;
+  s.ramdisk = g.initrd;
+  s.cmdline = g.cmdline;
+  return s;
+}
+
+// Collects a Domain's events for assertions.
+struct Events {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::pair<Domain::Event, std::string>> seen;
+
+  auto handler() {
+    return [this](Domain::Event e, const std::string& d) {
+      std::lock_guard lk(mu);
+      seen.emplace_back(e, d);
+      cv.notify_all();
+    };
+  }
+  // Waits for an event of kind e; returns its detail, nullopt on timeout.
+  std::optional<std::string> wait(Domain::Event e, std::chrono::milliseconds timeout) {
+    std::unique_lock lk(mu);
+    std::optional<std::string> found;
+    cv.wait_for(lk, timeout, [&] {
+      for (auto& [k, d] : seen)
+        if (k == e) found = d;
+      return found.has_value();
+    });
+    return found;
+  }
+  size_t count(Domain::Event e) {
+    std::lock_guard lk(mu);
+    size_t n = 0;
+    for (auto& [k, d] : seen) n += k == e;
+    return n;
+  }
+};
+
+size_t occurrences(const std::string& hay, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = hay.find(needle); at != std::string::npos; at = hay.find(needle, at + 1)) ++n;
+  return n;
+}
+
+// Types a shell command on the serial console and waits for its output:
+// the arithmetic result never appears in the echoed input itself.
+bool console_answers(const DomainInfo& info, std::chrono::milliseconds timeout = 30s) {
+  UniqueFd fd(hvtest::connect_unix(info.console_socket, 5s));
+  if (!fd) return false;
+  static std::mt19937 rng(std::random_device{}());
+  int n = 10000 + static_cast<int>(rng() % 80000);
+  return hvtest::console_roundtrip(fd.get(), "echo $((" + std::to_string(n) + "+1))", std::to_string(n + 1),
+                                   timeout);
+}
+
+int64_t balloon_actual(Domain& d) { return d.qmp().execute("query-balloon")["actual"].get<int64_t>(); }
+
+}  // namespace
+
+// launch -> marker -> pause/unpause -> console -> balloon -> save -> resume
+// (no reboot) -> drop the Domain and attach() again -> guest reboot ->
+// ACPI power button -> guest_shutdown -> reset+cont (restart) -> power
+// button again -> kill -> exited.
+TEST(Domain, FullLifecycle) {
+  REQUIRE_GUEST();
+  hvtest::TempDir tmp;
+  const std::string run = tmp.path + "/run";
+  auto spec = guest_spec(run, "lifecycle");
+  spec.memory_static_max = spec.memory_target = 256LL << 20;
+
+  hvtest::QemuTracker qemus;
+  auto t0 = std::chrono::steady_clock::now();
+  auto dom = Domain::launch(spec);
+  qemus.track(dom->info().pid);
+  Events ev;
+  dom->set_event_handler(ev.handler());
+  const DomainInfo info = dom->info();
+  EXPECT_GT(info.pid, 0);
+  EXPECT_EQ(info.qmp_socket, run + "/qmp.sock");
+  EXPECT_EQ(info.console_socket, run + "/console.sock");
+  EXPECT_EQ(info.console_log, run + "/console.log");
+  EXPECT_EQ(info.vnc_port, -1);
+  EXPECT_TRUE(dom->alive());
+  // QEMU is our child, leader of its own session (survives our death).
+  EXPECT_EQ(::getpgid(info.pid), info.pid);
+  EXPECT_EQ(::getsid(info.pid), info.pid);
+  EXPECT_EQ(std::stol(hvtest::read_file(run + "/qemu.pid")), info.pid);
+
+  ASSERT_TRUE(hvtest::wait_for_text(info.console_log, kMarker, kBoot)) << hvtest::read_file(info.console_log);
+  std::cerr << "[ info ] PV boot to marker: "
+            << std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() << " s\n";
+  EXPECT_EQ(dom->query_status(), RunState::running);
+
+  dom->pause();
+  EXPECT_EQ(dom->query_status(), RunState::paused);
+  dom->unpause();
+  EXPECT_EQ(dom->query_status(), RunState::running);
+  ASSERT_TRUE(console_answers(info));
+
+  // The balloon driver in the guest gives memory back.
+  dom->set_balloon(192LL << 20);
+  bool shrunk = false;
+  for (int i = 0; i < 300 && !shrunk; ++i) {
+    shrunk = balloon_actual(*dom) <= (192LL << 20);
+    if (!shrunk) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(shrunk) << "balloon actual " << balloon_actual(*dom);
+  dom->set_balloon(256LL << 20);
+
+  // A save that cannot be written fails cleanly and leaves the guest running.
+  EXPECT_THROW(dom->save_to_file(tmp.path + "/no/such/dir/state"), std::runtime_error);
+  EXPECT_EQ(dom->query_status(), RunState::running);
+
+  const std::string state = tmp.path + "/suspend.img";
+  dom->save_to_file(state, 120s);
+  EXPECT_GT(fs::file_size(state), 1u << 20);
+  EXPECT_EQ(dom->query_status(), RunState::paused);  // stopped, image complete
+  dom->kill();
+  EXPECT_FALSE(dom->alive());
+  auto exited = ev.wait(Domain::Event::exited, 10s);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(*exited, "exited:0");  // QMP quit
+  EXPECT_EQ(ev.count(Domain::Event::guest_shutdown), 0u);
+  dom.reset();
+
+  // Resume in the same run dir: the guest continues where it was, no reboot.
+  auto resumed = spec;
+  resumed.incoming_file = state;
+  dom = Domain::launch(resumed);
+  qemus.track(dom->info().pid);
+  Events ev2;
+  dom->set_event_handler(ev2.handler());
+  EXPECT_EQ(dom->query_status(), RunState::running);
+  EXPECT_TRUE(console_answers(dom->info()));
+  EXPECT_EQ(occurrences(hvtest::read_file(info.console_log), kMarker), 1u);
+
+  // Daemon restart, in-process: the old Domain goes away without killing the
+  // guest and a fresh one re-adopts it from what the toolstack stored.
+  const DomainInfo stored = dom->info();
+  dom.reset();
+  EXPECT_EQ(::kill(stored.pid, 0), 0);
+  dom = Domain::attach(stored);
+  ASSERT_TRUE(dom);
+  Events ev3;
+  dom->set_event_handler(ev3.handler());
+  EXPECT_EQ(dom->info().pid, stored.pid);
+  EXPECT_EQ(dom->query_status(), RunState::running);
+  dom->pause();
+  EXPECT_EQ(dom->query_status(), RunState::paused);
+  dom->unpause();
+  EXPECT_TRUE(console_answers(dom->info()));
+
+  // The guest reboots itself: guest_reset, and it comes up again.
+  {
+    UniqueFd fd(hvtest::connect_unix(stored.console_socket, 5s));
+    ASSERT_TRUE(fd);
+    std::string cmd = "reboot\n";
+    ASSERT_GT(::send(fd.get(), cmd.data(), cmd.size(), MSG_NOSIGNAL), 0);
+  }
+  EXPECT_TRUE(ev3.wait(Domain::Event::guest_reset, kBoot).has_value());
+  for (auto end = std::chrono::steady_clock::now() + kBoot;
+       occurrences(hvtest::read_file(info.console_log), kMarker) < 2 && std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(occurrences(hvtest::read_file(info.console_log), kMarker), 2u);
+
+  // ACPI power button -> acpid -> poweroff; -no-shutdown keeps QEMU up.
+  dom->powerdown();
+  auto off = ev3.wait(Domain::Event::guest_shutdown, 60s);
+  ASSERT_TRUE(off.has_value()) << hvtest::read_file(info.console_log);
+  EXPECT_EQ(*off, "guest-shutdown");
+  EXPECT_TRUE(dom->alive());
+  EXPECT_EQ(dom->query_status(), RunState::shutdown);
+
+  // actions_after_shutdown=restart: the toolstack resets and continues the
+  // stopped machine; the guest boots again and still honours the button.
+  dom->reset();
+  dom->unpause();
+  for (auto end = std::chrono::steady_clock::now() + kBoot;
+       occurrences(hvtest::read_file(info.console_log), kMarker) < 3 && std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(50ms);
+  ASSERT_EQ(occurrences(hvtest::read_file(info.console_log), kMarker), 3u);
+  EXPECT_EQ(dom->query_status(), RunState::running);
+  size_t offs = ev3.count(Domain::Event::guest_shutdown);
+  dom->powerdown();
+  for (auto end = std::chrono::steady_clock::now() + 60s;
+       ev3.count(Domain::Event::guest_shutdown) == offs && std::chrono::steady_clock::now() < end;)
+    std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(ev3.count(Domain::Event::guest_shutdown), offs + 1);
+  dom->kill();
+  EXPECT_TRUE(dom->wait_exit(1s));
+  EXPECT_TRUE(ev3.wait(Domain::Event::exited, 10s).has_value());
+  EXPECT_EQ(dom->query_status(), RunState::shutdown);
+  EXPECT_THROW(dom->pause(), QmpConnectionError);
+}
+
+// A QEMU that is not our child (started by another process, as after a real
+// daemon restart): attach, control, observe its exit through the pidfd.
+TEST(Domain, AttachToForeignQemu) {
+  REQUIRE_GUEST();
+  hvtest::TempDir tmp;
+  auto spec = guest_spec(tmp.path + "/run", "foreign");
+  spec.start_paused = true;  // no boot needed to drive it
+  spec.tsc_khz = host_tsc_khz();
+  fs::create_directories(spec.run_dir);
+  auto argv = build_qemu_argv(spec);
+  // sh is our child; QEMU is sh's child, so not ours.
+  std::vector<std::string> sh = {"sh", "-c", "\"$@\" >/dev/null 2>&1 & wait", "sh"};
+  sh.insert(sh.end(), argv.begin(), argv.end());
+  SpawnOptions o;
+  o.new_session = true;
+  auto parent = Subprocess::spawn(sh, o);
+
+  DomainInfo info;
+  info.qmp_socket = spec.run_dir + "/qmp.sock";
+  info.console_socket = spec.run_dir + "/console.sock";
+  info.console_log = spec.run_dir + "/console.log";
+  for (int i = 0; i < 500 && info.pid <= 0; ++i) {
+    std::this_thread::sleep_for(20ms);
+    std::string p = hvtest::read_file(spec.run_dir + "/qemu.pid");
+    if (!p.empty() && p.back() == '\n') info.pid = std::stoi(p);
+  }
+  ASSERT_GT(info.pid, 0);
+  hvtest::QemuTracker qemus;
+  qemus.track(info.pid);
+  ASSERT_NE(info.pid, parent.pid());
+  // QEMU writes its pidfile before it creates its chardevs.
+  for (int i = 0; i < 500 && !fs::exists(info.qmp_socket); ++i) std::this_thread::sleep_for(20ms);
+
+  // Wrong identities are refused: a live pid that is not this QEMU, no pid.
+  DomainInfo wrong = info;
+  wrong.pid = parent.pid();
+  EXPECT_EQ(Domain::attach(wrong), nullptr);
+  wrong.pid = 0;
+  EXPECT_EQ(Domain::attach(wrong), nullptr);
+  wrong = info;
+  wrong.qmp_socket = tmp.path + "/other/qmp.sock";
+  EXPECT_EQ(Domain::attach(wrong), nullptr);
+
+  auto dom = Domain::attach(info);
+  ASSERT_TRUE(dom);
+  Events ev;
+  dom->set_event_handler(ev.handler());
+  EXPECT_TRUE(dom->alive());
+  EXPECT_EQ(dom->query_status(), RunState::paused);
+  dom->unpause();
+  EXPECT_EQ(dom->query_status(), RunState::running);
+  dom->pause();
+  EXPECT_EQ(dom->query_status(), RunState::paused);
+
+  // A launch into the same run dir must not clobber the live QEMU's sockets.
+  try {
+    Domain::launch(spec);
+    ADD_FAILURE() << "second launch in a busy run dir succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("already running"), std::string::npos) << e.what();
+  }
+
+  dom->kill();
+  EXPECT_FALSE(dom->alive());
+  auto exited = ev.wait(Domain::Event::exited, 10s);
+  ASSERT_TRUE(exited.has_value());
+  EXPECT_EQ(*exited, "exited:unknown");  // not our child: status unknowable
+  EXPECT_TRUE(parent.wait_for(5s));      // sh reaped it and left
+  dom.reset();
+  EXPECT_EQ(Domain::attach(info), nullptr);  // gone
+}
+
+// The handler may drop the Domain (the toolstack does on `exited`).
+TEST(Domain, HandlerMayDestroyDomain) {
+  REQUIRE_GUEST();
+  hvtest::TempDir tmp;
+  auto spec = guest_spec(tmp.path + "/run", "selfdestruct");
+  spec.start_paused = true;
+  auto dom = Domain::launch(spec);
+  pid_t pid = dom->info().pid;
+  hvtest::QemuTracker qemus;
+  qemus.track(pid);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool destroyed = false;
+  Domain* raw = dom.release();
+  raw->set_event_handler([&](Domain::Event e, const std::string&) {
+    if (e != Domain::Event::exited) return;
+    delete raw;
+    std::lock_guard lk(mu);
+    destroyed = true;
+    cv.notify_all();
+  });
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  std::unique_lock lk(mu);
+  EXPECT_TRUE(cv.wait_for(lk, 10s, [&] { return destroyed; }));
+}
+
+TEST(Domain, LaunchFailuresReportQemuErrors) {
+  REQUIRE_GUEST();
+  hvtest::TempDir tmp;
+  auto spec = guest_spec(tmp.path + "/run", "broken");
+  spec.kernel = tmp.path + "/no-such-kernel";
+  try {
+    Domain::launch(spec, 20s);
+    ADD_FAILURE() << "launch with a missing kernel succeeded";
+  } catch (const std::runtime_error& e) {
+    // QEMU's own words reach the caller.
+    EXPECT_NE(std::string(e.what()).find("no-such-kernel"), std::string::npos) << e.what();
+  }
+  // Nothing left running: nobody answers on the QMP socket.
+  int left = hvtest::connect_unix(spec.run_dir + "/qmp.sock", 100ms);
+  EXPECT_LT(left, 0);
+  if (left >= 0) ::close(left);
+
+  spec = guest_spec(tmp.path + "/run2", "nobinary");
+  spec.qemu_binary = tmp.path + "/no-such-qemu";
+  EXPECT_THROW(Domain::launch(spec), std::runtime_error);
+
+  spec = guest_spec(tmp.path + "/run3", "badarg");
+  spec.extra_args = {"-no-such-option"};
+  try {
+    Domain::launch(spec, 20s);
+    ADD_FAILURE() << "launch with a bad option succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("-no-such-option"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Domain, HvmLaunchWithVnc) {
+  hvtest::TempDir tmp;
+  // An HVM guest (BIOS, no disks): enough to check VNC and the machine type.
+  QemuSpec spec;
+  spec.uuid = make_uuid();
+  spec.name = "hvm";
+  spec.run_dir = tmp.path + "/run";
+  spec.vnc = true;
+  spec.start_paused = true;
+  auto dom = Domain::launch(spec);
+  hvtest::QemuTracker qemus;
+  qemus.track(dom->info().pid);
+  EXPECT_GE(dom->info().vnc_port, 5900);
+  EXPECT_LT(dom->info().vnc_port, 6000);
+  auto vnc = dom->qmp().execute("query-vnc");
+  EXPECT_EQ(vnc["host"], "127.0.0.1");
+  EXPECT_EQ(vnc["family"], "ipv4");
+  EXPECT_EQ(dom->query_status(), RunState::paused);
+  dom->kill();
+  EXPECT_FALSE(dom->alive());
+}

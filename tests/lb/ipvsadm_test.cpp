@@ -1,0 +1,374 @@
+// ipvsadm compatibility: argument parsing, checks and messages, output
+// layouts, save/restore round trips, restore atomicity.
+#include <gtest/gtest.h>
+
+#include "lb/ipvsadm.h"
+
+using namespace vmstack::lb;
+
+namespace {
+
+Command parseOk(std::vector<std::string> args) {
+  ParseResult r = parseIpvsadmArgs(args);
+  EXPECT_TRUE(r.cmd) << "error: " << r.error;
+  return r.cmd.value_or(Command{});
+}
+
+std::string parseErr(std::vector<std::string> args, int* code = nullptr) {
+  ParseResult r = parseIpvsadmArgs(args);
+  EXPECT_FALSE(r.cmd);
+  if (code) *code = r.exit_code;
+  return r.error;
+}
+
+ExecResult exec(ServiceTable& t, std::vector<std::string> args, const ExecHooks& hooks = {}) {
+  ParseResult r = parseIpvsadmArgs(args);
+  if (!r.cmd) return ExecResult{2, "", r.error};
+  return executeCommand(t, *r.cmd, hooks);
+}
+
+}  // namespace
+
+TEST(IpvsadmParse, AddServiceWithDefaults) {
+  Command c = parseOk({"-A", "-t", "10.0.0.1:80"});
+  EXPECT_EQ(c.op, Op::AddService);
+  EXPECT_TRUE(c.has_service);
+  EXPECT_EQ(c.svc.key.proto, Proto::TCP);
+  EXPECT_EQ(c.svc.key.vip.str(), "10.0.0.1:80");
+  EXPECT_EQ(c.svc.scheduler, "wlc");  // ipvsadm's default
+  EXPECT_FALSE(c.svc.persistent);
+}
+
+TEST(IpvsadmParse, ClusteredAndAttachedShortOptions) {
+  Command c = parseOk({"-Au", "10.0.0.1:53", "-srr", "-p"});
+  EXPECT_EQ(c.op, Op::AddService);
+  EXPECT_EQ(c.svc.key.proto, Proto::UDP);
+  EXPECT_EQ(c.svc.scheduler, "rr");
+  EXPECT_TRUE(c.svc.persistent);
+  EXPECT_EQ(c.svc.timeout, 300u);  // -p without a value
+
+  c = parseOk({"-Ln"});
+  EXPECT_EQ(c.op, Op::List);
+  EXPECT_TRUE(c.list.numeric);
+}
+
+TEST(IpvsadmParse, PersistenceValueOptionalAndNetmask) {
+  Command c = parseOk({"-A", "-t", "10.0.0.1:443", "-s", "sh", "-p", "600", "-M", "255.255.255.0"});
+  EXPECT_EQ(c.svc.timeout, 600u);
+  EXPECT_EQ(c.svc.netmask, 0xffffff00u);
+  // A following option is not taken as -p's value.
+  c = parseOk({"-A", "-t", "10.0.0.1:443", "-p", "-s", "rr"});
+  EXPECT_EQ(c.svc.timeout, 300u);
+  EXPECT_EQ(c.svc.scheduler, "rr");
+  c = parseOk({"--add-service", "--tcp-service=10.0.0.1:443", "--persistent=60"});
+  EXPECT_EQ(c.svc.timeout, 60u);
+}
+
+TEST(IpvsadmParse, RealServerOptions) {
+  Command c = parseOk({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2:8080", "-m", "-w", "3", "-x",
+                       "100", "-y", "50"});
+  EXPECT_EQ(c.op, Op::AddDest);
+  EXPECT_EQ(c.dest.addr.str(), "10.0.1.2:8080");
+  EXPECT_EQ(c.dest.fwd, FwdMethod::Masq);
+  EXPECT_EQ(c.dest.weight, 3);
+  EXPECT_EQ(c.dest.u_threshold, 100u);
+  EXPECT_EQ(c.dest.l_threshold, 50u);
+  // No port on -r: the virtual port is used, as ipvsadm does.
+  c = parseOk({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2"});
+  EXPECT_EQ(c.dest.addr.str(), "10.0.1.2:80");
+  EXPECT_EQ(c.dest.weight, 1);
+  // -r before -t still gets the virtual port.
+  c = parseOk({"-a", "-r", "10.0.1.2", "-t", "10.0.0.1:81"});
+  EXPECT_EQ(c.dest.addr.str(), "10.0.1.2:81");
+  c = parseOk({"-e", "-t", "[fd00::1]:80", "-r", "[fd00::2]:8080", "-w", "0"});
+  EXPECT_EQ(c.svc.key.vip.str(), "[fd00::1]:80");
+  EXPECT_EQ(c.dest.addr.str(), "[fd00::2]:8080");
+  EXPECT_EQ(c.dest.weight, 0);
+  c = parseOk({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2", "-g"});
+  EXPECT_EQ(c.dest.fwd, FwdMethod::Route);
+}
+
+TEST(IpvsadmParse, SetAndDaemon) {
+  Command c = parseOk({"--set", "10", "5", "3"});
+  EXPECT_EQ(c.op, Op::SetTimeouts);
+  EXPECT_EQ(c.timeouts.tcp, 10u);
+  EXPECT_EQ(c.timeouts.tcpfin, 5u);
+  EXPECT_EQ(c.timeouts.udp, 3u);
+  c = parseOk({"--start-daemon", "master", "--mcast-interface", "eth1", "--syncid", "7"});
+  EXPECT_EQ(c.op, Op::StartDaemon);
+  EXPECT_EQ(c.daemon_state, "master");
+  EXPECT_EQ(c.mcast_interface, "eth1");
+  EXPECT_EQ(c.syncid, 7);
+  c = parseOk({"--start-daemon=backup"});
+  EXPECT_EQ(c.daemon_state, "backup");
+  c = parseOk({});
+  EXPECT_EQ(c.op, Op::List);  // bare ipvsadm lists the table
+  c = parseOk({"-L", "-n", "--socket", "/tmp/x.sock"});
+  EXPECT_EQ(parseIpvsadmArgs({"-L", "--socket", "/tmp/x.sock"}).socket_path, "/tmp/x.sock");
+}
+
+TEST(IpvsadmParse, ErrorsUseIpvsadmMessages) {
+  int code = 0;
+  EXPECT_EQ(parseErr({"-A"}, &code),
+            "You need to supply the 'service-address' option for the 'add-service' command");
+  EXPECT_EQ(code, 2);
+  EXPECT_EQ(parseErr({"-A", "-t", "10.0.0.1:80", "-w", "2"}),
+            "Illegal 'weight' option with the 'add-service' command");
+  EXPECT_EQ(parseErr({"-a", "-t", "10.0.0.1:80"}),
+            "You need to supply the 'real-server' option for the 'add-server' command");
+  EXPECT_EQ(parseErr({"-A", "-D", "-t", "10.0.0.1:80"}), "multiple commands specified");
+  EXPECT_EQ(parseErr({"-A", "-t", "10.0.0.1:80", "-s", "rr", "-s", "wrr"}),
+            "multiple 'scheduler' options specified");
+  EXPECT_EQ(parseErr({"-A", "-t", "300.0.0.1:80"}), "illegal virtual server address[:port] specified");
+  EXPECT_EQ(parseErr({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1:99999"}),
+            "illegal real server address[:port] specified");
+  EXPECT_EQ(parseErr({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1", "-w", "65536"}),
+            "illegal weight specified");
+  EXPECT_EQ(parseErr({"-A", "-t", "10.0.0.1:80", "-p", "0"}), "invalid timeout value `0' specified");
+  EXPECT_EQ(parseErr({"--set", "1", "2"}), "--set option requires 3 timeout values");
+  EXPECT_EQ(parseErr({"-C", "extra"}), "unexpected argument extra");
+  EXPECT_EQ(parseErr({"-A", "-t", "10.0.0.1"}), "Zero port specified for non-persistent service");
+  EXPECT_EQ(parseErr({"-L", "-c", "--timeout"}),
+            "The option 'timeout' conflicts with the 'connection' option in the 'list' command");
+  EXPECT_EQ(parseErr({"--start-daemon", "primary"}), "illegal start-daemon parameter specified");
+  EXPECT_NE(parseErr({"-A", "-f", "1"}).find("need kernel IPVS"), std::string::npos);
+  parseErr({"--bogus"}, &code);
+  EXPECT_EQ(code, 255);
+  parseErr({"-n"}, &code);  // no command: "Try -h"
+  EXPECT_EQ(code, 255);
+}
+
+TEST(IpvsadmParse, SaveLines) {
+  ParseResult r = parseSaveLine("  # a comment");
+  ASSERT_TRUE(r.cmd);
+  EXPECT_EQ(r.cmd->op, Op::None);
+  r = parseSaveLine("-A -t 10.0.0.1:80 -s rr  # trailing comment");
+  ASSERT_TRUE(r.cmd);
+  EXPECT_EQ(r.cmd->svc.scheduler, "rr");
+  r = parseSaveLine("-R");
+  EXPECT_FALSE(r.cmd);
+}
+
+TEST(IpvsadmParse, JsonRoundTrip) {
+  Command c = parseOk({"-a", "-u", "[fd00::1]:53", "-r", "[fd00::2]:5353", "-w", "4", "-x", "9"});
+  Command d = commandFromJson(nlohmann::json::parse(commandToJson(c).dump()));
+  EXPECT_EQ(d.op, c.op);
+  EXPECT_EQ(d.svc.key, c.svc.key);
+  EXPECT_EQ(d.dest.addr, c.dest.addr);
+  EXPECT_EQ(d.dest.weight, 4);
+  EXPECT_EQ(d.dest.u_threshold, 9u);
+  EXPECT_THROW(commandFromJson(nlohmann::json{{"op", "explode"}}), LbError);
+  EXPECT_THROW(commandFromJson(nlohmann::json{{"op", "add-service"},
+                                              {"service", {{"proto", "TCP"}, {"vip", "nope"}}}}),
+               LbError);
+}
+
+TEST(IpvsadmOutput, ListLayoutIsIpvsadms) {
+  ServiceTable t;
+  ASSERT_EQ(exec(t, {"-A", "-t", "192.168.1.100:80", "-s", "rr"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-a", "-t", "192.168.1.100:80", "-r", "192.168.1.102:80", "-m"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-a", "-t", "192.168.1.100:80", "-r", "192.168.1.101:80", "-m", "-w", "3"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-A", "-u", "10.0.0.1:53", "-s", "sh", "-p", "60", "-M", "255.255.255.0"}).rc, 0);
+  ExecResult r = exec(t, {"-L", "-n"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "IP Virtual Server version 1.2.1 (size=4096)\n"
+            "Prot LocalAddress:Port Scheduler Flags\n"
+            "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n"
+            "TCP  192.168.1.100:80 rr\n"
+            "  -> 192.168.1.101:80             Masq    3      0          0         \n"
+            "  -> 192.168.1.102:80             Masq    1      0          0         \n"
+            "UDP  10.0.0.1:53 sh persistent 60 mask 255.255.255.0\n");
+
+  r = exec(t, {"-L", "-n", "-t", "192.168.1.100:80", "--stats"});
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "Prot LocalAddress:Port               Conns   InPkts  OutPkts  InBytes OutBytes\n"
+            "  -> RemoteAddress:Port\n"
+            "TCP  192.168.1.100:80                    0        0        0        0        0\n"
+            "  -> 192.168.1.101:80                    0        0        0        0        0\n"
+            "  -> 192.168.1.102:80                    0        0        0        0        0\n");
+
+  r = exec(t, {"-L", "-n", "--timeout"});
+  EXPECT_EQ(r.out, "Timeout (tcp tcpfin udp): 900 120 300\n");
+  r = exec(t, {"-L", "-n", "-t", "192.168.1.99:80"});
+  EXPECT_EQ(r.rc, 255);
+  EXPECT_EQ(r.err, "No such service\n");
+}
+
+TEST(IpvsadmOutput, StatsScaleAndRateColumns) {
+  ServiceTable t;
+  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1"}).rc, 0);
+  auto svc = t.find(ServiceKey{Proto::TCP, *Endpoint::parse("10.0.0.1:80")});
+  ASSERT_TRUE(svc);
+  svc->stats.inbytes = 123456789012ULL;  // >= 100 billion: G
+  svc->stats.outbytes = 987654321ULL;    // < 1 billion: K
+  svc->stats.conns = 5;
+  ExecResult r = exec(t, {"-L", "-n", "--stats"});
+  EXPECT_NE(r.out.find("TCP  10.0.0.1:80                         5        0        0     123G  987654K\n"),
+            std::string::npos)
+      << r.out;
+  r = exec(t, {"-L", "-n", "--stats", "--exact"});
+  EXPECT_NE(r.out.find(" 123456789012 987654321\n"), std::string::npos) << r.out;
+  r = exec(t, {"-L", "-n", "--rate"});
+  EXPECT_NE(r.out.find("Prot LocalAddress:Port                 CPS    InPPS   OutPPS    InBPS"
+                       "   OutBPS\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("  -> 10.0.1.1:80                         0        0        0        0        0\n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(IpvsadmOutput, ThresholdsAndPersistentConn) {
+  ServiceTable t;
+  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80", "-p"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1", "-x", "10", "-y", "5"}).rc, 0);
+  ExecResult r = exec(t, {"-L", "-n", "--thresholds"});
+  EXPECT_EQ(r.out,
+            "IP Virtual Server version 1.2.1 (size=4096)\n"
+            "Prot LocalAddress:Port            Uthreshold Lthreshold ActiveConn InActConn \n"
+            "  -> RemoteAddress:Port\n"
+            "TCP  10.0.0.1:80 wlc persistent 300\n"
+            "  -> 10.0.1.1:80                  10         5          0          0         \n");
+  r = exec(t, {"-L", "-n", "--persistent-conn"});
+  EXPECT_NE(r.out.find("Prot LocalAddress:Port            Weight    PersistConn ActiveConn "
+                       "InActConn \n"),
+            std::string::npos)
+      << r.out;
+}
+
+TEST(IpvsadmOutput, Connections) {
+  std::vector<ConnEntry> conns(2);
+  conns[0].proto = Proto::TCP;
+  conns[0].client = *Endpoint::parse("10.0.9.9:40000");
+  conns[0].vip = *Endpoint::parse("10.0.0.1:80");
+  conns[0].dest = *Endpoint::parse("10.0.1.1:80");
+  conns[0].state = "ESTABLISHED";
+  conns[0].expires_ms = 899000;
+  conns[1] = conns[0];
+  conns[1].client.port = 0;
+  conns[1].state = "NONE";
+  conns[1].is_template = true;
+  conns[1].expires_ms = 59500;  // rounds up like the kernel's jiffies
+  EXPECT_EQ(formatConnections(conns, {}),
+            "IPVS connection entries\n"
+            "pro expire state       source             virtual            destination\n"
+            "TCP 14:59  ESTABLISHED 10.0.9.9:40000     10.0.0.1:80        10.0.1.1:80\n"
+            "TCP 01:00  NONE        10.0.9.9:0         10.0.0.1:80        10.0.1.1:80\n");
+}
+
+TEST(IpvsadmExec, RefusesDirectRoutingAndTunnelling) {
+  ServiceTable t;
+  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).rc, 0);
+  for (const char* m : {"-g", "-i"}) {
+    ExecResult r = exec(t, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1", m});
+    EXPECT_EQ(r.rc, 255);
+    EXPECT_NE(r.err.find("needs kernel IPVS"), std::string::npos) << r.err;
+  }
+  EXPECT_TRUE(t.get(ServiceKey{Proto::TCP, *Endpoint::parse("10.0.0.1:80")})->dests.empty());
+}
+
+TEST(IpvsadmExec, KernelStyleErrors) {
+  ServiceTable t;
+  EXPECT_EQ(exec(t, {"-D", "-t", "10.0.0.1:80"}).err, "No such service\n");
+  EXPECT_EQ(exec(t, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1"}).err, "Service not defined\n");
+  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).rc, 0);
+  EXPECT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).err, "Service already exists\n");
+  EXPECT_EQ(exec(t, {"-A", "-t", "10.0.0.2:80", "-s", "fancy"}).err,
+            "Scheduler or persistence engine not found\n");
+  EXPECT_EQ(exec(t, {"-d", "-t", "10.0.0.1:80", "-r", "10.0.1.1"}).err, "No such destination\n");
+  ASSERT_EQ(exec(t, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1"}).rc, 0);
+  EXPECT_EQ(exec(t, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1"}).err,
+            "Destination already exists\n");
+  EXPECT_EQ(exec(t, {"--start-daemon", "master"}).rc, 255);
+}
+
+TEST(IpvsadmExec, EditReplacesLikeIpvsadm) {
+  ServiceTable t;
+  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80", "-s", "rr", "-p", "100"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1", "-w", "5"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-E", "-t", "10.0.0.1:80", "-s", "wrr"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-e", "-t", "10.0.0.1:80", "-r", "10.0.1.1"}).rc, 0);
+  auto s = t.get(ServiceKey{Proto::TCP, *Endpoint::parse("10.0.0.1:80")});
+  ASSERT_TRUE(s);
+  EXPECT_EQ(s->cfg.scheduler, "wrr");
+  EXPECT_FALSE(s->cfg.persistent);     // -E without -p: not persistent any more
+  EXPECT_EQ(s->dests[0].cfg.weight, 1);  // -e without -w: weight 1
+}
+
+TEST(IpvsadmSave, RoundTripThroughRestore) {
+  ServiceTable a;
+  ASSERT_EQ(exec(a, {"-A", "-t", "10.0.0.1:80", "-s", "wrr"}).rc, 0);
+  ASSERT_EQ(exec(a, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2:8080", "-m", "-w", "2"}).rc, 0);
+  ASSERT_EQ(exec(a, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1:8080", "-w", "0", "-x", "50"}).rc, 0);
+  ASSERT_EQ(exec(a, {"-A", "-u", "[fd00::1]:53", "-s", "sh", "-p", "30", "-M", "64"}).rc, 0);
+  ASSERT_EQ(exec(a, {"-a", "-u", "[fd00::1]:53", "-r", "fd00::5"}).rc, 0);
+  ASSERT_EQ(exec(a, {"--set", "60", "10", "5"}).rc, 0);
+  // Health quiesce is not a rule: the save keeps the configured weight.
+  a.setDestHealthy(ServiceKey{Proto::TCP, *Endpoint::parse("10.0.0.1:80")},
+                   *Endpoint::parse("10.0.1.2:8080"), false);
+
+  ExecResult save = exec(a, {"-S", "-n"});
+  EXPECT_EQ(save.out,
+            "-A -t 10.0.0.1:80 -s wrr\n"
+            "-a -t 10.0.0.1:80 -r 10.0.1.1:8080 -m -w 0 -x 50\n"
+            "-a -t 10.0.0.1:80 -r 10.0.1.2:8080 -m -w 2\n"
+            "-A -u [fd00::1]:53 -s sh -p 30 -M 64\n"
+            "-a -u [fd00::1]:53 -r [fd00::5]:53 -m -w 1\n");
+
+  std::string state = saveState(a);
+  ServiceTable b;
+  ASSERT_EQ(loadState(b, state), "");
+  EXPECT_EQ(saveState(b), state);
+  EXPECT_EQ(b.timeouts().tcp, 60u);
+  EXPECT_EQ(b.timeouts().udp, 5u);
+
+  // The same text as a -R batch.
+  ServiceTable c;
+  std::vector<Command> batch;
+  for (size_t pos = 0; pos < save.out.size();) {
+    size_t nl = save.out.find('\n', pos);
+    ParseResult p = parseSaveLine(save.out.substr(pos, nl - pos));
+    ASSERT_TRUE(p.cmd) << p.error;
+    batch.push_back(*p.cmd);
+    pos = nl + 1;
+  }
+  ExecResult r = executeBatch(c, batch);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(exec(c, {"-S"}).out, save.out);
+}
+
+TEST(IpvsadmSave, RestoreIsAllOrNothing) {
+  ServiceTable t;
+  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80", "-s", "rr"}).rc, 0);
+  ASSERT_EQ(exec(t, {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1"}).rc, 0);
+  const std::string before = exec(t, {"-S"}).out;
+  std::vector<Command> batch;
+  for (const char* l : {"-C", "-A -t 10.0.0.9:80 -s rr", "-a -t 10.0.0.9:80 -r 10.0.1.9 -g"}) {
+    ParseResult p = parseSaveLine(l);
+    ASSERT_TRUE(p.cmd) << p.error;
+    batch.push_back(*p.cmd);
+  }
+  std::vector<int> lines = {1, 3, 7};
+  ExecResult r = executeBatch(t, batch, {}, &lines);
+  EXPECT_EQ(r.rc, 255);
+  EXPECT_EQ(r.err.rfind("line 7: ", 0), 0u) << r.err;
+  EXPECT_NE(r.err.find("needs kernel IPVS"), std::string::npos) << r.err;
+  EXPECT_EQ(exec(t, {"-S"}).out, before);
+}
+
+TEST(IpvsadmSave, LoadStateRejectsBadFilesWithoutTouchingRules) {
+  ServiceTable t;
+  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).rc, 0);
+  const std::string before = saveState(t);
+  EXPECT_EQ(loadState(t, "-A -t 10.0.0.2:80\n-a -t 10.0.0.2:80 -r nonsense!\n"),
+            "line 2: illegal real server address[:port] specified");
+  EXPECT_EQ(loadState(t, "-L -n\n"), "line 1: only rule commands belong in a state file");
+  EXPECT_EQ(saveState(t), before);
+  // A line that parses but fails is skipped; the rest still loads.
+  std::string err = loadState(t, "-A -t 10.0.0.3:80\n-A -t 10.0.0.3:80\n-A -t 10.0.0.4:80\n");
+  EXPECT_EQ(err, "line 2: Service already exists\n");
+  EXPECT_EQ(t.list().size(), 2u);
+}

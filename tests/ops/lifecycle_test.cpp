@@ -1,0 +1,242 @@
+// VM lifecycle against real QEMU guests (the busybox fixture under TCG):
+// start, console, pause, suspend/resume, clean shutdown/reboot, daemon
+// restart with guests running, a guest killed behind our back.
+#include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "core/error.h"
+#include "daemon_fixture.h"
+
+namespace vmstack::test {
+namespace {
+
+using namespace std::chrono_literals;
+const std::string kMarker = "vmstack-guest: init reached";
+
+class LifecycleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (guest_dir().empty()) GTEST_SKIP() << "guest fixture could not be built (tools/guest-fixture.sh failed: no network/apt?)";
+  }
+  void TearDown() override {
+    // Never leave a QEMU behind, whatever failed.
+    if (!c) return;
+    auto all = call(*c, "VM.get_all", {s});  // named: the loop must not outlive it
+    for (const auto& vm : all.as_array()) {
+      auto ps = call(*c, "VM.get_power_state", {s, vm}).as_string();
+      if (ps == "Running" || ps == "Paused") failure(*c, "VM.hard_shutdown", {s, vm});
+    }
+  }
+
+  std::string install(const std::string& name) {
+    auto tmpl = call(*c, "VM.get_by_name_label", {s, "Demo Linux (direct kernel boot)"}).as_array().at(0).as_string();
+    auto vm = call(*c, "VM.clone", {s, tmpl, name}).as_string();
+    call(*c, "VM.provision", {s, vm});
+    call(*c, "VM.set_is_a_template", {s, vm, false});
+    return vm;
+  }
+  std::string power(const std::string& vm) { return call(*c, "VM.get_power_state", {s, vm}).as_string(); }
+  std::string serial_console(const std::string& vm) {
+    auto consoles = call(*c, "VM.get_consoles", {s, vm});
+    for (const auto& con : consoles.as_array())
+      if (call(*c, "console.get_protocol", {s, con}).as_string() == "vt100") return con.as_string();
+    return {};
+  }
+  // Boots are ~1-4 s under TCG; allow a loaded CI machine plenty.
+  // `boots`: how many times init must have run (the console log keeps all).
+  bool wait_marker(const std::string& vm, int boots = 1) {
+    auto out = read_console_until(d.socket(), serial_console(vm), s, kMarker, 60s, boots);
+    return occurrences(out, kMarker) >= boots;
+  }
+
+  TempDir dir;
+  Daemon d{dir.path(), 30};
+  std::unique_ptr<api::Client> c = d.client();
+  std::string s = d.login(*c);
+};
+
+TEST_F(LifecycleTest, StartConsolePauseSuspendResumeShutdown) {
+  auto vm = install("life");
+  call(*c, "VM.start", {s, vm, false, false});
+  EXPECT_EQ(power(vm), "Running");
+  auto pid = call(*c, "VM.get_domid", {s, vm}).as_int();
+  EXPECT_GT(pid, 0);
+  EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), 0) << "the recorded pid is the QEMU process";
+  EXPECT_FALSE(call(*c, "VM.get_qmp_socket", {s, vm}).as_string().empty());
+  ASSERT_TRUE(wait_marker(vm)) << "guest init marker never appeared on the serial console";
+  EXPECT_EQ(failure(*c, "VM.start", {s, vm, false, false}), (std::vector<std::string>{"VM_BAD_POWER_STATE", vm, "halted", "running"}));
+
+  call(*c, "VM.pause", {s, vm});
+  EXPECT_EQ(power(vm), "Paused");
+  call(*c, "VM.unpause", {s, vm});
+  EXPECT_EQ(power(vm), "Running");
+
+  call(*c, "VM.suspend", {s, vm});
+  EXPECT_EQ(power(vm), "Suspended");
+  auto img = call(*c, "VM.get_suspend_VDI", {s, vm}).as_string();
+  EXPECT_EQ(call(*c, "VDI.get_type", {s, img}).as_string(), "suspend");
+  auto img_path = call(*c, "VDI.get_location", {s, img}).as_string();
+  ASSERT_TRUE(std::filesystem::exists(img_path));
+  EXPECT_GT(std::filesystem::file_size(img_path), 1u << 20);
+  // Beside the VM's disk, in the same SR directory.
+  auto disk = call(*c, "VBD.get_VDI", {s, call(*c, "VM.get_VBDs", {s, vm}).as_array().at(0)}).as_string();
+  EXPECT_EQ(std::filesystem::path(img_path).parent_path(),
+            std::filesystem::path(call(*c, "VDI.get_location", {s, disk}).as_string()).parent_path());
+  EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), -1) << "QEMU is gone while suspended";
+
+  call(*c, "VM.resume", {s, vm, false, false});
+  EXPECT_EQ(power(vm), "Running");
+  EXPECT_FALSE(std::filesystem::exists(img_path)) << "the image is consumed by resume";
+  // The resumed guest is the same, live one: its shell answers.
+  auto con = serial_console(vm);
+  auto out = read_console_until(d.socket(), con, s, kMarker, 10s);
+  EXPECT_NE(out.find(kMarker), std::string::npos) << "console history kept across suspend/resume";
+
+  call(*c, "VM.clean_shutdown", {s, vm});
+  EXPECT_EQ(power(vm), "Halted");
+  EXPECT_EQ(call(*c, "VM.get_other_config", {s, vm})["last_shutdown_reason"].as_string(), "clean shutdown")
+      << "the guest's acpid must have answered the power button";
+  EXPECT_EQ(call(*c, "VM.get_domid", {s, vm}).as_int(), -1);
+  EXPECT_TRUE(call(*c, "VM.get_consoles", {s, vm}).as_array().empty());
+
+  // Halted: clone copies the disk, destroy removes the VM but keeps disks.
+  auto twin = call(*c, "VM.clone", {s, vm, "life-twin"}).as_string();
+  auto twin_disk = call(*c, "VBD.get_VDI", {s, call(*c, "VM.get_VBDs", {s, twin}).as_array().at(0)}).as_string();
+  EXPECT_NE(twin_disk, disk);
+  call(*c, "VM.destroy", {s, twin});
+  EXPECT_EQ(failure(*c, "VM.get_record", {s, twin}), (std::vector<std::string>{"HANDLE_INVALID", "VM", twin}));
+  EXPECT_TRUE(call(*c, "VDI.get_SR", {s, twin_disk}).is_string());
+}
+
+TEST_F(LifecycleTest, GuestsSurviveADaemonRestartAndDeadOnesAreMarkedHalted) {
+  auto keep = install("keep");
+  auto lost = install("lost");
+  call(*c, "VM.start", {s, keep, false, false});
+  call(*c, "VM.start", {s, lost, true, false});  // start paused
+  EXPECT_EQ(power(lost), "Paused");
+  auto keep_pid = call(*c, "VM.get_domid", {s, keep}).as_int();
+  auto lost_pid = call(*c, "VM.get_domid", {s, lost}).as_int();
+
+  c.reset();
+  d.restart();  // like a restart of vmstackd: Domains dropped, QEMUs left running
+  c = d.client();
+  s = d.login(*c);
+  EXPECT_EQ(power(keep), "Running");
+  EXPECT_EQ(call(*c, "VM.get_domid", {s, keep}).as_int(), keep_pid);
+  EXPECT_EQ(power(lost), "Paused");
+
+  // A guest killed while the daemon is down is found Halted, with the reason.
+  c.reset();
+  d.restart();
+  ::kill(static_cast<pid_t>(lost_pid), SIGKILL);
+  c = d.client();
+  s = d.login(*c);
+  // Either the re-attach saw it dead, or its monitor saw it die just after.
+  for (int i = 0; i < 100 && power(lost) != "Halted"; ++i) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(power(lost), "Halted");
+  EXPECT_FALSE(call(*c, "VM.get_other_config", {s, lost})["last_shutdown_reason"].as_string().empty());
+
+  // The re-attached guest is fully controllable.
+  ASSERT_TRUE(wait_marker(keep));
+  call(*c, "VM.pause", {s, keep});
+  call(*c, "VM.unpause", {s, keep});
+  call(*c, "VM.hard_shutdown", {s, keep});
+  EXPECT_EQ(power(keep), "Halted");
+  for (int i = 0; i < 100 && ::kill(static_cast<pid_t>(keep_pid), 0) == 0; ++i) std::this_thread::sleep_for(20ms);
+  EXPECT_EQ(::kill(static_cast<pid_t>(keep_pid), 0), -1);
+}
+
+TEST_F(LifecycleTest, CleanRebootBusyVmAndGuestInitiatedPowerOff) {
+  auto vm = install("reboot");
+  call(*c, "VM.start", {s, vm, false, false});
+  ASSERT_TRUE(wait_marker(vm));
+  auto pid = call(*c, "VM.get_domid", {s, vm}).as_int();
+  auto t0 = std::chrono::steady_clock::now();
+  call(*c, "VM.clean_reboot", {s, vm});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 25s) << "the guest answered the power button, no timeout";
+  EXPECT_EQ(power(vm), "Running");
+  EXPECT_EQ(call(*c, "VM.get_domid", {s, vm}).as_int(), pid) << "reboot in place, same QEMU";
+  ASSERT_TRUE(wait_marker(vm, 2)) << "the guest booted again after the reboot";
+  // Concurrent verbs on one VM: the second is refused while the first runs.
+  auto t = call(*c, "Async.VM.clean_shutdown", {s, vm}).as_string();
+  for (int i = 0; i < 200 && call(*c, "VM.get_current_operations", {s, vm}).as_struct().empty(); ++i)
+    std::this_thread::sleep_for(10ms);
+  auto busy = failure(*c, "VM.pause", {s, vm});
+  for (int i = 0; i < 600 && call(*c, "task.get_status", {s, t}).as_string() == "pending"; ++i)
+    std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(call(*c, "task.get_status", {s, t}).as_string(), "success");
+  EXPECT_EQ(call(*c, "VM.get_other_config", {s, vm})["last_shutdown_reason"].as_string(), "clean shutdown");
+  ASSERT_FALSE(busy.empty()) << "pause during a clean shutdown must be refused";
+  EXPECT_EQ(busy, (std::vector<std::string>{"OTHER_OPERATION_IN_PROGRESS", "VM", vm}));
+  EXPECT_EQ(power(vm), "Halted");
+
+  // The guest powers itself off: actions_after_shutdown=destroy halts it.
+  call(*c, "VM.start", {s, vm, false, false});
+  ASSERT_TRUE(wait_marker(vm, 1));
+  EXPECT_EQ(occurrences(read_console_until(d.socket(), serial_console(vm), s, "never printed", 300ms), kMarker), 1)
+      << "a fresh boot starts a fresh console log";
+  // Type poweroff at the guest's shell. busybox ash may swallow a line while
+  // it waits for its cursor-position query's answer, so type it again until
+  // the guest goes (bounded).
+  for (int i = 0; i < 15 && power(vm) != "Halted"; ++i) {
+    read_console_until(d.socket(), serial_console(vm), s, "never printed", 300ms, 1, "\npoweroff\n");
+    for (int j = 0; j < 20 && power(vm) != "Halted"; ++j) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_EQ(power(vm), "Halted");
+  EXPECT_NE(call(*c, "VM.get_other_config", {s, vm})["last_shutdown_reason"].as_string().find("guest shut down"),
+            std::string::npos);
+}
+
+TEST_F(LifecycleTest, HvmGuestBootsBiosWithVncAndEventsReportPowerState) {
+  auto tmpl = call(*c, "VM.get_by_name_label", {s, "Other install media"}).as_array().at(0).as_string();
+  auto vm = call(*c, "VM.clone", {s, tmpl, "hvm"}).as_string();
+  call(*c, "VM.provision", {s, vm});
+  call(*c, "VM.set_is_a_template", {s, vm, false});
+  auto token = call(*c, "event.from", {s, Array{"vm"}, "", 0.1})["token"];
+  call(*c, "VM.start", {s, vm, false, false});
+  EXPECT_EQ(call(*c, "VM.get_domain_type", {s, vm}).as_string(), "hvm");
+  // The power-state change reaches a client watching with event.from.
+  bool running_event = false;
+  for (int i = 0; i < 5 && !running_event; ++i) {
+    auto ev = call(*c, "event.from", {s, Array{"vm"}, token, 2.0});
+    token = ev["token"];
+    for (const auto& e : ev["events"].as_array())
+      if (e["ref"].as_string() == vm && e["snapshot"]["power_state"].as_string() == "Running") running_event = true;
+  }
+  EXPECT_TRUE(running_event);
+  // A VNC console on loopback that speaks RFB.
+  std::string vnc;
+  auto consoles = call(*c, "VM.get_consoles", {s, vm});
+  for (const auto& con : consoles.as_array())
+    if (call(*c, "console.get_protocol", {s, con}).as_string() == "rfb") vnc = call(*c, "console.get_location", {s, con}).as_string();
+  ASSERT_EQ(vnc.rfind("vnc://127.0.0.1:", 0), 0u) << vnc;
+  int port = std::stoi(vnc.substr(16));
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(static_cast<uint16_t>(port));
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+  char banner[12] = {};
+  EXPECT_EQ(::read(fd, banner, sizeof banner), 12);
+  ::close(fd);
+  EXPECT_EQ(std::string(banner, 4), "RFB ");
+  // Balloon: a running guest's dynamic range moves its memory target.
+  call(*c, "VM.set_memory_dynamic_range", {s, vm, int64_t{256} << 20, int64_t{384} << 20});
+  EXPECT_EQ(call(*c, "VM.get_memory_target", {s, vm}).as_int(), int64_t{384} << 20);
+  auto e = failure(*c, "VM.set_memory_static_max", {s, vm, int64_t{1} << 30});
+  ASSERT_FALSE(e.empty());
+  EXPECT_EQ(e[0], "VM_BAD_POWER_STATE");
+  call(*c, "VM.hard_shutdown", {s, vm});
+  EXPECT_EQ(power(vm), "Halted");
+}
+
+}  // namespace
+}  // namespace vmstack::test

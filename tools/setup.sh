@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what vmstack needs on Debian 12 (only what is missing), builds it
+# into build/ (or $BUILD_DIR) and prepares the demo/test guest.
+#
+#   tools/setup.sh            # deps + build + guest fixture
+#   ASAN=1 tools/setup.sh     # same, AddressSanitizer/UBSan build
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  googletest libgtest-dev libgmock-dev
+  nlohmann-json3-dev libpugixml-dev libcli11-dev libboost-dev libsqlite3-dev
+  libfmt-dev libspdlog-dev libssl-dev libcrypt-dev libnl-route-3-dev
+  qemu-system-x86 qemu-utils busybox-static cpio zstd xz-utils binutils kmod
+  iproute2 nftables procps python3 socat haproxy wrk hyperfine
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=; [[ $(id -u) -ne 0 ]] && SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+BUILD_DIR=${BUILD_DIR:-build}
+args=(-S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
+[[ ${ASAN:-0} == 1 ]] && args+=(-DVMSTACK_ASAN=ON)
+cmake "${args[@]}" >&2
+cmake --build "$BUILD_DIR" -j"$(nproc)" >&2
+
+# The demo/test guest: a Debian kernel + busybox initramfs, cached in
+# ~/.cache/vmstack/guest (downloaded once with apt-get download).
+tools/guest-fixture.sh >/dev/null
