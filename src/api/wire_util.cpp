@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include <boost/beast/core/error.hpp>
@@ -225,6 +226,51 @@ bool write_all(int fd, const char* p, std::size_t n) {
     n -= static_cast<std::size_t>(r);
   }
   return true;
+}
+
+// XML-RPC's dateTime.iso8601 as clients really send it: 20261123T10:58:15
+// (Python's xmlrpc.client), the same with a trailing Z (xapi), the extended
+// 2026-11-23T10:58:15Z form, or 20261123T105815; fractional seconds are
+// ignored. All are taken as UTC. Checked strictly, field by field, so junk
+// cannot slip through as a normalised-but-wrong time.
+bool parse_xmlrpc_datetime(std::string_view s, DateTime& out) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
+  std::size_t i = 0;
+  auto digits = [&](int n, int& v) {
+    v = 0;
+    for (int k = 0; k < n; ++k, ++i) {
+      if (i >= s.size() || s[i] < '0' || s[i] > '9') return false;
+      v = v * 10 + (s[i] - '0');
+    }
+    return true;
+  };
+  auto opt = [&](char c) {
+    if (i < s.size() && s[i] == c) {
+      ++i;
+      return true;
+    }
+    return false;
+  };
+  int Y, M, D, h, m, sec;
+  if (!digits(4, Y)) return false;
+  bool dashes = opt('-');
+  if (!digits(2, M) || (dashes && !opt('-')) || !digits(2, D) || !opt('T')) return false;
+  if (!digits(2, h)) return false;
+  bool colons = opt(':');
+  if (!digits(2, m) || (colons && !opt(':')) || !digits(2, sec)) return false;
+  if (opt('.')) {
+    int frac_digits = 0;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
+    if (frac_digits == 0) return false;
+  }
+  opt('Z');
+  if (i != s.size()) return false;
+  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (M < 1 || M > 12 || D < 1 || D > kDays[M - 1] || h > 23 || m > 59 || sec > 60) return false;
+  char canon[64];  // ample: the fields are range-checked above, but the compiler cannot know
+  std::snprintf(canon, sizeof canon, "%04d%02d%02dT%02d:%02d:%02dZ", Y, M, D, h, m, sec);
+  return DateTime::parse(canon, out);
 }
 
 }  // namespace vmstack::api::detail

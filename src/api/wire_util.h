@@ -14,6 +14,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/value.h"
+
 namespace vmstack::api::detail {
 
 // Nesting cap for all decoders: deep enough for any XenAPI value, shallow
@@ -33,6 +35,8 @@ void append_double(std::string& out, double d, bool json);
 
 bool parse_int(std::string_view s, int64_t& out);   // trims ASCII space, allows '+'
 bool parse_double(std::string_view s, double& out);  // trims ASCII space
+// XML-RPC's dateTime.iso8601 in the forms clients send (taken as UTC).
+bool parse_xmlrpc_datetime(std::string_view s, DateTime& out);
 
 // A connected socket (or any fd) as a Beast SyncReadStream. Reads only; writes
 // go through send_all() with MSG_NOSIGNAL so a dead peer can't SIGPIPE us.

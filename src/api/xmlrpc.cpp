@@ -11,6 +11,7 @@
 
 #include "api/rpc.h"
 #include "api/wire_util.h"
+#include "api/xmlrpc_scan.h"
 
 namespace vmstack::api::xmlrpc {
 
@@ -124,51 +125,6 @@ pugi::xml_node only_element(const pugi::xml_node& n, const char* expected) {
   return found;
 }
 
-// XML-RPC's dateTime.iso8601 as clients really send it: 20261123T10:58:15
-// (Python's xmlrpc.client), the same with a trailing Z (xapi), the extended
-// 2026-11-23T10:58:15Z form, or 20261123T105815; fractional seconds are
-// ignored. All are taken as UTC. Checked strictly, field by field, so junk
-// cannot slip through as a normalised-but-wrong time.
-bool parse_datetime(std::string_view s, DateTime& out) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\n' || s.front() == '\t' || s.front() == '\r')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\t' || s.back() == '\r')) s.remove_suffix(1);
-  std::size_t i = 0;
-  auto digits = [&](int n, int& v) {
-    v = 0;
-    for (int k = 0; k < n; ++k, ++i) {
-      if (i >= s.size() || s[i] < '0' || s[i] > '9') return false;
-      v = v * 10 + (s[i] - '0');
-    }
-    return true;
-  };
-  auto opt = [&](char c) {
-    if (i < s.size() && s[i] == c) {
-      ++i;
-      return true;
-    }
-    return false;
-  };
-  int Y, M, D, h, m, sec;
-  if (!digits(4, Y)) return false;
-  bool dashes = opt('-');
-  if (!digits(2, M) || (dashes && !opt('-')) || !digits(2, D) || !opt('T')) return false;
-  if (!digits(2, h)) return false;
-  bool colons = opt(':');
-  if (!digits(2, m) || (colons && !opt(':')) || !digits(2, sec)) return false;
-  if (opt('.')) {
-    int frac_digits = 0;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
-    if (frac_digits == 0) return false;
-  }
-  opt('Z');
-  if (i != s.size()) return false;
-  static constexpr int kDays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (M < 1 || M > 12 || D < 1 || D > kDays[M - 1] || h > 23 || m > 59 || sec > 60) return false;
-  char canon[64];  // ample: the fields are range-checked above, but the compiler cannot know
-  std::snprintf(canon, sizeof canon, "%04d%02d%02dT%02d:%02d:%02dZ", Y, M, D, h, m, sec);
-  return DateTime::parse(canon, out);
-}
-
 Value parse_value(const pugi::xml_node& value, int depth);
 
 Value parse_typed(const pugi::xml_node& t, int depth) {
@@ -232,7 +188,7 @@ Value parse_typed(const pugi::xml_node& t, int depth) {
   if (!std::strcmp(name, "dateTime.iso8601")) {
     DateTime dt;
     std::string s = text_of(t);
-    if (!parse_datetime(s, dt)) fail("a dateTime.iso8601 (e.g. 20261123T10:58:15Z)", "'" + s + "'");
+    if (!detail::parse_xmlrpc_datetime(s, dt)) fail("a dateTime.iso8601 (e.g. 20261123T10:58:15Z)", "'" + s + "'");
     return Value(dt);
   }
   if (!std::strcmp(name, "base64")) {
@@ -387,7 +343,33 @@ std::string format_request(const std::string& method, const Array& params) {
   return out;
 }
 
-RpcResult parse_response(const std::string& body) {
+namespace {
+
+// The XenAPI envelope around a response's value (or a plain value).
+RpcResult from_envelope(Value v) {
+  if (!v.is_struct()) return RpcResult::success(std::move(v));
+  const Value& status = v["Status"];
+  if (status.is_string() && status.as_string() == "Success" && v.as_struct().count("Value"))
+    return RpcResult::success(std::move(v.as_struct().at("Value")));
+  if (status.is_string() && status.as_string() == "Failure") {
+    RpcResult r;
+    r.ok = false;
+    const Value& ed = v["ErrorDescription"];
+    if (ed.is_array())
+      for (const auto& e : ed.as_array()) r.error_description.push_back(error_string(e));
+    else if (!ed.is_nil())
+      r.error_description.push_back(error_string(ed));
+    if (r.error_description.empty()) fail("a non-empty ErrorDescription", "an empty one");
+    return r;
+  }
+  RpcResult plain;  // not a XenAPI envelope: the value itself
+  plain.value = std::move(v);
+  return plain;
+}
+
+}  // namespace
+
+RpcResult parse_response_dom(const std::string& body) {
   try {
     pugi::xml_document doc;
     auto resp = load(doc, body, "methodResponse");
@@ -401,30 +383,17 @@ RpcResult parse_response(const std::string& body) {
     }
     if (std::strcmp(top.name(), "params") != 0) fail("<params> or <fault>", describe(top));
     auto param = only_element(top, "param");
-    Value v = parse_value(only_element(param, "value"), 0);
-    if (!v.is_struct()) return RpcResult::success(std::move(v));
-    const Value& status = v["Status"];
-    if (status.is_string() && status.as_string() == "Success" && v.as_struct().count("Value"))
-      return RpcResult::success(std::move(v.as_struct().at("Value")));
-    if (status.is_string() && status.as_string() == "Failure") {
-      RpcResult r;
-      r.ok = false;
-      const Value& ed = v["ErrorDescription"];
-      if (ed.is_array())
-        for (const auto& e : ed.as_array()) r.error_description.push_back(error_string(e));
-      else if (!ed.is_nil())
-        r.error_description.push_back(error_string(ed));
-      if (r.error_description.empty()) fail("a non-empty ErrorDescription", "an empty one");
-      return r;
-    }
-    RpcResult plain;  // not a XenAPI envelope: the value itself
-    plain.value = std::move(v);
-    return plain;
+    return from_envelope(parse_value(only_element(param, "value"), 0));
   } catch (const ApiError&) {
     throw;
   } catch (const std::exception& e) {
     fail("a valid XML-RPC response", e.what());
   }
+}
+
+RpcResult parse_response(const std::string& body) {
+  if (auto v = scan_response_value(body)) return from_envelope(std::move(*v));
+  return parse_response_dom(body);
 }
 
 }  // namespace vmstack::api::xmlrpc

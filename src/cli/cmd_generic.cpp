@@ -164,7 +164,7 @@ int do_list(Context& ctx, const View& v) {
     if (!overridden) filters.push_back(soft);
   }
   filters.insert(filters.end(), user.begin(), user.end());
-  auto objs = select(ctx.objects(), *v.cls, fields, filters);
+  auto objs = select_cached(ctx.objects(), *v.cls, fields, filters);
 
   std::vector<std::string> params = v.columns;
   if (auto p = ctx.args.get("params")) {
@@ -180,8 +180,8 @@ int do_list(Context& ctx, const View& v) {
     }
   }
   std::vector<PrintedRecord> out;
-  for (const auto& o : objs)
-    out.push_back(print_record(o.record, fields, ctx.objects(), params.empty() ? nullptr : &params));
+  for (const auto* o : objs)
+    out.push_back(print_record(o->second, fields, ctx.objects(), params.empty() ? nullptr : &params));
   ctx.printer.table(out);
   return 0;
 }

@@ -64,7 +64,8 @@ const std::map<std::string, Struct>& ObjectCache::all(const std::string& cls) {
   if (it != cache_.end()) return it->second;
   std::map<std::string, Struct> recs;
   Value v = session_.call(cls + ".get_all_records");
-  for (const auto& [ref, rec] : v.as_struct()) recs.emplace(ref, rec.as_struct());
+  // Moved, not copied: a copy of 100 VM records costs as much as parsing them.
+  for (auto& [ref, rec] : v.as_struct()) recs.emplace(ref, std::move(rec.as_struct()));
   return cache_.emplace(cls, std::move(recs)).first->second;
 }
 
@@ -181,19 +182,27 @@ bool matches(const Struct& record, const std::vector<CliField>& fields, const Fi
   return negate ? !result : result;
 }
 
-std::vector<Object> select(ObjectCache& objects, const model::ClassDef& cls, const std::vector<CliField>& fields,
-                           const std::vector<Filter>& filters) {
+std::vector<const ObjectCache::Entry*> select_cached(ObjectCache& objects, const model::ClassDef& cls,
+                                                    const std::vector<CliField>& fields,
+                                                    const std::vector<Filter>& filters) {
   for (const auto& f : filters) check_filter_key(fields, f.key);
-  std::vector<Object> out;
-  for (const auto& [ref, rec] : objects.all(cls.name)) {
+  std::vector<const ObjectCache::Entry*> out;
+  for (const auto& entry : objects.all(cls.name)) {
     bool ok = true;
     for (const auto& f : filters)
-      if (!matches(rec, fields, f, objects)) {
+      if (!matches(entry.second, fields, f, objects)) {
         ok = false;
         break;
       }
-    if (ok) out.push_back({ref, rec});
+    if (ok) out.push_back(&entry);
   }
+  return out;
+}
+
+std::vector<Object> select(ObjectCache& objects, const model::ClassDef& cls, const std::vector<CliField>& fields,
+                           const std::vector<Filter>& filters) {
+  std::vector<Object> out;
+  for (const auto* e : select_cached(objects, cls, fields, filters)) out.push_back({e->first, e->second});
   return out;
 }
 

@@ -25,6 +25,8 @@ struct Object {
 // never costs a call per object.
 class ObjectCache {
  public:
+  using Entry = std::pair<const std::string, Struct>;  // (ref, record)
+
   explicit ObjectCache(Session& s) : session_(s) {}
 
   const std::map<std::string, Struct>& all(const std::string& cls);  // ref -> record
@@ -55,6 +57,11 @@ struct Filter {
 // field" text) for a key the class does not have.
 std::vector<Object> select(ObjectCache& objects, const model::ClassDef& cls, const std::vector<CliField>& fields,
                            const std::vector<Filter>& filters);
+// The same, as entries of the cache (no copies; valid until the class is
+// invalidated): for commands that only print them.
+std::vector<const ObjectCache::Entry*> select_cached(ObjectCache& objects, const model::ClassDef& cls,
+                                                    const std::vector<CliField>& fields,
+                                                    const std::vector<Filter>& filters);
 bool matches(const Struct& record, const std::vector<CliField>& fields, const Filter& f, ObjectCache& objects);
 // Throws unless `key` names a field (or map/set filter) of the class.
 void check_filter_key(const std::vector<CliField>& fields, const std::string& key);
