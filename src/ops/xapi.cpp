@@ -1,13 +1,16 @@
 #include "ops/xapi.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "api/server.h"
 #include "core/error.h"
@@ -159,6 +162,27 @@ bool write_all(int fd, const char* p, size_t n) {
   return true;
 }
 
+// QEMU's socket chardev serves one client at a time; the next waits in a
+// one-deep listen queue. Behind a full queue (two consoles already open) a
+// blocking connect() would hold this worker for as long as they last, so
+// connect without blocking and give up after a few seconds.
+UniqueFd connect_console(const std::string& path) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!s) return s;
+    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+      ::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);  // the relay blocks
+      return s;
+    }
+    if (errno != EAGAIN || std::chrono::steady_clock::now() >= end) return UniqueFd();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
 }  // namespace
 
 void Xapi::serve_console(const std::string& target, int fd) {
@@ -179,12 +203,8 @@ void Xapi::serve_console(const std::string& target, int fd) {
   }
   // Connect first, then replay the log: a line printed in between shows up
   // twice rather than not at all.
-  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock.c_str());
-  if (!s || ::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
-    return fail("cannot connect to the console of the VM: " + std::string(strerror(errno)));
+  UniqueFd s = connect_console(sock);
+  if (!s) return fail("cannot connect to the console of the VM: " + std::string(strerror(errno)));
   {
     std::ifstream in(log, std::ios::binary);
     std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
