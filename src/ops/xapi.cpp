@@ -201,8 +201,11 @@ void Xapi::serve_console(const std::string& target, int fd) {
     for (const auto& p : e.description()) d += (d.empty() ? "" : " ") + p;
     return fail(d);
   }
-  // Connect first, then replay the log: a line printed in between shows up
-  // twice rather than not at all.
+  // Connect first, then replay the log. QEMU writes each chunk to the
+  // attached client, if any, and then to the log; until it accepts this
+  // connection, output goes to the log only. The log is read once, right
+  // after connect(): a chunk written between that read and QEMU's accept()
+  // is missed (a few bytes at attach time at worst).
   UniqueFd s = connect_console(sock);
   if (!s) return fail("cannot connect to the console of the VM: " + std::string(strerror(errno)));
   {
