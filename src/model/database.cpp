@@ -426,12 +426,20 @@ EventBatch Database::events_from(const std::set<std::string>& classes, uint64_t 
       if (d.gen <= token || !matches(d.cls)) continue;
       b.events.push_back({d.gen, now, d.cls, "del", d.ref, d.uuid, {}});
     }
-    if (!b.events.empty() || std::chrono::steady_clock::now() >= deadline) {
+    if (!b.events.empty() || waits_ended_ || std::chrono::steady_clock::now() >= deadline) {
       std::sort(b.events.begin(), b.events.end(), [](const Event& a, const Event& c) { return a.id < c.id; });
       return b;
     }
     changed_.wait_until(lk, deadline);
   }
+}
+
+void Database::end_event_waits() {
+  {
+    std::unique_lock lk(mu_);  // a waiter checks the flag under the lock: no lost wake-up
+    waits_ended_ = true;
+  }
+  changed_.notify_all();
 }
 
 std::optional<std::string> Database::get_setting(const std::string& key) const {

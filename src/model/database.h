@@ -74,6 +74,9 @@ class Database {
   EventBatch events_from(const std::set<std::string>& classes, uint64_t token,
                          std::chrono::milliseconds timeout) const;
   uint64_t generation() const;
+  // The daemon is stopping: every waiting (and later) events_from returns
+  // what it has at once, so long polls do not hold the shutdown up.
+  void end_event_waits();
 
   // ---- host-local settings that are not XenAPI objects (users, probe cache).
   std::optional<std::string> get_setting(const std::string& key) const;
@@ -118,6 +121,7 @@ class Database {
   std::map<std::string, std::unordered_map<std::string, std::set<std::string>>> back_refs_;
   std::deque<Deletion> deletions_;  // bounded; event.from reports these as "del"
   uint64_t generation_ = 0;
+  bool waits_ended_ = false;  // under mu_
 };
 
 }  // namespace vmstack::model

@@ -80,6 +80,7 @@ void Xapi::serve() {
 
 void Xapi::stop() {
   stopping_ = true;
+  db_->end_event_waits();  // else the server's stop waits out every event.from long poll
   if (server_) server_->stop();
 }
 

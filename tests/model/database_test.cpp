@@ -118,3 +118,27 @@ TEST(Database, EventsFromBlocksUntilAChange) {
   auto empty = db.events_from({"VM"}, b.token, 20ms);
   EXPECT_TRUE(empty.events.empty());
 }
+
+TEST(Database, EndEventWaitsReleasesLongPollsAtOnce) {
+  Database db(":memory:");
+  auto t0 = db.generation();
+  std::chrono::steady_clock::duration waited{};
+  EventBatch got;
+  std::thread poller([&] {
+    auto start = std::chrono::steady_clock::now();
+    got = db.events_from({"VM"}, t0, 30s);
+    waited = std::chrono::steady_clock::now() - start;
+  });
+  std::this_thread::sleep_for(100ms);  // let it block
+  db.end_event_waits();
+  poller.join();
+  EXPECT_LT(waited, 10s) << "the long poll sat out its timeout";
+  EXPECT_TRUE(got.events.empty());
+  EXPECT_EQ(got.token, t0);
+  // Later polls do not block either; changes are still reported.
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(db.events_from({"VM"}, t0, 30s).events.empty());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  db.create("VM", {});
+  EXPECT_EQ(db.events_from({"VM"}, t0, 30s).events.size(), 1u);
+}

@@ -135,5 +135,27 @@ TEST_F(ApiTest, AsyncCallsRunAsTasksAndEventsReportChanges) {
   EXPECT_EQ(call(*c, "task.get_error_info", {s, bad}).as_array().at(0).as_string(), "VM_IS_TEMPLATE");
 }
 
+TEST_F(ApiTest, StoppingDoesNotWaitOutEventFromLongPolls) {
+  auto token = call(*c, "event.from", {s, Array{"vm"}, "", 0.1})["token"];
+  auto poller_client = d.client();
+  std::chrono::steady_clock::duration polled{};
+  std::thread poller([&] {
+    auto start = std::chrono::steady_clock::now();
+    try {
+      call(*poller_client, "event.from", {s, Array{"vm"}, token, 50.0});
+    } catch (const std::exception&) {
+      // The answer or a closed connection: either way the poll is over.
+    }
+    polled = std::chrono::steady_clock::now() - start;
+  });
+  std::this_thread::sleep_for(300ms);  // let the poll park in the daemon
+  auto start = std::chrono::steady_clock::now();
+  c.reset();
+  d.restart();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 15s) << "the stop waited for the 50 s long poll";
+  poller.join();
+  EXPECT_LT(polled, 20s);
+}
+
 }  // namespace
 }  // namespace vmstack::test
