@@ -23,8 +23,7 @@ std::string DateTime::iso8601() const {
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec);
+  std::strftime(buf, sizeof buf, "%Y%m%dT%H:%M:%SZ", &tm);  // XenAPI's dateTime.iso8601 form
   return buf;
 }
 

@@ -1,20 +1,15 @@
 #include "ops/xapi.h"
 
-#include <fcntl.h>
-#include <poll.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
-#include <chrono>
+#include <cctype>
 #include <filesystem>
-#include <fstream>
-#include <thread>
 
 #include "api/server.h"
 #include "core/error.h"
 #include "core/fd.h"
+#include "ops/console_relay.h"
 #include "ops/guests.h"
 #include "ops/host.h"
 #include "ops/sessions.h"
@@ -137,7 +132,8 @@ std::string query_param(const std::string& target, const std::string& key) {
       // Refs and uuids need no decoding beyond %3A for ':'.
       std::string v = part.substr(eq + 1), out;
       for (size_t i = 0; i < v.size(); ++i) {
-        if (v[i] == '%' && i + 2 < v.size()) {
+        if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+            std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
           out.push_back(static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16)));
           i += 2;
         } else {
@@ -152,44 +148,13 @@ std::string query_param(const std::string& target, const std::string& key) {
   return {};
 }
 
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
-
-// QEMU's socket chardev serves one client at a time; the next waits in a
-// one-deep listen queue. Behind a full queue (two consoles already open) a
-// blocking connect() would hold this worker for as long as they last, so
-// connect without blocking and give up after a few seconds.
-UniqueFd connect_console(const std::string& path) {
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  for (;;) {
-    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!s) return s;
-    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
-      ::fcntl(s.get(), F_SETFL, ::fcntl(s.get(), F_GETFL) & ~O_NONBLOCK);  // the relay blocks
-      return s;
-    }
-    if (errno != EAGAIN || std::chrono::steady_clock::now() >= end) return UniqueFd();
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-}
-
 }  // namespace
 
 void Xapi::serve_console(const std::string& target, int fd) {
   auto fail = [fd](const std::string& msg) {
     std::string line = "vmstack: " + msg + "\r\n";
-    write_all(fd, line.data(), line.size());
+    // Best effort: a client that has gone has nothing to be told.
+    [[maybe_unused]] auto n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
   };
   std::string console = query_param(target, "ref"), session = query_param(target, "session_id");
   std::string sock, log;
@@ -202,32 +167,8 @@ void Xapi::serve_console(const std::string& target, int fd) {
     for (const auto& p : e.description()) d += (d.empty() ? "" : " ") + p;
     return fail(d);
   }
-  // Connect first, then replay the log. QEMU writes each chunk to the
-  // attached client, if any, and then to the log; until it accepts this
-  // connection, output goes to the log only. The log is read once, right
-  // after connect(): a chunk written between that read and QEMU's accept()
-  // is missed (a few bytes at attach time at worst).
-  UniqueFd s = connect_console(sock);
-  if (!s) return fail("cannot connect to the console of the VM: " + std::string(strerror(errno)));
-  {
-    std::ifstream in(log, std::ios::binary);
-    std::string data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    if (!write_all(fd, data.data(), data.size())) return;
-  }
-  char buf[4096];
-  pollfd p[2] = {{fd, POLLIN, 0}, {s.get(), POLLIN, 0}};
-  while (!stopping_) {
-    if (::poll(p, 2, 500) < 0) {
-      if (errno == EINTR) continue;
-      return;
-    }
-    for (int i = 0; i < 2; ++i) {
-      if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      ssize_t r = ::read(p[i].fd, buf, sizeof buf);
-      if (r <= 0) return;  // either side closed: the session is over
-      if (!write_all(p[1 - i].fd, buf, static_cast<size_t>(r))) return;
-    }
-  }
+  auto why = relay_console(fd, sock, log, stopping_);
+  if (!why.empty()) fail(why);
 }
 
 }  // namespace vmstack::ops

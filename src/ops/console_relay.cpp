@@ -1,0 +1,132 @@
+#include "ops/console_relay.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "core/fd.h"
+
+namespace vmstack::ops {
+
+namespace {
+
+bool write_all(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    p += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// QEMU's socket chardev serves one client at a time; the next waits in a
+// one-deep listen queue. Behind a full queue (two consoles already open) a
+// blocking connect() would hold this worker for as long as they last, so
+// connect without blocking and give up after a few seconds.
+UniqueFd connect_console(const std::string& path) {
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (!s) return s;
+    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) return s;
+    if (errno != EAGAIN || std::chrono::steady_clock::now() >= end) return UniqueFd();
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+// Follows a growing file from a byte offset.
+class LogTail {
+ public:
+  explicit LogTail(UniqueFd fd) : fd_(std::move(fd)) {}
+  // Copies everything appended since the last call to `out`; false when the
+  // client is gone. A log that shrank was truncated: start it over.
+  bool drain(int out) {
+    struct stat st{};
+    if (::fstat(fd_.get(), &st) == 0 && st.st_size < offset_) offset_ = 0;
+    char buf[16384];
+    for (;;) {
+      ssize_t r = ::pread(fd_.get(), buf, sizeof buf, offset_);
+      if (r < 0 && errno == EINTR) continue;
+      if (r <= 0) return true;
+      offset_ += r;
+      if (!write_all(out, buf, static_cast<size_t>(r))) return false;
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+  off_t offset_ = 0;
+};
+
+}  // namespace
+
+std::string relay_console(int client, const std::string& socket_path, const std::string& log_path,
+                          const std::atomic<bool>& stopping) {
+  // Watch before the first read, so no append can fall between the two.
+  UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
+  if (!notify || ::inotify_add_watch(notify.get(), log_path.c_str(), IN_MODIFY) < 0)
+    return "cannot watch the console log " + log_path + ": " + std::strerror(errno);
+  UniqueFd log_fd(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!log_fd) return "cannot open the console log " + log_path + ": " + std::strerror(errno);
+  LogTail tail(std::move(log_fd));
+  UniqueFd guest = connect_console(socket_path);
+  if (!guest) return "cannot connect to the console of the VM: " + std::string(std::strerror(errno));
+  if (!tail.drain(client)) return {};
+
+  char buf[4096];
+  pollfd p[3] = {{client, POLLIN, 0}, {guest.get(), POLLIN, 0}, {notify.get(), POLLIN, 0}};
+  while (!stopping) {
+    if (::poll(p, 3, 500) < 0) {
+      if (errno == EINTR) continue;
+      return {};
+    }
+    if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = ::read(client, buf, sizeof buf);
+      if (r <= 0) return {};
+      // The chardev socket is non-blocking: wait for room rather than drop keys.
+      for (ssize_t done = 0; done < r;) {
+        ssize_t w = ::send(guest.get(), buf + done, static_cast<size_t>(r - done), MSG_NOSIGNAL);
+        if (w > 0) {
+          done += w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+          pollfd out{guest.get(), POLLOUT, 0};
+          ::poll(&out, 1, 500);
+          if (stopping) return {};
+        } else {
+          return {};
+        }
+      }
+    }
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      ssize_t r = ::read(guest.get(), buf, sizeof buf);
+      if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+        tail.drain(client);  // QEMU logs its last words before it closes
+        return {};
+      }
+    }
+    if (p[2].revents & POLLIN) {
+      char events[4096];
+      while (::read(notify.get(), events, sizeof events) > 0) {
+      }
+    }
+    if (!tail.drain(client)) return {};
+  }
+  return {};
+}
+
+}  // namespace vmstack::ops
