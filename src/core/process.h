@@ -112,6 +112,11 @@ class Subprocess {
 // Hands a child we no longer manage to a process-wide background reaper, so
 // it never lingers as a zombie after it exits. reclaim_from_reaper(pid) takes
 // it back (used when a Domain is re-attached in the same process).
+// It is process-wide on purpose, the one exception to "no global mutable
+// state outside the daemon's top object": the set of our children belongs to
+// the process, not to any object. A guest's QEMU must stay reapable after the
+// Xapi object that started it is gone, and a new Xapi in the same process
+// (an in-process restart) must be able to take the child back.
 void hand_off_to_reaper(Subprocess&& p);
 std::optional<Subprocess> reclaim_from_reaper(pid_t pid);
 
