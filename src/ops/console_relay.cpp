@@ -12,24 +12,15 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <string_view>
 #include <thread>
 
+#include "api/wire_util.h"
 #include "core/fd.h"
 
 namespace vmstack::ops {
 
 namespace {
-
-bool write_all(int fd, const char* p, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
-}
 
 // QEMU's socket chardev serves one client at a time; the next waits in a
 // one-deep listen queue. Behind a full queue (two consoles already open) a
@@ -64,7 +55,7 @@ class LogTail {
       if (r < 0 && errno == EINTR) continue;
       if (r <= 0) return true;
       offset_ += r;
-      if (!write_all(out, buf, static_cast<size_t>(r))) return false;
+      if (!api::detail::send_all(out, std::string_view(buf, static_cast<size_t>(r)))) return false;
     }
   }
 

@@ -1,12 +1,12 @@
 #include "ops/xapi.h"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <cctype>
 #include <filesystem>
 
 #include "api/server.h"
+#include "api/wire_util.h"
 #include "core/error.h"
 #include "core/fd.h"
 #include "ops/console_relay.h"
@@ -153,8 +153,7 @@ std::string query_param(const std::string& target, const std::string& key) {
 void Xapi::serve_console(const std::string& target, int fd) {
   auto fail = [fd](const std::string& msg) {
     std::string line = "vmstack: " + msg + "\r\n";
-    // Best effort: a client that has gone has nothing to be told.
-    [[maybe_unused]] auto n = ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
+    api::detail::send_all(fd, line);  // best effort: a client that has gone has nothing to be told
   };
   std::string console = query_param(target, "ref"), session = query_param(target, "session_id");
   std::string sock, log;
