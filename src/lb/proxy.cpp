@@ -294,6 +294,38 @@ void Worker::sweep() {
     }
 }
 
+Worker::Placement Worker::place(const ServicePtr& svc, const Endpoint& client, int type) {
+  Placement p;
+  p.dest = svc->schedule(client, &p.persistent);
+  if (!p.dest) {
+    sh_.no_dest.fetch_add(1, std::memory_order_relaxed);
+    return p;
+  }
+  sockaddr_storage ds;
+  socklen_t dl = p.dest->addr().toSockaddr(&ds);
+  p.fd.reset(::socket(ds.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!p.fd || (::connect(p.fd.get(), reinterpret_cast<sockaddr*>(&ds), dl) != 0 && errno != EINPROGRESS)) {
+    if (p.persistent) svc->releasePersist(client);
+    sh_.connect_failed.fetch_add(1, std::memory_order_relaxed);
+    p.dest = nullptr;
+  }
+  return p;
+}
+
+void Worker::adopt(Conn* c, const Listener* l, const Endpoint& client, const Placement& p) {
+  c->svc = l->svc;
+  c->dest = p.dest;
+  c->client = client;
+  c->vip = l->key.vip;
+  c->persistent = p.persistent;
+  c->last_active.store(now_, std::memory_order_relaxed);
+  c->svc->stats.conns.fetch_add(1, std::memory_order_relaxed);
+  p.dest->stats.conns.fetch_add(1, std::memory_order_relaxed);
+  p.dest->connOpened(c->active);
+  sh_.accepted.fetch_add(1, std::memory_order_relaxed);
+  link(c);
+}
+
 void Worker::link(Conn* c) {
   std::lock_guard lk(list_mu_);
   c->next = head_;

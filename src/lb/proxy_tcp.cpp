@@ -50,46 +50,24 @@ void Worker::acceptTcp(Listener* l) {
 
 void Worker::newTcp(Listener* l, UniqueFd cfd, const sockaddr_storage& sa) {
   const Endpoint client = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa));
-  ServicePtr svc = l->svc;
-  bool persistent = false;
-  DestPtr d = svc->schedule(client, &persistent);
-  if (!d) {
-    // No real server: LVS drops the SYN; having accepted already, we reset.
-    sh_.no_dest.fetch_add(1, std::memory_order_relaxed);
-    rstClose(std::move(cfd));
-    return;
-  }
-  sockaddr_storage ds;
-  socklen_t dl = d->addr().toSockaddr(&ds);
-  UniqueFd bfd(::socket(ds.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  int r = bfd ? ::connect(bfd.get(), reinterpret_cast<sockaddr*>(&ds), dl) : -1;
-  if (r != 0 && (!bfd || errno != EINPROGRESS)) {
-    if (persistent) svc->releasePersist(client);
-    sh_.connect_failed.fetch_add(1, std::memory_order_relaxed);
+  Placement p = place(l->svc, client, SOCK_STREAM);
+  if (!p.dest) {
+    // No real server (LVS drops the SYN) or none reachable: having accepted
+    // already, we reset.
     rstClose(std::move(cfd));
     return;
   }
   setNoDelay(cfd.get());
-  setNoDelay(bfd.get());
+  setNoDelay(p.fd.get());
 
   auto* c = new TcpConn;
   c->proto = Proto::TCP;
-  c->svc = svc;
-  c->dest = d;
-  c->client = client;
-  c->vip = l->key.vip;
-  c->persistent = persistent;
   c->state.store(ConnState::SynSent, std::memory_order_relaxed);
-  c->last_active.store(now_, std::memory_order_relaxed);
   c->cfd = std::move(cfd);
-  c->bfd = std::move(bfd);
+  c->bfd = std::move(p.fd);
   c->c2b.splice = c->b2c.splice = sh_.opts.splice == SpliceMode::Always;
-  svc->stats.conns.fetch_add(1, std::memory_order_relaxed);
-  d->stats.conns.fetch_add(1, std::memory_order_relaxed);
-  d->connOpened(true);
-  sh_.accepted.fetch_add(1, std::memory_order_relaxed);
   sh_.tcp_active.fetch_add(1, std::memory_order_relaxed);
-  link(c);
+  adopt(c, l, client, p);
   constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
   if (!epollAdd(c->cfd.get(), kEvents, &c->ch) || !epollAdd(c->bfd.get(), kEvents, &c->bh)) {
     sh_.reset.fetch_add(1, std::memory_order_relaxed);

@@ -38,41 +38,18 @@ void Worker::readUdpListener(Listener* l) {
 
 UdpFlow* Worker::newUdpFlow(Listener* l, const sockaddr_storage& sa, socklen_t len) {
   const Endpoint client = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa));
-  ServicePtr svc = l->svc;
-  bool persistent = false;
-  DestPtr d = svc->schedule(client, &persistent);
-  if (!d) {
-    sh_.no_dest.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  sockaddr_storage ds;
-  socklen_t dl = d->addr().toSockaddr(&ds);
-  UniqueFd fd(::socket(ds.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&ds), dl) != 0) {
-    if (persistent) svc->releasePersist(client);
-    sh_.connect_failed.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
-  }
+  Placement p = place(l->svc, client, SOCK_DGRAM);
+  if (!p.dest) return nullptr;
   auto* f = new UdpFlow;
   f->proto = Proto::UDP;
-  f->svc = svc;
-  f->dest = d;
-  f->client = client;
-  f->vip = l->key.vip;
-  f->persistent = persistent;
   f->active = false;  // LVS counts UDP entries as inactive
   f->state.store(ConnState::Udp, std::memory_order_relaxed);
-  f->last_active.store(now_, std::memory_order_relaxed);
-  f->bfd = std::move(fd);
+  f->bfd = std::move(p.fd);
   f->listener = l;
   f->client_sa = sa;
   f->client_len = len;
-  svc->stats.conns.fetch_add(1, std::memory_order_relaxed);
-  d->stats.conns.fetch_add(1, std::memory_order_relaxed);
-  d->connOpened(false);
-  sh_.accepted.fetch_add(1, std::memory_order_relaxed);
   sh_.udp_active.fetch_add(1, std::memory_order_relaxed);
-  link(f);
+  adopt(f, l, client, p);
   udp_flows_[UdpKey{l, client}] = f;
   if (!epollAdd(f->bfd.get(), EPOLLIN | EPOLLET, &f->bh)) {
     closeConn(f, false);

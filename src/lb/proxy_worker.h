@@ -166,6 +166,17 @@ class Worker {
   void onUdpBackend(UdpFlow* f);
 
   // Shared by both
+  // The start of every new flow: a real server picked for the client and a
+  // non-blocking socket of `type` connected (for TCP: connecting) to it.
+  // No dest when none could be had (already counted, persistence released).
+  struct Placement {
+    DestPtr dest;
+    UniqueFd fd;
+    bool persistent = false;
+  };
+  Placement place(const ServicePtr& svc, const Endpoint& client, int type);
+  // Records what every flow carries, counts it as opened and links it.
+  void adopt(Conn* c, const Listener* l, const Endpoint& client, const Placement& p);
   void link(Conn* c);
   void closeConn(Conn* c, bool rst);
   ConnEntry entryOf(const Conn* c, const Timeouts& t, Millis now) const;
