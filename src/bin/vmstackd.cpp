@@ -9,7 +9,9 @@
 #include <cstdlib>
 #include <iostream>
 
-#include "ops/xapi.h"
+#include <charconv>
+
+#include "ops/daemon.h"
 
 int main(int argc, char** argv) {
   // A get_all_records answer is a few hundred KiB built and freed per call.
@@ -49,7 +51,14 @@ int main(int argc, char** argv) {
       return 2;
     }
     cfg.tcp_address = listen.substr(0, colon);
-    cfg.tcp_port = static_cast<unsigned short>(std::stoi(listen.substr(colon + 1)));
+    std::string port = listen.substr(colon + 1);
+    unsigned long p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (ec != std::errc() || end != port.data() + port.size() || p > 65535 || cfg.tcp_address.empty()) {
+      std::cerr << "vmstackd: --listen " << listen << ": want ADDR:PORT with a port from 0 to 65535\n";
+      return 2;
+    }
+    cfg.tcp_port = static_cast<unsigned short>(p);
   }
 
   // Signals are taken synchronously by this thread; workers never see them.
@@ -62,11 +71,11 @@ int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
 
   try {
-    vmstack::ops::Xapi xapi(cfg);
-    xapi.init();
-    xapi.serve();
-    spdlog::info("vmstackd ready: unix socket {}{}", xapi.config().unix_socket,
-                 cfg.tcp_address.empty() ? "" : ", tcp " + cfg.tcp_address + ":" + std::to_string(xapi.tcp_port()));
+    vmstack::ops::Daemon daemon(cfg);
+    daemon.init();
+    daemon.serve();
+    spdlog::info("vmstackd ready: unix socket {}{}", daemon.config().unix_socket,
+                 cfg.tcp_address.empty() ? "" : ", tcp " + cfg.tcp_address + ":" + std::to_string(daemon.tcp_port()));
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
     }

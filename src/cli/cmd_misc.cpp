@@ -7,6 +7,8 @@
 #include "cli/console.h"
 #include "cli/xe_errors.h"
 #include "core/error.h"
+#include "core/strings.h"
+#include "model/lifecycle.h"
 
 namespace vmstack::cli {
 
@@ -29,12 +31,6 @@ std::vector<std::string> wrap_names(const std::vector<std::string>& names) {
   }
   lines.push_back(cur);
   return lines;
-}
-
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
 }
 
 constexpr const char* kVmSelectorsInfo =
@@ -63,6 +59,23 @@ std::string usage_text() {
          "  xe help <command>\n";
 }
 
+// What the datamodel declares of a message xe calls, in one paragraph.
+std::string message_help(const std::string& wire_name) {
+  const auto* m = model::datamodel().message(wire_name);
+  if (!m) return {};
+  std::string s = wire_name + ": " + m->doc;
+  if (!m->operation.empty()) {
+    if (const auto* rule = model::vm_operation_rule(m->operation)) {
+      std::vector<std::string> states;
+      for (const auto& st : rule->power_states) states.push_back(lower(st));
+      s += (s.empty() || s.back() == '.' ? " " : ". ") + std::string("Allowed when the VM is ") + join(states, ", ") +
+           (rule->on_templates ? "; on templates too." : "; not on templates.");
+    }
+  }
+  if (!m->errors.empty()) s += (s.back() == '.' ? " " : ". ") + std::string("Errors: ") + join(m->errors, ", ") + ".";
+  return s;
+}
+
 void print_command_help(Printer& p, const Command& c) {
   std::vector<std::string> optn = c.optn;
   std::string desc = c.help;
@@ -70,10 +83,13 @@ void print_command_help(Printer& p, const Command& c) {
     optn.push_back("<vm-selectors>");
     desc += kVmSelectorsInfo;
   }
-  p.table({{{"command name        ", c.name},
-            {"reqd params     ", join(c.reqd, ", ")},
-            {"optional params ", join(optn, ", ")},
-            {"description     ", desc}}});
+  std::vector<std::pair<std::string, std::string>> rows{{"command name        ", c.name},
+                                                        {"reqd params     ", join(c.reqd, ", ")},
+                                                        {"optional params ", join(optn, ", ")},
+                                                        {"description     ", desc}};
+  for (const auto& api : c.api)
+    if (auto h = message_help(api); !h.empty()) rows.push_back({"XenAPI          ", h});
+  p.table({rows});
 }
 
 int do_help(Context& ctx) {

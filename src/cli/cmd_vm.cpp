@@ -87,9 +87,11 @@ void do_vm_op(Context& ctx, const std::vector<std::string>& own, const VmOpts& o
 using Verb = std::function<void(Context&, const Object&)>;
 
 // A power verb: selectors, optional own params, one API call per VM.
-Command power_verb(std::string name, std::vector<std::string> optn, std::string help, Verb verb, unsigned flags = 0) {
+Command power_verb(std::string name, std::vector<std::string> optn, std::string help, std::vector<std::string> api,
+                   Verb verb, unsigned flags = 0) {
   std::vector<std::string> own = optn;
   Command c;
+  c.api = std::move(api);
   c.name = std::move(name);
   optn.push_back("vm");
   c.optn = std::move(optn);
@@ -347,12 +349,14 @@ void add_vm_commands(CommandTable& t) {
   };
   t.add(power_verb("vm-start", {"paused", "force"}, "Start the selected VM(s); paused=true leaves them paused. The optional "
                    "parameter '--force' will bypass any hardware-compatibility warnings.",
+                   {"VM.start"},
                    [](Context& ctx, const Object& vm) {
                      ctx.session().call("VM.start", Array{vm.ref, ctx.args.flag("paused"), ctx.args.flag("force")});
                    },
                    kStandard));
   t.add(power_verb("vm-shutdown", {"force"}, "Shutdown the selected VM(s). The optional argument --force will forcibly shut "
                    "down the VM.",
+                   {"VM.clean_shutdown", "VM.hard_shutdown"},
                    [](Context& ctx, const Object& vm) {
                      ctx.session().call(ctx.args.flag("force") ? "VM.hard_shutdown" : "VM.clean_shutdown",
                                         Array{vm.ref});
@@ -360,46 +364,47 @@ void add_vm_commands(CommandTable& t) {
                    kStandard));
   t.add(power_verb("vm-reboot", {"force"}, "Reboot the selected VM(s). The optional argument --force will forcibly reboot the "
                    "VM.",
+                   {"VM.clean_reboot", "VM.hard_reboot"},
                    [](Context& ctx, const Object& vm) {
                      ctx.session().call(ctx.args.flag("force") ? "VM.hard_reboot" : "VM.clean_reboot", Array{vm.ref});
                    },
                    kStandard));
-  t.add(power_verb("vm-suspend", {}, "Suspend the selected VM(s).", call1("VM.suspend")));
-  t.add(power_verb("vm-resume", {"force"}, "Resume the selected VM(s).", [](Context& ctx, const Object& vm) {
+  t.add(power_verb("vm-suspend", {}, "Suspend the selected VM(s).", {"VM.suspend"}, call1("VM.suspend")));
+  t.add(power_verb("vm-resume", {"force"}, "Resume the selected VM(s).", {"VM.resume"}, [](Context& ctx, const Object& vm) {
     ctx.session().call("VM.resume", Array{vm.ref, false, ctx.args.flag("force")});
   }));
   t.add(power_verb("vm-pause", {}, "Pause a running VM. Note this operation does not free the associated memory "
                    "(see 'vm-suspend').",
-                   call1("VM.pause")));
-  t.add(power_verb("vm-unpause", {}, "Unpause a paused VM.", call1("VM.unpause")));
+                   {"VM.pause"}, call1("VM.pause")));
+  t.add(power_verb("vm-unpause", {}, "Unpause a paused VM.", {"VM.unpause"}, call1("VM.unpause")));
 
   t.add({"vm-install", {"new-name-label"}, {"template", "template-uuid", "template-name-label", "sr-uuid",
          "sr-name-label", "new-name-description"},
          "Install a new VM from a template (template=<name-label or uuid>). The disks of the template's "
          "provisioning specification are created in the SR given by sr-uuid (default: the pool's default SR). "
          "Prints the uuid of the new VM.",
-         kStandard, &vm_class(), KeySource::Fixed, vm_install});
+         kStandard, &vm_class(), KeySource::Fixed, vm_install, {"VM.clone", "VM.provision"}});
   t.add({"vm-clone", {"new-name-label"}, {"new-name-description", "vm"},
          "Clone an existing VM, using storage-level fast disk clone operation where available. Specify the name "
          "and the optional description for the resulting cloned VM using the new-name-label and "
          "new-name-description arguments. Prints the uuid of the new VM.",
-         kVmSelectors, &vm_class(), KeySource::Filters, [](Context& ctx) { return vm_clone_or_copy(ctx, false); }});
+         kVmSelectors, &vm_class(), KeySource::Filters, [](Context& ctx) { return vm_clone_or_copy(ctx, false); }, {"VM.clone"}});
   t.add({"vm-copy", {"new-name-label"}, {"new-name-description", "sr-uuid", "vm"},
          "Copy an existing VM, without using storage-level fast disk clone operation (even if this is available). "
          "The disk images of the copied VM are guaranteed to be 'full images' - that is, not part of a "
          "copy-on-write chain. Prints the uuid of the new VM.",
-         kVmSelectors, &vm_class(), KeySource::Filters, [](Context& ctx) { return vm_clone_or_copy(ctx, true); }});
+         kVmSelectors, &vm_class(), KeySource::Filters, [](Context& ctx) { return vm_clone_or_copy(ctx, true); }, {"VM.copy"}});
   t.add({"vm-uninstall", {}, {"force", "vm"},
          "Uninstall a VM. This operation will destroy those VDIs that are marked RW and connected to this VM only. "
          "To simply destroy the VM record, use vm-destroy.",
-         kVmSelectors | kStandard, &vm_class(), KeySource::Filters, vm_uninstall});
+         kVmSelectors | kStandard, &vm_class(), KeySource::Filters, vm_uninstall, {"VM.destroy", "VDI.destroy"}});
   t.add({"vm-destroy", {}, {"uuid", "vm"},
          "Destroy the specified VM. This leaves the storage associated with the VM intact. To delete storage as "
          "well, use vm-uninstall.",
-         kVmSelectors, &vm_class(), KeySource::Filters, vm_destroy});
+         kVmSelectors, &vm_class(), KeySource::Filters, vm_destroy, {"VM.destroy"}});
   t.add({"vm-memory-limits-set", {"static-min", "static-max", "dynamic-min", "dynamic-max"}, {"vm"},
          "Configure the memory limits of a VM (sizes in bytes or with a KiB/MiB/GiB/TiB suffix).", kVmSelectors,
-         &vm_class(), KeySource::Filters, vm_memory_limits_set});
+         &vm_class(), KeySource::Filters, vm_memory_limits_set, {"VM.set_memory_limits"}});
   t.add({"vm-disk-list", {}, {"vbd-params", "vdi-params", "vm"}, "List the disks on the selected VM(s).",
          kVmSelectors, &vm_class(), KeySource::Filters, vm_disk_list});
 }

@@ -74,6 +74,10 @@ struct Command {
   const model::ClassDef* cls = nullptr;
   KeySource keys = KeySource::Fixed;
   std::function<int(Context&)> run;  // returns the exit code
+  // The XenAPI messages the command makes ("VM.start"): `xe help` shows
+  // their declaration from the datamodel (what they do, when they are
+  // allowed, the errors they raise).
+  std::vector<std::string> api = {};
 };
 
 class CommandTable {

@@ -23,7 +23,7 @@
 
 #include "core/fd.h"
 #include "core/uuid.h"
-#include "hv/domain.h"
+#include "hv/qemu_hypervisor.h"
 #include "hv/qmp.h"
 
 namespace vmstack::hv {
@@ -120,7 +120,7 @@ BootCheck boot_check(Accel accel, const std::string& kernel, const std::string& 
     }
   } cleanup{dir};
 
-  QemuSpec spec;
+  DomainSpec spec;
   spec.uuid = make_uuid();
   spec.name = std::string("vmstack-boot-check-") + to_string(accel);
   spec.run_dir = dir;
@@ -133,9 +133,10 @@ BootCheck boot_check(Accel accel, const std::string& kernel, const std::string& 
   // with -no-shutdown QEMU then sits in "shutdown", which the loop notices.
   spec.extra_args = {"-no-reboot"};
 
-  std::unique_ptr<Domain> dom;
+  std::unique_ptr<QemuDomain> dom;
   try {
-    dom = Domain::launch(spec, std::max(std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()), 1000ms));
+    QemuHypervisor qemu;
+    dom = qemu.launch_qemu(spec, std::max(std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()), 1000ms));
   } catch (const std::exception& e) {
     return result(false, "QEMU could not start (" + first_line(e.what()) + ")");
   }
@@ -144,7 +145,7 @@ BootCheck boot_check(Accel accel, const std::string& kernel, const std::string& 
   bool reached = false;
   auto next_status = Clock::now();
   while (Clock::now() < end) {
-    if (file_contains(dom->info().console_log, kMarker)) {
+    if (file_contains(dom->state().console_log, kMarker)) {
       reached = true;
       break;
     }
@@ -170,7 +171,7 @@ BootCheck boot_check(Accel accel, const std::string& kernel, const std::string& 
   }
   auto r = result(reached, reached ? std::string() : why);
   if (!reached && why.empty()) r.detail = "guest did not reach init within " + secs(deadline);
-  dom->kill();
+  dom->stop();
   return r;
 }
 

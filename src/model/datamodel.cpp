@@ -1,348 +1,172 @@
+// Assembles the datamodel from the declarations in classes/ and generates
+// each class's accessor messages from its fields, as xapi's IDL does
+// (datamodel_utils.ml): get_record, get_all, get_all_records, get_by_uuid,
+// get_by_name_label, get_<field>, and for RW fields set_<field>,
+// add_to_/remove_from_<map>, add_/remove_<set> — unless the class declares a
+// message of that name itself (a setter with checks).
 #include "model/datamodel.h"
 
 #include <algorithm>
-#include <cctype>
+#include <set>
+#include <stdexcept>
 
 #include "core/error.h"
+#include "core/strings.h"
+#include "model/declare.h"
 
 namespace vmstack::model {
 
 namespace {
 
-// ---- table-building helpers: keep the declarations below one line a field.
-Type str() { return {Kind::String, "", Kind::String}; }
-Type i64() { return {Kind::Int, "", Kind::String}; }
-Type flt() { return {Kind::Float, "", Kind::String}; }
-Type boolean() { return {Kind::Bool, "", Kind::String}; }
-Type dt() { return {Kind::DateTime, "", Kind::String}; }
-Type en(std::string e) { return {Kind::Enum, std::move(e), Kind::String}; }
-Type ref(std::string c) { return {Kind::Ref, std::move(c), Kind::String}; }
-Type set_ref(std::string c) { return {Kind::Set, std::move(c), Kind::Ref}; }
-Type set_str() { return {Kind::Set, "", Kind::String}; }
-Type set_en(std::string e) { return {Kind::Set, std::move(e), Kind::Enum}; }
-Type map_ss() { return {Kind::Map, "", Kind::String}; }
-Type map_se(std::string e) { return {Kind::Map, std::move(e), Kind::Enum}; }
+using namespace types;
 
-Value default_for(const Type& t) {
-  switch (t.kind) {
-    case Kind::String: return std::string();
-    case Kind::Int: return int64_t{0};
-    case Kind::Float: return 0.0;
-    case Kind::Bool: return false;
-    case Kind::DateTime: return DateTime{0};
-    case Kind::Enum: return std::string();
-    case Kind::Ref: return std::string("OpaqueRef:NULL");
-    case Kind::Set: return Array{};
-    case Kind::Map: return Struct{};
+Message generated(const ClassDef& c, std::string name, std::string doc, Impl impl, const Field* f = nullptr) {
+  Message m;
+  m.cls = c.name;
+  m.name = std::move(name);
+  m.doc = std::move(doc);
+  m.impl = impl;
+  m.field = f;
+  m.async = false;  // xapi offers no Async. form of the generated accessors
+  return m;
+}
+
+Param self_param(const ClassDef& c) { return {"self", ref(c.name), "reference to the object", std::nullopt}; }
+
+// The accessors of one class, skipping names the class declared itself.
+void generate_accessors(ClassDef& c) {
+  std::vector<Message> gen;
+  auto add = [&](Message m) {
+    if (!c.message(m.name)) gen.push_back(std::move(m));
+  };
+  {
+    auto m = generated(c, "get_record", "Get a record containing the current state of the given " + c.name + ".",
+                       Impl::get_record);
+    m.params = {self_param(c)};
+    m.result = record(c.name);
+    m.errors = {"HANDLE_INVALID"};
+    add(std::move(m));
   }
-  return {};
+  {
+    auto m = generated(c, "get_all", "Return a list of all the " + c.name + "s known to the system.", Impl::get_all);
+    m.result = set_ref(c.name);
+    add(std::move(m));
+  }
+  {
+    auto m = generated(c, "get_all_records", "Return a map of " + c.name + " references to " + c.name + " records.",
+                       Impl::get_all_records);
+    m.result = map_of(c.name);
+    add(std::move(m));
+  }
+  if (c.field("uuid")) {
+    auto m = generated(c, "get_by_uuid", "Get a reference to the " + c.name + " instance with the specified UUID.",
+                       Impl::get_by_uuid);
+    m.params = {{"uuid", str(), "UUID of object to return", std::nullopt}};
+    m.result = ref(c.name);
+    m.errors = {"UUID_INVALID"};
+    add(std::move(m));
+  }
+  if (c.has_name_label()) {
+    auto m = generated(c, "get_by_name_label", "Get all the " + c.name + " instances with the given label.",
+                       Impl::get_by_name_label);
+    m.params = {{"label", str(), "label of object to return", std::nullopt}};
+    m.result = set_ref(c.name);
+    add(std::move(m));
+  }
+  for (const auto& f : c.fields) {
+    {
+      auto m = generated(c, "get_" + f.name, "Get the " + f.name + " field of the given " + c.name + ".",
+                         Impl::get_field, &f);
+      m.params = {self_param(c)};
+      m.result = f.type;
+      m.errors = {"HANDLE_INVALID"};
+      add(std::move(m));
+    }
+    if (f.qual != Qual::RW) continue;
+    {
+      auto m = generated(c, "set_" + f.name, "Set the " + f.name + " field of the given " + c.name + ".",
+                         Impl::set_field, &f);
+      m.params = {self_param(c), {"value", f.type, "New value to set", std::nullopt}};
+      m.errors = {"HANDLE_INVALID", "FIELD_TYPE_ERROR", "INVALID_VALUE"};
+      add(std::move(m));
+    }
+    if (f.is_map()) {
+      Type elem{f.type.elem, f.type.target, Kind::String};
+      auto m = generated(c, "add_to_" + f.name,
+                         "Add the given key-value pair to the " + f.name + " field of the given " + c.name + ".",
+                         Impl::add_to_map, &f);
+      m.params = {self_param(c), {"key", str(), "Key to add", std::nullopt}, {"value", elem, "Value to add", std::nullopt}};
+      m.errors = {"HANDLE_INVALID", "MAP_DUPLICATE_KEY"};
+      add(std::move(m));
+      m = generated(c, "remove_from_" + f.name,
+                    "Remove the given key and its corresponding value from the " + f.name + " field of the given " +
+                        c.name + ". If the key is not in that Map, then do nothing.",
+                    Impl::remove_from_map, &f);
+      m.params = {self_param(c), {"key", str(), "Key to remove", std::nullopt}};
+      m.errors = {"HANDLE_INVALID"};
+      add(std::move(m));
+    }
+    if (f.is_set()) {
+      Type elem{f.type.elem, f.type.target, Kind::String};
+      auto m = generated(c, "add_" + f.name, "Add the given value to the " + f.name + " field of the given " + c.name +
+                                                 ". If the value is already in that Set, then do nothing.",
+                         Impl::add_to_set, &f);
+      m.params = {self_param(c), {"value", elem, "New value to add", std::nullopt}};
+      m.errors = {"HANDLE_INVALID"};
+      add(std::move(m));
+      m = generated(c, "remove_" + f.name, "Remove the given value from the " + f.name + " field of the given " + c.name +
+                                               ". If the value is not in that Set, then do nothing.",
+                    Impl::remove_from_set, &f);
+      m.params = {self_param(c), {"value", elem, "Value to remove", std::nullopt}};
+      m.errors = {"HANDLE_INVALID"};
+      add(std::move(m));
+    }
+  }
+  for (auto& m : gen) c.messages.push_back(std::move(m));
 }
 
-Field mk(std::string name, Type t, Qual q, std::string doc, Value def) {
-  Field f;
-  f.name = std::move(name);
-  f.default_value = def.is_nil() ? default_for(t) : std::move(def);
-  f.type = std::move(t);
-  f.qual = q;
-  f.doc = std::move(doc);
-  return f;
+// Programming errors in the declarations stop the daemon at its first call
+// to datamodel() (and fail the datamodel tests) rather than misbehave later.
+void validate(const Datamodel& dm) {
+  std::set<std::string> class_names;
+  for (const auto& c : dm.classes) {
+    if (!class_names.insert(c.name).second) throw std::logic_error("class declared twice: " + c.name);
+    std::set<std::string> names;
+    for (const auto& m : c.messages) {
+      if (!names.insert(m.name).second) throw std::logic_error("message declared twice: " + m.wire_name());
+      bool seen_default = false;
+      for (const auto& p : m.params) {
+        if (seen_default && !p.default_value)
+          throw std::logic_error(m.wire_name() + ": a parameter without default follows one with a default");
+        seen_default = seen_default || p.default_value.has_value();
+      }
+    }
+  }
 }
-Field ro(std::string n, Type t, std::string doc, Value def = {}) {
-  return mk(std::move(n), std::move(t), Qual::RO_runtime, std::move(doc), std::move(def));
-}
-Field rc(std::string n, Type t, std::string doc, Value def = {}) {
-  return mk(std::move(n), std::move(t), Qual::RO_constructor, std::move(doc), std::move(def));
-}
-Field rw(std::string n, Type t, std::string doc, Value def = {}) {
-  return mk(std::move(n), std::move(t), Qual::RW, std::move(doc), std::move(def));
-}
-// A one-to-many set computed from the other side's reference field.
-Field inv(std::string n, std::string other_class, std::string other_field, std::string doc) {
-  Field f = ro(std::move(n), set_ref(std::move(other_class)), std::move(doc));
-  f.inverse_of = std::move(other_field);
-  return f;
-}
-
-Field uuid() { return ro("uuid", str(), "Unique identifier/object reference"); }
-Field name_label() { return rw("name_label", str(), "a human-readable name"); }
-Field name_description() { return rw("name_description", str(), "a notes field containing human-readable description"); }
-Field allowed_ops(std::string e) { return ro("allowed_operations", set_en(std::move(e)), "list of the operations allowed in this state"); }
-Field current_ops(std::string e) { return ro("current_operations", map_se(std::move(e)), "links each of the running tasks using this object (by reference) to a current_operation enum"); }
-Field other_config() { return rw("other_config", map_ss(), "additional configuration"); }
-Field tags() { return rw("tags", set_str(), "user-specified tags for categorization purposes"); }
 
 Datamodel build() {
   Datamodel dm;
-  dm.enums = {
-      {"vm_power_state", {"Halted", "Paused", "Running", "Suspended"}},
-      {"vm_operations",
-       {"snapshot", "clone", "copy", "provision", "start", "start_on", "pause", "unpause", "clean_shutdown",
-        "clean_reboot", "hard_shutdown", "power_state_reset", "hard_reboot", "suspend", "resume", "destroy",
-        "export", "migrate_send", "changing_memory_limits", "changing_VCPUs", "make_into_template"}},
-      {"on_normal_exit", {"destroy", "restart"}},
-      {"on_crash_behaviour", {"destroy", "coredump_and_destroy", "restart", "coredump_and_restart", "preserve", "rename_restart"}},
-      {"domain_type", {"hvm", "pv", "pv_in_pvh", "pvh", "unspecified"}},
-      {"vbd_operations", {"attach", "eject", "insert", "plug", "unplug", "unplug_force", "pause", "unpause"}},
-      {"vbd_type", {"CD", "Disk", "Floppy"}},
-      {"vbd_mode", {"RO", "RW"}},
-      {"vdi_operations", {"clone", "copy", "resize", "resize_online", "snapshot", "destroy", "forget", "update", "force_unlock", "generate_config", "scan"}},
-      {"vdi_type", {"system", "user", "ephemeral", "suspend", "crashdump", "ha_statefile", "metadata", "redo_log", "rrd", "pvs_cache", "cbt_metadata"}},
-      {"on_boot", {"reset", "persist"}},
-      {"storage_operations", {"scan", "destroy", "forget", "plug", "unplug", "update", "vdi_create", "vdi_introduce", "vdi_destroy", "vdi_resize", "vdi_clone", "vdi_snapshot", "vdi_mirror", "pbd_create", "pbd_destroy"}},
-      {"network_operations", {"attaching"}},
-      {"vif_operations", {"attach", "plug", "unplug"}},
-      {"vif_locking_mode", {"network_default", "locked", "unlocked", "disabled"}},
-      {"console_protocol", {"vt100", "rfb", "rdp"}},
-      {"task_status_type", {"pending", "success", "failure", "cancelling", "cancelled"}},
-      {"task_allowed_operations", {"cancel", "destroy"}},
-      {"host_allowed_operations", {"provision", "evacuate", "shutdown", "reboot", "power_on", "vm_start", "vm_resume", "vm_migrate"}},
-      {"event_operation", {"add", "del", "mod"}},
-  };
-
-  dm.classes.push_back({"session", "A session", "session", false, true, {
-      uuid(),
-      ro("this_host", ref("host"), "Currently connected host"),
-      ro("last_active", dt(), "Timestamp for last time session was active"),
-      ro("pool", boolean(), "True if this session relates to a intra-pool login, false otherwise"),
-      ro("is_local_superuser", boolean(), "true iff this session was created using local superuser credentials"),
-      ro("auth_user_name", str(), "the user name of the session's authenticated user"),
-      ro("originator", str(), "the originator of the session (client identifier)"),
-      other_config(),
-  }});
-
-  dm.classes.push_back({"pool", "Pool-wide information", "pool", true, true, {
-      uuid(), name_label(), name_description(),
-      ro("master", ref("host"), "The host that is pool master"),
-      rw("default_SR", ref("SR"), "Default SR for VDIs"),
-      rw("suspend_image_SR", ref("SR"), "The SR in which VDIs for suspend images are created"),
-      rw("crash_dump_SR", ref("SR"), "The SR in which VDIs for crash dumps are created"),
-      ro("ha_enabled", boolean(), "true if HA is enabled on the pool, false otherwise"),
-      other_config(), tags(),
-  }});
-
-  dm.classes.push_back({"host", "A physical host", "host", true, true, {
-      uuid(), name_label(), name_description(),
-      ro("allowed_operations", set_en("host_allowed_operations"), "list of the operations allowed in this state"),
-      current_ops("host_allowed_operations"),
-      ro("API_version_major", i64(), "major version number"),
-      ro("API_version_minor", i64(), "minor version number"),
-      ro("API_version_vendor", str(), "identification of vendor"),
-      ro("software_version", map_ss(), "version strings (includes the accelerator in use)"),
-      ro("enabled", boolean(), "True if the host is currently enabled"),
-      ro("cpu_info", map_ss(), "Details about the physical CPUs and the accelerator (kvm|tcg) with the probe's verdict"),
-      ro("hostname", str(), "The hostname of this host"),
-      ro("address", str(), "The address by which this host can be contacted from any other host in the pool"),
-      ro("memory_total", i64(), "Total host memory (bytes)"),
-      ro("memory_free", i64(), "Free host memory (bytes), at the time of the call"),
-      ro("capabilities", set_str(), "Xen capabilities"),
-      ro("sched_policy", str(), "Scheduler policy currently in force on this host"),
-      rw("suspend_image_sr", ref("SR"), "The SR in which VDIs for suspend images are created"),
-      rw("crash_dump_sr", ref("SR"), "The SR in which VDIs for crash dumps are created"),
-      inv("resident_VMs", "VM", "resident_on", "list of VMs currently resident on host"),
-      inv("PBDs", "PBD", "host", "physical blockdevices"),
-      other_config(), tags(),
-  }});
-
-  dm.classes.push_back({"VM", "A virtual machine (or 'guest')", "vm", true, true, {
-      uuid(), allowed_ops("vm_operations"), current_ops("vm_operations"),
-      name_label(), name_description(),
-      ro("power_state", en("vm_power_state"), "Current power state of the machine", "Halted"),
-      rw("user_version", i64(), "Creators of VMs and templates may store version information here.", 1),
-      rw("is_a_template", boolean(), "true if this is a template. Template VMs can never be started, they are used only for cloning other VMs"),
-      ro("is_default_template", boolean(), "true if this is a default template (built in, cannot be removed)"),
-      ro("suspend_VDI", ref("VDI"), "The VDI that a suspend image is stored on (only has meaning if VM is currently suspended)"),
-      ro("resident_on", ref("host"), "the host the VM is currently resident on"),
-      rw("affinity", ref("host"), "A host which the VM has some affinity for (or NULL)"),
-      ro("memory_overhead", i64(), "Virtualization memory overhead (bytes)."),
-      ro("memory_target", i64(), "Dynamically-set memory target (bytes)."),
-      rw("memory_static_max", i64(), "Statically-set (i.e. absolute) maximum (bytes).", int64_t{256} << 20),
-      rw("memory_dynamic_max", i64(), "Dynamic maximum (bytes)", int64_t{256} << 20),
-      rw("memory_dynamic_min", i64(), "Dynamic minimum (bytes)", int64_t{256} << 20),
-      rw("memory_static_min", i64(), "Statically-set (i.e. absolute) mininum (bytes).", int64_t{128} << 20),
-      rw("VCPUs_params", map_ss(), "configuration parameters for the selected VCPU policy"),
-      rw("VCPUs_max", i64(), "Max number of VCPUs", 1),
-      rw("VCPUs_at_startup", i64(), "Boot number of VCPUs", 1),
-      rw("actions_after_shutdown", en("on_normal_exit"), "action to take after the guest has shutdown itself", "destroy"),
-      rw("actions_after_reboot", en("on_normal_exit"), "action to take after the guest has rebooted itself", "restart"),
-      rw("actions_after_crash", en("on_crash_behaviour"), "action to take if the guest crashes", "restart"),
-      inv("consoles", "console", "VM", "virtual console devices"),
-      inv("VIFs", "VIF", "VM", "virtual network interfaces"),
-      inv("VBDs", "VBD", "VM", "virtual block devices"),
-      rw("PV_bootloader", str(), "name of or path to bootloader"),
-      rw("PV_kernel", str(), "path to the kernel (direct kernel boot)"),
-      rw("PV_ramdisk", str(), "path to the initrd"),
-      rw("PV_args", str(), "kernel command-line arguments"),
-      rw("PV_bootloader_args", str(), "miscellaneous arguments for the bootloader"),
-      rw("PV_legacy_args", str(), "to make Zurich guests boot"),
-      rw("HVM_boot_policy", str(), "HVM boot policy: 'BIOS order' for HVM, empty for direct kernel boot"),
-      rw("HVM_boot_params", map_ss(), "HVM boot params (order: c=disk d=cdrom n=network)"),
-      rw("HVM_shadow_multiplier", flt(), "multiplier applied to the amount of shadow that will be made available to the guest", 1.0),
-      rw("platform", map_ss(), "platform-specific configuration (acpi, vnc, machine, qemu-args)"),
-      rw("PCI_bus", str(), "PCI bus path for pass-through devices"),
-      other_config(),
-      ro("domid", i64(), "domain ID (here: the QEMU process id), -1 when not running", -1),
-      ro("domarch", str(), "Domain architecture (if available, null string otherwise)"),
-      ro("last_boot_CPU_flags", map_ss(), "describes the CPU flags on which the VM was last booted"),
-      ro("is_control_domain", boolean(), "true if this is a control domain (domain 0 or a driver domain)"),
-      ro("last_booted_record", str(), "marshalled value containing VM record at time of last boot"),
-      rw("recommendations", str(), "An XML specification of recommended values and ranges for properties of this VM"),
-      rw("xenstore_data", map_ss(), "data to be inserted into the xenstore tree"),
-      ro("is_a_snapshot", boolean(), "true if this is a snapshot"),
-      ro("snapshot_of", ref("VM"), "Ref pointing to the VM this snapshot is of."),
-      inv("snapshots", "VM", "snapshot_of", "List pointing to all the VM snapshots."),
-      ro("snapshot_time", dt(), "Date/time when this snapshot was created."),
-      tags(),
-      rw("blocked_operations", map_se("vm_operations"), "List of operations which have been explicitly blocked and an error code"),
-      ro("domain_type", en("domain_type"), "The type of domain: pv (direct kernel boot) or hvm (BIOS)", "unspecified"),
-      ro("start_time", dt(), "Time at which the VM was last booted"),
-      ro("qmp_socket", str(), "QMP control socket of the running QEMU (vmstack)"),
-  }});
-
-  dm.classes.push_back({"VBD", "A virtual block device", "vbd", true, true, {
-      uuid(), allowed_ops("vbd_operations"), current_ops("vbd_operations"),
-      rc("VM", ref("VM"), "the virtual machine"),
-      rc("VDI", ref("VDI"), "the virtual disk"),
-      ro("device", str(), "device seen by the guest e.g. xvda"),
-      rw("userdevice", str(), "user-friendly device name e.g. 0,1,2,etc."),
-      rw("bootable", boolean(), "true if this VBD is bootable"),
-      rw("mode", en("vbd_mode"), "the mode the VBD should be mounted with", "RW"),
-      rw("type", en("vbd_type"), "how the VBD will appear to the guest (e.g. disk or CD)", "Disk"),
-      rw("unpluggable", boolean(), "true if this VBD will support hot-unplug", true),
-      ro("storage_lock", boolean(), "true if a storage level lock was acquired"),
-      ro("empty", boolean(), "if true this represents an empty drive"),
-      other_config(),
-      ro("currently_attached", boolean(), "is the device currently attached (erased on reboot)"),
-      ro("status_code", i64(), "error/success code associated with last attach-operation (erased on reboot)"),
-      ro("status_detail", str(), "error/success information associated with last attach-operation status (erased on reboot)"),
-      ro("runtime_properties", map_ss(), "Device runtime properties"),
-      rw("qos_algorithm_type", str(), "QoS algorithm to use"),
-      rw("qos_algorithm_params", map_ss(), "parameters for chosen QoS algorithm"),
-  }});
-
-  dm.classes.push_back({"VDI", "A virtual disk image", "vdi", true, true, {
-      uuid(), name_label(), name_description(),
-      allowed_ops("vdi_operations"), current_ops("vdi_operations"),
-      rc("SR", ref("SR"), "storage repository in which the VDI resides"),
-      inv("VBDs", "VBD", "VDI", "list of vbds that refer to this disk"),
-      rc("virtual_size", i64(), "size of disk as presented to the guest (in bytes)"),
-      ro("physical_utilisation", i64(), "amount of physical space that the disk image is currently taking up on the storage repository (in bytes)"),
-      rc("type", en("vdi_type"), "type of the VDI", "user"),
-      rc("sharable", boolean(), "true if this disk may be shared"),
-      rc("read_only", boolean(), "true if this disk may ONLY be mounted read-only"),
-      other_config(),
-      ro("storage_lock", boolean(), "true if this disk is locked at the storage level"),
-      ro("location", str(), "location information (here: the image file's path)"),
-      ro("managed", boolean(), "", true),
-      ro("missing", boolean(), "true if SR scan operation reported this VDI as not present on disk"),
-      rw("xenstore_data", map_ss(), "data to be inserted into the xenstore tree"),
-      rw("sm_config", map_ss(), "SM dependent data (format: qcow2|raw)"),
-      ro("is_a_snapshot", boolean(), "true if this is a snapshot."),
-      ro("snapshot_of", ref("VDI"), "Ref pointing to the VDI this snapshot is of."),
-      inv("snapshots", "VDI", "snapshot_of", "List pointing to all the VDIs snapshots."),
-      ro("snapshot_time", dt(), "Date/time when this snapshot was created."),
-      tags(),
-      rw("allow_caching", boolean(), "true if this VDI is to be cached in the local cache SR"),
-      rw("on_boot", en("on_boot"), "The behaviour of this VDI on a VM boot", "persist"),
-      ro("is_tools_iso", boolean(), "Whether this VDI is a Tools ISO"),
-  }});
-
-  dm.classes.push_back({"SR", "A storage repository", "sr", true, true, {
-      uuid(), name_label(), name_description(),
-      allowed_ops("storage_operations"), current_ops("storage_operations"),
-      inv("VDIs", "VDI", "SR", "all virtual disks known to this storage repository"),
-      inv("PBDs", "PBD", "SR", "describes how particular hosts can see this storage repository"),
-      ro("virtual_allocation", i64(), "sum of virtual_sizes of all VDIs in this storage repository (in bytes)"),
-      ro("physical_utilisation", i64(), "physical space currently utilised on this storage repository (in bytes)"),
-      rc("physical_size", i64(), "total physical size of the repository (in bytes)"),
-      rc("type", str(), "type of the storage repository (file, iso, lvm)"),
-      rc("content_type", str(), "the type of the SR's content, if required (e.g. ISOs)"),
-      rw("shared", boolean(), "true if this SR is (capable of being) shared between multiple hosts"),
-      other_config(), tags(),
-      ro("sm_config", map_ss(), "SM dependent data"),
-      ro("is_tools_sr", boolean(), "True if this is the SR that contains the Tools ISO VDIs"),
-  }});
-
-  dm.classes.push_back({"PBD", "The physical block devices through which hosts access SRs", "pbd", true, true, {
-      uuid(),
-      rc("host", ref("host"), "physical machine on which the pbd is available"),
-      rc("SR", ref("SR"), "the storage repository that the pbd realises"),
-      rc("device_config", map_ss(), "a config string to string map that is provided to the host's SR-backend-driver (location=...)"),
-      ro("currently_attached", boolean(), "is the SR currently attached on this host?"),
-      other_config(),
-  }});
-
-  dm.classes.push_back({"network", "A virtual network", "network", true, true, {
-      uuid(), name_label(), name_description(),
-      allowed_ops("network_operations"), current_ops("network_operations"),
-      inv("VIFs", "VIF", "network", "list of connected vifs"),
-      rw("MTU", i64(), "MTU in octets", 1500),
-      other_config(),
-      ro("bridge", str(), "name of the bridge corresponding to this network on the local host"),
-      ro("managed", boolean(), "true if the bridge is managed by the toolstack", true),
-      tags(),
-      rw("default_locking_mode", en("vif_locking_mode"), "The network will use this value to determine the behaviour of all VIFs where locking_mode = default", "unlocked"),
-  }});
-
-  dm.classes.push_back({"VIF", "A virtual network interface", "vif", true, true, {
-      uuid(), allowed_ops("vif_operations"), current_ops("vif_operations"),
-      rc("device", str(), "order in which VIF backends are created"),
-      rc("network", ref("network"), "virtual network to which this vif is connected"),
-      rc("VM", ref("VM"), "virtual machine to which this vif is connected"),
-      rc("MAC", str(), "ethernet MAC address of virtual interface, as exposed to guest"),
-      rc("MTU", i64(), "MTU in octets", 1500),
-      other_config(),
-      ro("currently_attached", boolean(), "is the device currently attached (erased on reboot)"),
-      ro("status_code", i64(), "error/success code associated with last attach-operation (erased on reboot)"),
-      ro("status_detail", str(), "error/success information associated with last attach-operation status (erased on reboot)"),
-      ro("runtime_properties", map_ss(), "Device runtime properties (tap device name)"),
-      ro("MAC_autogenerated", boolean(), "true if the MAC was autogenerated; false indicates it was set manually"),
-      rw("locking_mode", en("vif_locking_mode"), "current locking mode of the VIF", "network_default"),
-  }});
-
-  dm.classes.push_back({"console", "A console", "console", true, true, {
-      uuid(),
-      ro("protocol", en("console_protocol"), "the protocol used by this console", "vt100"),
-      ro("location", str(), "URI for the console service (unix:<path> for serial, vnc://127.0.0.1:<port> for rfb)"),
-      ro("VM", ref("VM"), "VM to which this console is attached"),
-      other_config(),
-  }});
-
-  dm.classes.push_back({"task", "A long-running asynchronous task", "task", false, true, {
-      uuid(), name_label(), name_description(),
-      ro("allowed_operations", set_en("task_allowed_operations"), "list of the operations allowed in this state"),
-      current_ops("task_allowed_operations"),
-      ro("created", dt(), "Time task was created"),
-      ro("finished", dt(), "Time task finished (i.e. succeeded or failed). If task-status is pending, then the value of this field has no meaning"),
-      ro("status", en("task_status_type"), "current status of the task", "pending"),
-      ro("resident_on", ref("host"), "the host on which the task is running"),
-      ro("progress", flt(), "This field contains the estimated fraction of the task which is complete."),
-      ro("type", str(), "if the task has completed successfully, this field contains the type of the encoded result"),
-      ro("result", str(), "if the task has completed successfully, this field contains the result value (either Void or an object reference)"),
-      ro("error_info", set_str(), "if the task has failed, this field contains the set of associated error strings"),
-      other_config(),
-      ro("subtask_of", ref("task"), "Ref pointing to the task this is a substask of."),
-      inv("subtasks", "task", "subtask_of", "List pointing to all the substasks."),
-      ro("backtrace", str(), "Function call trace for debugging."),
-  }});
-
-  dm.classes.push_back({"event", "Asynchronous event registration and handling", "event", false, false, {
-      ro("id", i64(), "An ID, monotonically increasing, and local to the current session"),
-      ro("timestamp", dt(), "The time at which the event occurred"),
-      ro("class", str(), "The name of the class of the object that changed"),
-      ro("operation", en("event_operation"), "The operation that was performed"),
-      ro("ref", str(), "A reference to the object that changed"),
-      ro("obj_uuid", str(), "The uuid of the object that changed"),
-  }});
+  declare::declare_session(dm);
+  declare::declare_host(dm);
+  declare::declare_vm(dm);
+  declare::declare_storage(dm);
+  declare::declare_network(dm);
+  // Sessions, tasks and event registrations are per-daemon: no accessors
+  // for event (it has no objects), generated ones for the rest.
+  for (auto& c : dm.classes)
+    if (c.stored) generate_accessors(c);
+  validate(dm);
   return dm;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 }  // namespace
+
+size_t Message::required_params() const {
+  size_t n = 0;
+  for (const auto& p : params)
+    if (!p.default_value) ++n;
+  return n;
+}
 
 std::string Type::to_string() const {
   auto scalar = [](Kind k, const std::string& t) -> std::string {
@@ -354,12 +178,16 @@ std::string Type::to_string() const {
       case Kind::DateTime: return "datetime";
       case Kind::Enum: return "enum " + t;
       case Kind::Ref: return t + " ref";
+      case Kind::Record: return t + " record";
+      case Kind::Any: return "any";
       default: return "?";
     }
   };
   switch (kind) {
     case Kind::Set: return "(" + scalar(elem, target) + ") Set";
-    case Kind::Map: return "(string -> " + scalar(elem, target) + ") Map";
+    case Kind::Map:
+      if (elem == Kind::Record) return "(" + target + " ref -> " + target + " record) Map";
+      return "(string -> " + scalar(elem, target) + ") Map";
     default: return scalar(kind, target);
   }
 }
@@ -370,6 +198,12 @@ const Field* ClassDef::field(std::string_view n) const {
   return nullptr;
 }
 
+const Message* ClassDef::message(std::string_view n) const {
+  for (const auto& m : messages)
+    if (m.name == n) return &m;
+  return nullptr;
+}
+
 const ClassDef* Datamodel::cls(std::string_view n) const {
   for (const auto& c : classes)
     if (c.name == n) return &c;
@@ -377,9 +211,8 @@ const ClassDef* Datamodel::cls(std::string_view n) const {
 }
 
 const ClassDef* Datamodel::cls_ci(std::string_view n) const {
-  auto l = lower(n);
   for (const auto& c : classes)
-    if (lower(c.name) == l) return &c;
+    if (iequal(c.name, n)) return &c;
   return nullptr;
 }
 
@@ -387,6 +220,13 @@ const EnumDef* Datamodel::enumeration(std::string_view n) const {
   for (const auto& e : enums)
     if (e.name == n) return &e;
   return nullptr;
+}
+
+const Message* Datamodel::message(std::string_view wire) const {
+  auto dot = wire.find('.');
+  if (dot == std::string_view::npos) return nullptr;
+  const ClassDef* c = cls(wire.substr(0, dot));
+  return c ? c->message(wire.substr(dot + 1)) : nullptr;
 }
 
 Struct Datamodel::default_record(const ClassDef& c) const {
@@ -409,7 +249,7 @@ Value Datamodel::coerce(const ClassDef& c, const Field& f, const Value& v) const
       case Kind::DateTime: return x.as_datetime();
       case Kind::Ref: {
         const auto& s = x.as_string();
-        if (s.rfind("OpaqueRef:", 0) != 0) throw bad(x);
+        if (!starts_with(s, "OpaqueRef:")) throw bad(x);
         return s;
       }
       case Kind::Enum: {
@@ -419,7 +259,7 @@ Value Datamodel::coerce(const ClassDef& c, const Field& f, const Value& v) const
         // their canonical spelling.
         if (e)
           for (const auto& val : e->values)
-            if (lower(val) == lower(s)) return val;
+            if (iequal(val, s)) return val;
         throw bad(x);
       }
       default: throw bad(x);
@@ -442,6 +282,101 @@ Value Datamodel::coerce(const ClassDef& c, const Field& f, const Value& v) const
   } catch (const ApiError& e) {
     if (e.code() == errors::INVALID_VALUE) throw;
     throw ApiError(errors::FIELD_TYPE_ERROR, {f.name});
+  }
+}
+
+void Datamodel::coerce_in_place(const ClassDef& c, const Field& f, Value& v) const {
+  auto fits = [&](Kind k, const Value& x) {
+    switch (k) {
+      case Kind::String: return x.is_string();
+      case Kind::Int: return x.is_int();
+      case Kind::Float: return x.is_double();
+      case Kind::Bool: return x.is_bool();
+      case Kind::DateTime: return x.is_datetime();
+      default: return false;  // refs and enums are checked by coerce()
+    }
+  };
+  if (f.type.kind == Kind::Map && v.is_struct()) {
+    for (auto& [k, e] : v.as_struct())
+      if (!fits(f.type.elem, e)) e = coerce(c, Field{f.name, {f.type.elem, f.type.target, Kind::String}, f.qual, {}, {}, {}}, e);
+    return;
+  }
+  if (f.type.kind == Kind::Set && v.is_array()) {
+    for (auto& e : v.as_array())
+      if (!fits(f.type.elem, e)) e = coerce(c, Field{f.name, {f.type.elem, f.type.target, Kind::String}, f.qual, {}, {}, {}}, e);
+    return;
+  }
+  if (fits(f.type.kind, v)) return;
+  v = coerce(c, f, v);
+}
+
+Value Datamodel::coerce(const Type& t, const std::string& what, const Value& v) const {
+  auto type_error = [&]() -> ApiError { return ApiError(errors::FIELD_TYPE_ERROR, {what}); };
+  // Parameters are stricter than xe's text: a bool is a bool (xapi refuses
+  // "true" as a string); ints may come as decimal strings because XML-RPC's
+  // <int> is 32-bit and XenAPI clients send int64 values as strings.
+  auto scalar = [&](Kind k, const std::string& target, const Value& x) -> Value {
+    switch (k) {
+      case Kind::String:
+      case Kind::Ref:
+        if (!x.is_string()) throw type_error();
+        return x;
+      case Kind::Int:
+        if (x.is_int()) return x;
+        if (x.is_string()) {
+          try {
+            return x.as_int();
+          } catch (const ApiError&) {
+          }
+        }
+        throw type_error();
+      case Kind::Float:
+        if (x.is_double()) return x;
+        if (x.is_int()) return static_cast<double>(x.as_int());
+        if (x.is_string()) {
+          try {
+            return x.as_double();
+          } catch (const ApiError&) {
+          }
+        }
+        throw type_error();
+      case Kind::Bool:
+        if (!x.is_bool()) throw type_error();
+        return x;
+      case Kind::DateTime: {
+        if (x.is_datetime()) return x;
+        DateTime d;
+        if (x.is_string() && DateTime::parse(x.as_string(), d)) return d;
+        throw type_error();
+      }
+      case Kind::Enum: {
+        if (!x.is_string()) throw type_error();
+        if (const auto* e = enumeration(target))
+          for (const auto& val : e->values)
+            if (iequal(val, x.as_string())) return val;
+        throw ApiError(errors::INVALID_VALUE, {what, x.as_string()});
+      }
+      case Kind::Record:
+        if (!x.is_struct()) throw type_error();
+        return x;
+      case Kind::Any: return x;
+      default: throw type_error();
+    }
+  };
+  switch (t.kind) {
+    case Kind::Set: {
+      if (!v.is_array()) throw type_error();
+      Array out;
+      for (const auto& e : v.as_array()) out.push_back(scalar(t.elem, t.target, e));
+      return out;
+    }
+    case Kind::Map: {
+      if (!v.is_struct()) throw type_error();
+      Struct out;
+      for (const auto& [k, e] : v.as_struct()) out[k] = scalar(t.elem, t.target, e);
+      return out;
+    }
+    default: return scalar(t.kind, t.target, v);
   }
 }
 

@@ -1,7 +1,8 @@
-// The XenAPI datamodel, declared once. Every class and field the daemon knows
-// is listed in datamodel.cpp; from that table come the SQLite schema, the RPC
-// dispatch of get_/set_/get_record/get_all_records/get_by_uuid/
-// get_by_name_label, xe's parameter tables and docs/api-reference.md.
+// The XenAPI datamodel, declared once: classes, their fields AND their
+// messages (as xapi's IDL does in idl/datamodel*.ml). One file per group of
+// classes under src/model/classes/ holds the declarations; from them come the
+// SQLite schema, the RPC dispatch with typed argument unpacking, the
+// lifecycle checks, xe's parameter tables and help, and docs/api-reference.md.
 #pragma once
 
 #include <optional>
@@ -22,20 +23,41 @@ enum class Kind {
   Enum,    // target = enum name
   Ref,     // target = class name
   Set,     // elem = element kind (String, Ref, Enum); target for Ref/Enum elems
-  Map,     // string -> string (or -> enum for current_operations)
+  Map,     // string -> elem (String, Enum, or Int)
+  Record,  // target = class name: a whole record (constructors, get_record)
+  Any,     // an untyped value (event.from's result, plugin arguments)
 };
 
 struct Type {
   Kind kind = Kind::String;
-  std::string target;            // class (Ref) or enum name (Enum)
+  std::string target;            // class (Ref, Record) or enum name (Enum)
   Kind elem = Kind::String;      // Set element kind / Map value kind
   std::string to_string() const; // "string", "VM ref", "(VBD ref) Set", "(string -> string) Map"
 };
 
+// Constructors for types, used by the declarations and tests.
+namespace types {
+Type str();
+Type i64();
+Type flt();
+Type boolean();
+Type datetime();
+Type any();
+Type en(std::string e);
+Type ref(std::string cls);
+Type record(std::string cls);
+Type set_ref(std::string cls);
+Type set_str();
+Type set_en(std::string e);
+Type map_ss();
+Type map_se(std::string e);
+Type map_of(std::string cls);  // (cls ref -> cls record) Map: get_all_records
+}  // namespace types
+
 enum class Qual {
   RO_runtime,      // only the daemon writes it
   RO_constructor,  // given at create time, read-only afterwards
-  RW,              // has a set_<field>
+  RW,              // has a set_<field> (generated unless a message of that name is declared)
 };
 
 struct Field {
@@ -57,30 +79,97 @@ struct EnumDef {
   std::vector<std::string> values;
 };
 
+struct Param {
+  std::string name;
+  Type type;
+  std::string doc;
+  // xapi lets a client omit trailing parameters that were added to a message
+  // after its first release (session.login_with_password's version and
+  // originator); those carry the value the server assumes.
+  std::optional<Value> default_value;
+};
+
+// How a message is implemented: declared messages are bound to a handler in
+// ops/; the rest are generated from the fields and served generically.
+enum class Impl {
+  custom,
+  get_record,
+  get_all,
+  get_all_records,
+  get_by_uuid,
+  get_by_name_label,
+  get_field,
+  set_field,
+  add_to_map,
+  remove_from_map,
+  add_to_set,
+  remove_from_set,
+};
+
+struct Message {
+  std::string cls;   // "VM"
+  std::string name;  // "start"
+  std::string doc;
+  std::vector<Param> params;    // after the session reference
+  std::optional<Type> result;   // nullopt: void
+  std::vector<std::string> errors;  // the XenAPI error codes it may raise
+  bool session = true;          // takes a session reference first
+  bool async = true;            // may be called as Async.<Class>.<name>
+  // For VM lifecycle verbs: the vm_operations value (see model/lifecycle.h)
+  // whose allowed power states and conflicts this message is checked
+  // against, and that it records in current_operations while it runs.
+  std::string operation;
+  Impl impl = Impl::custom;
+  const Field* field = nullptr;  // generated accessors: the field they serve
+
+  std::string wire_name() const { return cls + "." + name; }
+  // Parameters without a default: the count xapi reports as expected in
+  // MESSAGE_PARAMETER_COUNT_MISMATCH.
+  size_t required_params() const;
+};
+
 struct ClassDef {
   std::string name;       // "VM"
   std::string doc;
   std::string cli_prefix; // "vm" — xe's command prefix
-  bool persistent = true; // false: not stored (session, task, event live in memory)
+  bool persistent = true; // false: not stored on disk (session, task live in memory)
   bool stored = true;     // false: no objects at all (event is messages only)
   std::vector<Field> fields;
+  std::vector<Message> messages;  // declared and generated, declared first
 
   const Field* field(std::string_view name) const;
+  const Message* message(std::string_view name) const;
   bool has_name_label() const { return field("name_label") != nullptr; }
 };
 
 struct Datamodel {
+  // Generated messages point at their fields: a copy would point into the
+  // original, so the datamodel moves but never copies.
+  Datamodel() = default;
+  Datamodel(Datamodel&&) = default;
+  Datamodel& operator=(Datamodel&&) = default;
+  Datamodel(const Datamodel&) = delete;
+  Datamodel& operator=(const Datamodel&) = delete;
+
   std::vector<ClassDef> classes;
   std::vector<EnumDef> enums;
 
-  const ClassDef* cls(std::string_view name) const;  // exact API name ("VM")
+  const ClassDef* cls(std::string_view name) const;     // exact API name ("VM")
   const ClassDef* cls_ci(std::string_view name) const;  // case-insensitive (event.from uses "vm")
   const EnumDef* enumeration(std::string_view name) const;
+  // "VM.start" -> the message; nullptr if unknown.
+  const Message* message(std::string_view wire_name) const;
   // A record with every stored field at its default (uuid filled by caller).
   Struct default_record(const ClassDef& c) const;
   // Checks `v` against field type; converts XML-RPC's string ints etc.
-  // Throws ApiError FIELD_TYPE_ERROR / INVALID_VALUE.
+  // Throws ApiError FIELD_TYPE_ERROR [field] / INVALID_VALUE [field, value].
   Value coerce(const ClassDef& c, const Field& f, const Value& v) const;
+  // The same, converting `v` where it stands: a value already of the right
+  // type (a big map of strings, say) is checked without being copied.
+  void coerce_in_place(const ClassDef& c, const Field& f, Value& v) const;
+  // Checks `v` against a parameter's type (`what` names it in errors).
+  // Throws FIELD_TYPE_ERROR [what] / INVALID_VALUE [what, value].
+  Value coerce(const Type& t, const std::string& what, const Value& v) const;
 };
 
 // The one, immutable, datamodel (built on first use).
@@ -90,5 +179,9 @@ const Datamodel& datamodel();
 // PV-kernel, VCPUs_max -> VCPUs-max. And back.
 std::string cli_name(std::string_view api_name);
 std::string api_name_from_cli(std::string_view cli);
+
+// docs/api-reference.md, generated from the declarations (checked in; a
+// test fails when the file is stale).
+std::string api_reference_markdown(const Datamodel& dm = datamodel());
 
 }  // namespace vmstack::model

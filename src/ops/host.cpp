@@ -12,10 +12,9 @@
 #include <thread>
 
 #include "core/error.h"
-#include "ops/guests.h"
-#include "ops/storage.h"
-#include "ops/vm_state.h"
-#include "ops/xapi.h"
+#include "core/strings.h"
+#include "ops/dispatch.h"
+#include "ops/vm_record.h"
 
 namespace vmstack::ops {
 
@@ -26,13 +25,6 @@ std::string read_file(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && isspace(static_cast<unsigned char>(s[i]))) ++i;
-  return s.substr(i);
 }
 
 std::string cpu_model() {
@@ -94,9 +86,8 @@ std::vector<Template> builtin_templates(const Config& cfg) {
 
 }  // namespace
 
-void ensure_templates(Xapi& x) {
-  auto& db = x.db();
-  for (auto& t : builtin_templates(x.config())) {
+void ensure_templates(model::Store& db, const Config& cfg) {
+  for (auto& t : builtin_templates(cfg)) {
     std::string ref;
     for (const auto& r : db.refs_by_name_label("VM", t.name))
       if (db.get_field("VM", r, "is_default_template").as_bool()) ref = r;
@@ -109,16 +100,15 @@ void ensure_templates(Xapi& x) {
       ref = db.create("VM", std::move(f));
     else
       db.update("VM", ref, f);  // built-ins follow this version's definition
-    set_allowed_operations(db, ref);
+    refresh_allowed_operations(db, ref);
   }
 }
 
-hv::AccelProbe choose_accelerator(Xapi& x) {
-  const auto& cfg = x.config();
+hv::AccelProbe choose_accelerator(model::Store& store, const Config& cfg) {
   if (cfg.accel == "kvm") return {hv::Accel::kvm, "kvm (forced by configuration)"};
   if (cfg.accel == "tcg") return {hv::Accel::tcg, "tcg (forced by configuration)"};
   // The probe boots a guest: do it once per host and remember the verdict.
-  if (auto cached = x.db().get_setting("accel_probe")) {
+  if (auto cached = store.get_setting("accel_probe")) {
     auto sep = cached->find('|');
     if (sep != std::string::npos)
       return {cached->substr(0, sep) == "kvm" ? hv::Accel::kvm : hv::Accel::tcg, cached->substr(sep + 1) + " (cached)"};
@@ -129,12 +119,11 @@ hv::AccelProbe choose_accelerator(Xapi& x) {
     return {hv::Accel::tcg, "tcg (no probe guest in " + cfg.guest_dir + "; not cached)"};
   }
   auto p = hv::probe_accelerator(kernel, initrd);
-  x.db().put_setting("accel_probe", std::string(hv::to_string(p.accel)) + "|" + p.detail);
+  store.put_setting("accel_probe", std::string(hv::to_string(p.accel)) + "|" + p.detail);
   return p;
 }
 
-std::string bootstrap_host(Xapi& x, const hv::AccelProbe& accel) {
-  auto& db = x.db();
+std::string bootstrap_host(model::Store& db, const hv::AccelProbe& accel) {
   std::string host;
   auto hosts = db.all("host");
   if (hosts.empty()) {
@@ -168,11 +157,11 @@ std::string bootstrap_host(Xapi& x, const hv::AccelProbe& accel) {
   return host;
 }
 
-void register_host(MethodTable& t) {
-  t.add("host.get_servertime", 1, [](CallCtx&, const Array&) {
+void bind_host(Dispatcher& d) {
+  d.bind("host.get_servertime", [](const Call&, const Args&) {
     return Value(DateTime{static_cast<int64_t>(std::time(nullptr))});
   });
-  t.add("host.compute_free_memory", 1, [](CallCtx&, const Array&) {
+  d.bind("host.compute_free_memory", [](const Call&, const Args&) {
     struct sysinfo si {};
     ::sysinfo(&si);
     return Value(static_cast<int64_t>(si.freeram) * si.mem_unit);

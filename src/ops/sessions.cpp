@@ -8,7 +8,7 @@
 
 #include "api/auth.h"
 #include "core/error.h"
-#include "ops/xapi.h"
+#include "core/uuid.h"
 
 namespace vmstack::ops {
 
@@ -28,8 +28,7 @@ std::string random_password() {
 }  // namespace
 
 std::string Sessions::ensure_root_user(const std::string& password, const std::string& password_file) {
-  auto& db = x_.db();
-  if (db.get_setting("user:root")) return {};
+  if (store_.get_setting("user:root")) return {};
   std::string pw = password;
   std::string generated;
   if (pw.empty()) {
@@ -39,23 +38,23 @@ std::string Sessions::ensure_root_user(const std::string& password, const std::s
     f.close();
     ::chmod(password_file.c_str(), 0600);
   }
-  db.put_setting("user:root", api::hash_password(pw));
+  store_.put_setting("user:root", api::hash_password(pw));
   return generated;
 }
 
 void Sessions::set_password(const std::string& user, const std::string& password) {
-  x_.db().put_setting("user:" + user, api::hash_password(password));
+  store_.put_setting("user:" + user, api::hash_password(password));
 }
 
 std::string Sessions::login(const std::string& user, const std::string& password, const std::string& originator,
-                            const api::RpcCall& call) {
-  auto hash = x_.db().get_setting("user:" + user);
+                            int peer_uid) {
+  auto hash = store_.get_setting("user:" + user);
   // peer_uid is only known for unix-socket peers (-1 over TCP).
-  bool local_root = call.peer_uid == 0 && password.empty();
+  bool local_root = peer_uid == 0 && password.empty();
   bool ok = hash && (local_root || (!password.empty() && api::verify_password(password, *hash)));
   if (!ok) throw ApiError(errors::SESSION_AUTHENTICATION_FAILED, {user, "Authentication failure"});
   int64_t now = static_cast<int64_t>(std::time(nullptr));
-  return x_.db().create("session", {{"this_host", x_.host_ref()},
+  return store_.create("session", {{"this_host", host_.empty() ? std::string(kNullRef) : host_},
                                     {"last_active", DateTime{now}},
                                     {"is_local_superuser", local_root || user == "root"},
                                     {"auth_user_name", user},
@@ -64,19 +63,30 @@ std::string Sessions::login(const std::string& user, const std::string& password
 
 void Sessions::logout(const std::string& session) {
   check(session);
-  x_.db().destroy("session", session);
+  store_.destroy("session", session);
   std::lock_guard lk(mu_);
   subs_.erase(session);
 }
 
-void Sessions::check(const std::string& session) {
-  if (!x_.db().exists("session", session)) throw ApiError(errors::SESSION_INVALID, {session});
+void Sessions::check(const std::string& session) const {
+  if (!store_.exists("session", session)) throw ApiError(errors::SESSION_INVALID, {session});
+}
+
+void Sessions::change_password(const std::string& session, const std::string& old_pw, const std::string& new_pw) {
+  auto rec = store_.get_record("session", session);
+  const auto& user = rec["auth_user_name"].as_string();
+  bool superuser = rec["is_local_superuser"].as_bool();
+  auto hash = store_.get_setting("user:" + user);
+  if (!superuser && (!hash || !api::verify_password(old_pw, *hash)))
+    throw ApiError(errors::SESSION_AUTHENTICATION_FAILED, {user, "Authentication failure"});
+  if (new_pw.empty()) throw ApiError(errors::INVALID_VALUE, {"new_pwd", ""});
+  set_password(user, new_pw);
 }
 
 void Sessions::subscribe(const std::string& session, const std::set<std::string>& classes) {
   std::lock_guard lk(mu_);
   auto& s = subs_[session];
-  if (s.classes.empty()) s.token = x_.db().generation();
+  if (s.classes.empty()) s.token = store_.generation();
   s.classes.insert(classes.begin(), classes.end());
 }
 

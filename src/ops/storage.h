@@ -1,34 +1,55 @@
-// The local file SR: each VDI is a qcow2 (or raw) image file in the SR's
-// directory, created and copied with qemu-img. The SR/PBD/VDI/VBD objects are
-// the full XenAPI ones so more SR drivers (ISO library, LVM) can slot in.
+// The storage records (SR, PBD, VDI, VBD) kept in step with the SR drivers
+// (src/storage/): every VDI operation asks the driver of its SR's type, and
+// what a disk's image is comes from the driver, never from a record field.
 #pragma once
 
 #include <string>
 
+#include "model/store.h"
+#include "storage/sr_driver.h"
+
 namespace vmstack::ops {
 
-class Xapi;
+class Dispatcher;
 
 class Storage {
  public:
-  explicit Storage(Xapi& x) : x_(x) {}
+  Storage(model::Store& store, storage::SrDrivers& drivers, std::string state_dir)
+      : store_(store), drivers_(drivers), state_dir_(std::move(state_dir)) {}
 
-  // "Local storage" at <state>/sr/<uuid>, created on first start; its PBD
-  // device_config:location is the directory.
-  std::string ensure_default_sr(const std::string& host);
-  std::string sr_path(const std::string& sr) const;
+  void set_host(const std::string& host_ref) { host_ = host_ref; }
 
-  std::string vdi_create(const std::string& sr, const std::string& name, int64_t virtual_size,
-                         const std::string& type, const std::string& format = "qcow2");
+  // "Local storage" (a file SR at <state>/sr/<uuid>), created on first start
+  // and made the pool's default, suspend and crash-dump SR.
+  std::string ensure_default_sr();
+  // Databases from before the drivers kept full paths in VDI.location: make
+  // them the driver's names again.
+  void migrate_locations();
+
+  storage::SrContext sr_context(const std::string& sr) const;
+  storage::SrDriver& driver(const std::string& sr) const;
+
+  std::string vdi_create(const std::string& sr, const std::string& name, int64_t virtual_size, const std::string& type);
+  // Refused (VDI_IN_USE) while a running VM has it attached.
   void vdi_destroy(const std::string& vdi);
-  // Full copy (reflinked where the filesystem allows) into `sr`.
+  // A full copy into `sr` (the same driver type as the source's SR).
   std::string vdi_copy(const std::string& vdi, const std::string& sr, const std::string& name);
-  // A VDI of type suspend for a VM's memory image, beside its disks.
+  std::string vdi_clone(const std::string& vdi);
+  // A suspend image for a VM's memory in `sr`; its size is filled in by
+  // vdi_refresh once the hypervisor has written it.
   std::string suspend_vdi_create(const std::string& sr, const std::string& vm_name);
+  void vdi_refresh(const std::string& vdi);
   void refresh_usage(const std::string& sr);
+  // What the hypervisor opens for the VDI (path, format), from its SR's driver.
+  storage::DiskSource disk_source(const std::string& vdi) const;
 
  private:
-  Xapi& x_;
+  model::Store& store_;
+  storage::SrDrivers& drivers_;
+  std::string state_dir_;
+  std::string host_;
 };
+
+void bind_storage(Dispatcher& d, Storage& storage, model::Store& store);
 
 }  // namespace vmstack::ops

@@ -3,7 +3,8 @@
 #include <ctime>
 
 #include "core/error.h"
-#include "ops/xapi.h"
+#include "core/uuid.h"
+#include "ops/dispatch.h"
 
 namespace vmstack::ops {
 
@@ -28,17 +29,15 @@ std::string task_result_xml(const Value& v) {
   return "<value>" + xml_escape(v.to_display()) + "</value>";
 }
 
-Tasks::Tasks(Xapi& x, unsigned threads) : x_(x), pool_(threads) {}
-
-void Tasks::post(std::function<void()> fn) { pool_.post(std::move(fn)); }
+Tasks::Tasks(model::Store& store, unsigned threads) : store_(store), pool_(threads) {}
 
 std::string Tasks::create(const std::string& name, const std::string& session) {
   (void)session;
-  return x_.db().create("task", {{"name_label", name},
-                                 {"created", now()},
-                                 {"resident_on", x_.host_ref()},
-                                 {"status", "pending"},
-                                 {"allowed_operations", Array{"cancel", "destroy"}}});
+  return store_.create("task", {{"name_label", name},
+                                {"created", now()},
+                                {"resident_on", host_.empty() ? std::string(kNullRef) : host_},
+                                {"status", "pending"},
+                                {"allowed_operations", Array{"cancel", "destroy"}}});
 }
 
 void Tasks::finish(const std::string& task, const Value* result, const std::vector<std::string>* error) {
@@ -53,14 +52,14 @@ void Tasks::finish(const std::string& task, const Value* result, const std::vect
     changes["error_info"] = std::move(info);
   }
   try {
-    x_.db().update("task", task, changes);
+    store_.update("task", task, changes);
   } catch (const ApiError&) {
     // The client destroyed the task while it ran: nothing left to record.
   }
 }
 
 void Tasks::run(const std::string& task, std::function<Value()> fn) {
-  post([this, task, fn = std::move(fn)] {
+  pool_.post([this, task, fn = std::move(fn)] {
     try {
       Value v = fn();
       finish(task, &v, nullptr);
@@ -75,31 +74,31 @@ void Tasks::run(const std::string& task, std::function<Value()> fn) {
 
 void Tasks::set_progress(const std::string& task, double p) {
   try {
-    x_.db().set_field("task", task, "progress", p);
+    store_.set_field("task", task, "progress", p);
   } catch (const ApiError&) {
   }
 }
 
 void Tasks::cancel(const std::string& task) {
-  auto status = x_.db().get_field("task", task, "status").as_string();
+  auto status = store_.get_field("task", task, "status").as_string();
   if (status != "pending") throw ApiError(errors::OPERATION_NOT_ALLOWED, {"task is not pending"});
   // Our verbs are not interruptible half-way; record the request as xapi does
   // and let the verb finish.
-  x_.db().set_field("task", task, "status", "cancelling");
+  store_.set_field("task", task, "status", "cancelling");
 }
 
-void register_task(MethodTable& t) {
-  t.add("task.create", 2, [](CallCtx& x, const Array& a) {
-    auto ref = x.xapi.tasks().create(a.at(0).as_string(), x.session);
-    x.xapi.db().set_field("task", ref, "name_description", a.at(1));
+void bind_tasks(Dispatcher& d, Tasks& tasks, model::Store& store) {
+  d.bind("task.create", [&tasks, &store](const Call& c, const Args& a) {
+    auto ref = tasks.create(a.str("label"), c.session);
+    store.set_field("task", ref, "name_description", a.str("description"));
     return Value(ref);
   });
-  t.add("task.destroy", 1, [](CallCtx& x, const Array& a) {
-    x.xapi.db().destroy("task", a.at(0).as_string());
+  d.bind("task.destroy", [&store](const Call&, const Args& a) {
+    store.destroy("task", a.ref("self"));
     return Value();
   });
-  t.add("task.cancel", 1, [](CallCtx& x, const Array& a) {
-    x.xapi.tasks().cancel(a.at(0).as_string());
+  d.bind("task.cancel", [&tasks](const Call&, const Args& a) {
+    tasks.cancel(a.ref("task"));
     return Value();
   });
 }

@@ -8,34 +8,41 @@
 #include <vector>
 
 #include "core/value.h"
+#include "model/store.h"
 #include "ops/work_queue.h"
 
 namespace vmstack::ops {
 
-class Xapi;
+class Dispatcher;
 
 class Tasks {
  public:
-  Tasks(Xapi& x, unsigned threads);
+  Tasks(model::Store& store, unsigned threads);
   Tasks(const Tasks&) = delete;
   Tasks& operator=(const Tasks&) = delete;
+
+  // The host tasks are resident on (set once the host record exists).
+  void set_host(const std::string& host_ref) { host_ = host_ref; }
 
   std::string create(const std::string& name, const std::string& session);
   // Runs fn on a worker; its value (or ApiError) completes the task.
   void run(const std::string& task, std::function<Value()> fn);
-  // Background work that is not a task (reacting to guest events).
-  void post(std::function<void()> fn);
   void set_progress(const std::string& task, double p);
   void cancel(const std::string& task);
+  // Waits for every queued and running task to finish (stopping daemon).
+  void drain() { pool_.drain(); }
 
  private:
   void finish(const std::string& task, const Value* result, const std::vector<std::string>* error);
 
-  Xapi& x_;
-  WorkQueue pool_;  // last member: joined first, while x_ is still valid
+  model::Store& store_;
+  std::string host_;
+  WorkQueue pool_;  // last member: joined first, while the rest is still valid
 };
 
 // XenAPI task.result carries the value as an XML-RPC <value> fragment.
 std::string task_result_xml(const Value& v);
+
+void bind_tasks(Dispatcher& d, Tasks& tasks, model::Store& store);
 
 }  // namespace vmstack::ops

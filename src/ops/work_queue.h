@@ -35,6 +35,12 @@ class WorkQueue {
     cv_.notify_one();
   }
 
+  // Waits until every job posted so far (and any they post) has finished.
+  void drain() {
+    std::unique_lock lk(mu_);
+    idle_.wait(lk, [&] { return queue_.empty() && busy_ == 0; });
+  }
+
  private:
   void run() {
     for (;;) {
@@ -45,13 +51,21 @@ class WorkQueue {
         if (queue_.empty()) return;
         job = std::move(queue_.front());
         queue_.pop_front();
+        ++busy_;
       }
       job();
+      {
+        std::lock_guard lk(mu_);
+        --busy_;
+      }
+      idle_.notify_all();
     }
   }
 
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable idle_;
+  unsigned busy_ = 0;
   std::deque<std::function<void()>> queue_;
   bool stopping_ = false;
   std::vector<std::thread> workers_;

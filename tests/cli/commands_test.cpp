@@ -3,6 +3,8 @@
 // exit codes.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <fstream>
 #include <thread>
 
@@ -124,7 +126,9 @@ TEST_F(XeCommands, ParamListShowsEveryFieldWithQualifiers) {
   EXPECT_NE(r.out.find("tags (SRW): web\n"), std::string::npos);
   EXPECT_NE(r.out.find("power-state ( RO): halted\n"), std::string::npos);
   EXPECT_NE(r.out.find("resident-on ( RO): <not in database>\n"), std::string::npos);
-  EXPECT_NE(r.out.find("allowed-operations (SRO): \n"), std::string::npos);
+  // Computed by the daemon from the lifecycle table: a halted VM can start.
+  EXPECT_NE(r.out.find("allowed-operations (SRO): "), std::string::npos);
+  EXPECT_NE(r.out.substr(r.out.find("allowed-operations (SRO): ")).find("start"), std::string::npos);
   auto b = xe({"vm-param-list", "uuid=" + uuid("VM", d.beta)});
   EXPECT_NE(b.out.find("resident-on ( RO): " + uuid("host", d.host) + "\n"), std::string::npos);
   EXPECT_NE(b.out.find("VBDs (SRO): " + uuid("VBD", d.beta_vbd) + "\n"), std::string::npos);
@@ -312,7 +316,9 @@ TEST_F(XeCommands, InstallFromTemplate) {
   EXPECT_LT(pos("VM.clone"), pos("VM.provision"));
   EXPECT_LT(pos("VM.provision"), pos("VM.set_is_a_template"));
   // By uuid, on an explicit SR: the provisioning spec is rewritten first.
-  auto sr2 = d.db().create("SR", {{"name_label", "second"}});
+  auto sr2 = d.db().create("SR", {{"name_label", "second"}, {"type", "file"}});
+  std::filesystem::create_directories(d.dir() / "sr2");
+  d.db().create("PBD", {{"SR", sr2}, {"host", d.host}, {"device_config", Struct{{"location", (d.dir() / "sr2").string()}}}});
   auto r2 = xe({"vm-install", "template=" + uuid("VM", d.tmpl), "new-name-label=delta", "sr-uuid=" + uuid("SR", sr2)});
   ASSERT_EQ(r2.rc, 0) << r2.err;
   std::string vm2 = d.db().ref_by_uuid("VM", r2.out.substr(0, r2.out.size() - 1));

@@ -1,7 +1,8 @@
-// A small XenAPI server for xe's tests: a real api::Server on a unix socket
-// in a temp dir, serving objects of a real model::Database. The generic
-// methods follow the datamodel (get_/set_ only for RW fields, ...), the VM
-// verbs check and change power_state as the daemon does; there is no QEMU.
+// xe's tests run against the real daemon core (ops::Daemon: the same
+// dispatcher, verbs and store as vmstackd) on the fake hypervisor and
+// network, served by a real api::Server on a unix socket in a temp dir. The
+// fixture records the methods called and lets a test replace the console
+// stream; no QEMU runs.
 #pragma once
 
 #include <atomic>
@@ -13,7 +14,9 @@
 #include <vector>
 
 #include "api/server.h"
-#include "model/database.h"
+#include "hv/fake_hypervisor.h"
+#include "model/store.h"
+#include "ops/daemon.h"
 
 namespace vmstack::cli::testing {
 
@@ -22,7 +25,7 @@ class TestDaemon {
   TestDaemon();
   ~TestDaemon();
 
-  model::Database& db() { return db_; }
+  model::Store& db() { return daemon_->store(); }
   const std::string& socket_path() const { return socket_; }
   const std::filesystem::path& dir() const { return dir_; }
 
@@ -30,7 +33,7 @@ class TestDaemon {
   std::vector<std::string> calls();
   void clear_calls();
   // Number of sessions currently logged in.
-  size_t live_sessions() const;
+  size_t live_sessions();
 
   // Credentials accepted besides local root with an empty password.
   static constexpr const char* kUser = "alice";
@@ -44,13 +47,11 @@ class TestDaemon {
   std::string pool, host, sr, network, dom0, tmpl, alpha, beta, beta_vbd, beta_vdi, beta_console;
 
  private:
-  Value dispatch(const api::RpcCall& c);
-  Value dispatch_vm(const std::string& op, const std::string& vm, const Array& a);
   void seed();
 
   std::filesystem::path dir_;
   std::string socket_;
-  model::Database db_;
+  std::unique_ptr<ops::Daemon> daemon_;
   mutable std::mutex mu_;
   std::vector<std::string> calls_;
   std::unique_ptr<api::Server> server_;

@@ -1,13 +1,14 @@
-// Domain against real QEMU and the fixture guest (tools/guest-fixture.sh).
+// The QEMU driver (QemuHypervisor / QemuDomain) against real QEMU and the fixture guest (tools/guest-fixture.sh).
 // Boots are TCG (~2 s each on an idle host), so one long test walks the
 // whole lifecycle instead of booting per step.
-#include "hv/domain.h"
+#include "hv/qemu_hypervisor.h"
 
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -19,6 +20,7 @@
 #include "core/process.h"
 #include "core/uuid.h"
 #include "guest.h"
+#include "hv/qemu_argv.h"
 #include "hv/qmp.h"
 
 using namespace vmstack;
@@ -32,9 +34,9 @@ constexpr const char* kMarker = "vmstack-guest: init reached";
 // Generous: a loaded 2-core CI box makes a 2 s TCG boot take 15 s or more.
 constexpr auto kBoot = 90s;
 
-QemuSpec guest_spec(const std::string& run_dir, const std::string& name) {
+DomainSpec guest_spec(const std::string& run_dir, const std::string& name) {
   const auto& g = hvtest::guest();
-  QemuSpec s;
+  DomainSpec s;
   s.uuid = make_uuid();
   s.name = name;
   s.run_dir = run_dir;
@@ -84,7 +86,7 @@ size_t occurrences(const std::string& hay, const std::string& needle) {
 
 // Types a shell command on the serial console and waits for its output:
 // the arithmetic result never appears in the echoed input itself.
-bool console_answers(const DomainInfo& info, std::chrono::milliseconds timeout = 30s) {
+bool console_answers(const LiveState& info, std::chrono::milliseconds timeout = 30s) {
   UniqueFd fd(hvtest::connect_unix(info.console_socket, 5s));
   if (!fd) return false;
   static std::mt19937 rng(std::random_device{}());
@@ -93,7 +95,7 @@ bool console_answers(const DomainInfo& info, std::chrono::milliseconds timeout =
                                    timeout);
 }
 
-int64_t balloon_actual(Domain& d) { return d.qmp().execute("query-balloon")["actual"].get<int64_t>(); }
+int64_t balloon_actual(QemuDomain& d) { return d.qmp().execute("query-balloon")["actual"].get<int64_t>(); }
 
 }  // namespace
 
@@ -102,6 +104,7 @@ int64_t balloon_actual(Domain& d) { return d.qmp().execute("query-balloon")["act
 // ACPI power button -> guest_shutdown -> reset+cont (restart) -> power
 // button again -> kill -> exited.
 TEST(Domain, FullLifecycle) {
+  QemuHypervisor qemu;
   REQUIRE_GUEST();
   hvtest::TempDir tmp;
   const std::string run = tmp.path + "/run";
@@ -110,11 +113,11 @@ TEST(Domain, FullLifecycle) {
 
   hvtest::QemuTracker qemus;
   auto t0 = std::chrono::steady_clock::now();
-  auto dom = Domain::launch(spec);
-  qemus.track(dom->info().pid);
+  auto dom = qemu.launch_qemu(spec, 30s);
+  qemus.track(dom->state().pid);
   Events ev;
   dom->set_event_handler(ev.handler());
-  const DomainInfo info = dom->info();
+  const LiveState info = dom->state();
   EXPECT_GT(info.pid, 0);
   EXPECT_EQ(info.qmp_socket, run + "/qmp.sock");
   EXPECT_EQ(info.console_socket, run + "/console.sock");
@@ -148,14 +151,14 @@ TEST(Domain, FullLifecycle) {
   dom->set_balloon(256LL << 20);
 
   // A save that cannot be written fails cleanly and leaves the guest running.
-  EXPECT_THROW(dom->save_to_file(tmp.path + "/no/such/dir/state"), std::runtime_error);
+  EXPECT_THROW(dom->save(tmp.path + "/no/such/dir/state", 60s), std::runtime_error);
   EXPECT_EQ(dom->query_status(), RunState::running);
 
   const std::string state = tmp.path + "/suspend.img";
-  dom->save_to_file(state, 120s);
+  dom->save(state, 120s);
   EXPECT_GT(fs::file_size(state), 1u << 20);
   EXPECT_EQ(dom->query_status(), RunState::paused);  // stopped, image complete
-  dom->kill();
+  dom->stop();
   EXPECT_FALSE(dom->alive());
   auto exited = ev.wait(Domain::Event::exited, 10s);
   ASSERT_TRUE(exited.has_value());
@@ -166,29 +169,36 @@ TEST(Domain, FullLifecycle) {
   // Resume in the same run dir: the guest continues where it was, no reboot.
   auto resumed = spec;
   resumed.incoming_file = state;
-  dom = Domain::launch(resumed);
-  qemus.track(dom->info().pid);
+  dom = qemu.launch_qemu(resumed, 30s);
+  qemus.track(dom->state().pid);
   Events ev2;
   dom->set_event_handler(ev2.handler());
   EXPECT_EQ(dom->query_status(), RunState::running);
-  EXPECT_TRUE(console_answers(dom->info()));
+  EXPECT_TRUE(console_answers(dom->state()));
   EXPECT_EQ(occurrences(hvtest::read_file(info.console_log), kMarker), 1u);
 
   // Daemon restart, in-process: the old Domain goes away without killing the
   // guest and a fresh one re-adopts it from what the toolstack stored.
-  const DomainInfo stored = dom->info();
+  // What it re-attaches from is the live state the launch saved.
+  auto saved = load_live_state(run);
+  ASSERT_TRUE(saved.has_value());
+  const LiveState stored = *saved;
+  EXPECT_EQ(stored.pid, dom->state().pid);
+  EXPECT_EQ(stored.console_log, info.console_log);
+  EXPECT_TRUE(stored.spec.incoming_file.empty()) << "one-shot launch options are not part of the saved state";
+  EXPECT_EQ(stored.spec.machine, "microvm") << "the automatic choice is recorded";
   dom.reset();
   EXPECT_EQ(::kill(stored.pid, 0), 0);
-  dom = Domain::attach(stored);
+  dom = qemu.attach_qemu(stored);
   ASSERT_TRUE(dom);
   Events ev3;
   dom->set_event_handler(ev3.handler());
-  EXPECT_EQ(dom->info().pid, stored.pid);
+  EXPECT_EQ(dom->state().pid, stored.pid);
   EXPECT_EQ(dom->query_status(), RunState::running);
   dom->pause();
   EXPECT_EQ(dom->query_status(), RunState::paused);
   dom->unpause();
-  EXPECT_TRUE(console_answers(dom->info()));
+  EXPECT_TRUE(console_answers(dom->state()));
 
   // The guest reboots itself: guest_reset, and it comes up again.
   {
@@ -226,7 +236,7 @@ TEST(Domain, FullLifecycle) {
        ev3.count(Domain::Event::guest_shutdown) == offs && std::chrono::steady_clock::now() < end;)
     std::this_thread::sleep_for(50ms);
   EXPECT_EQ(ev3.count(Domain::Event::guest_shutdown), offs + 1);
-  dom->kill();
+  dom->stop();
   EXPECT_TRUE(dom->wait_exit(1s));
   EXPECT_TRUE(ev3.wait(Domain::Event::exited, 10s).has_value());
   EXPECT_EQ(dom->query_status(), RunState::shutdown);
@@ -236,6 +246,7 @@ TEST(Domain, FullLifecycle) {
 // A QEMU that is not our child (started by another process, as after a real
 // daemon restart): attach, control, observe its exit through the pidfd.
 TEST(Domain, AttachToForeignQemu) {
+  QemuHypervisor qemu;
   REQUIRE_GUEST();
   hvtest::TempDir tmp;
   auto spec = guest_spec(tmp.path + "/run", "foreign");
@@ -250,7 +261,7 @@ TEST(Domain, AttachToForeignQemu) {
   o.new_session = true;
   auto parent = Subprocess::spawn(sh, o);
 
-  DomainInfo info;
+  LiveState info;
   info.qmp_socket = spec.run_dir + "/qmp.sock";
   info.console_socket = spec.run_dir + "/console.sock";
   info.console_log = spec.run_dir + "/console.log";
@@ -267,16 +278,16 @@ TEST(Domain, AttachToForeignQemu) {
   for (int i = 0; i < 500 && !fs::exists(info.qmp_socket); ++i) std::this_thread::sleep_for(20ms);
 
   // Wrong identities are refused: a live pid that is not this QEMU, no pid.
-  DomainInfo wrong = info;
+  LiveState wrong = info;
   wrong.pid = parent.pid();
-  EXPECT_EQ(Domain::attach(wrong), nullptr);
+  EXPECT_EQ(qemu.attach_qemu(wrong), nullptr);
   wrong.pid = 0;
-  EXPECT_EQ(Domain::attach(wrong), nullptr);
+  EXPECT_EQ(qemu.attach_qemu(wrong), nullptr);
   wrong = info;
   wrong.qmp_socket = tmp.path + "/other/qmp.sock";
-  EXPECT_EQ(Domain::attach(wrong), nullptr);
+  EXPECT_EQ(qemu.attach_qemu(wrong), nullptr);
 
-  auto dom = Domain::attach(info);
+  auto dom = qemu.attach_qemu(info);
   ASSERT_TRUE(dom);
   Events ev;
   dom->set_event_handler(ev.handler());
@@ -289,36 +300,37 @@ TEST(Domain, AttachToForeignQemu) {
 
   // A launch into the same run dir must not clobber the live QEMU's sockets.
   try {
-    Domain::launch(spec);
+    qemu.launch_qemu(spec, 30s);
     ADD_FAILURE() << "second launch in a busy run dir succeeded";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("already running"), std::string::npos) << e.what();
   }
 
-  dom->kill();
+  dom->stop();
   EXPECT_FALSE(dom->alive());
   auto exited = ev.wait(Domain::Event::exited, 10s);
   ASSERT_TRUE(exited.has_value());
   EXPECT_EQ(*exited, "exited:unknown");  // not our child: status unknowable
   EXPECT_TRUE(parent.wait_for(5s));      // sh reaped it and left
   dom.reset();
-  EXPECT_EQ(Domain::attach(info), nullptr);  // gone
+  EXPECT_EQ(qemu.attach_qemu(info), nullptr);  // gone
 }
 
 // The handler may drop the Domain (the toolstack does on `exited`).
 TEST(Domain, HandlerMayDestroyDomain) {
+  QemuHypervisor qemu;
   REQUIRE_GUEST();
   hvtest::TempDir tmp;
   auto spec = guest_spec(tmp.path + "/run", "selfdestruct");
   spec.start_paused = true;
-  auto dom = Domain::launch(spec);
-  pid_t pid = dom->info().pid;
+  auto dom = qemu.launch_qemu(spec, 30s);
+  pid_t pid = dom->state().pid;
   hvtest::QemuTracker qemus;
   qemus.track(pid);
   std::mutex mu;
   std::condition_variable cv;
   bool destroyed = false;
-  Domain* raw = dom.release();
+  QemuDomain* raw = dom.release();
   raw->set_event_handler([&](Domain::Event e, const std::string&) {
     if (e != Domain::Event::exited) return;
     delete raw;
@@ -332,12 +344,13 @@ TEST(Domain, HandlerMayDestroyDomain) {
 }
 
 TEST(Domain, LaunchFailuresReportQemuErrors) {
+  QemuHypervisor qemu;
   REQUIRE_GUEST();
   hvtest::TempDir tmp;
   auto spec = guest_spec(tmp.path + "/run", "broken");
   spec.kernel = tmp.path + "/no-such-kernel";
   try {
-    Domain::launch(spec, 20s);
+    qemu.launch_qemu(spec, 20s);
     ADD_FAILURE() << "launch with a missing kernel succeeded";
   } catch (const std::runtime_error& e) {
     // QEMU's own words reach the caller.
@@ -349,13 +362,13 @@ TEST(Domain, LaunchFailuresReportQemuErrors) {
   if (left >= 0) ::close(left);
 
   spec = guest_spec(tmp.path + "/run2", "nobinary");
-  spec.qemu_binary = tmp.path + "/no-such-qemu";
-  EXPECT_THROW(Domain::launch(spec), std::runtime_error);
+  QemuHypervisor missing(tmp.path + "/no-such-qemu");
+  EXPECT_THROW(missing.launch(spec), std::runtime_error);
 
   spec = guest_spec(tmp.path + "/run3", "badarg");
   spec.extra_args = {"-no-such-option"};
   try {
-    Domain::launch(spec, 20s);
+    qemu.launch_qemu(spec, 20s);
     ADD_FAILURE() << "launch with a bad option succeeded";
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("-no-such-option"), std::string::npos) << e.what();
@@ -363,23 +376,131 @@ TEST(Domain, LaunchFailuresReportQemuErrors) {
 }
 
 TEST(Domain, HvmLaunchWithVnc) {
+  QemuHypervisor qemu;
   hvtest::TempDir tmp;
   // An HVM guest (BIOS, no disks): enough to check VNC and the machine type.
-  QemuSpec spec;
+  DomainSpec spec;
   spec.uuid = make_uuid();
   spec.name = "hvm";
   spec.run_dir = tmp.path + "/run";
   spec.vnc = true;
   spec.start_paused = true;
-  auto dom = Domain::launch(spec);
+  auto dom = qemu.launch_qemu(spec, 30s);
   hvtest::QemuTracker qemus;
-  qemus.track(dom->info().pid);
-  EXPECT_GE(dom->info().vnc_port, 5900);
-  EXPECT_LT(dom->info().vnc_port, 6000);
+  qemus.track(dom->state().pid);
+  EXPECT_GE(dom->state().vnc_port, 5900);
+  EXPECT_LT(dom->state().vnc_port, 6000);
   auto vnc = dom->qmp().execute("query-vnc");
   EXPECT_EQ(vnc["host"], "127.0.0.1");
   EXPECT_EQ(vnc["family"], "ipv4");
   EXPECT_EQ(dom->query_status(), RunState::paused);
-  dom->kill();
+  dom->stop();
   EXPECT_FALSE(dom->alive());
+}
+
+// Devices added to and removed from a running guest: the guest's own kernel
+// sees them (PCIe hotplug through the spare root ports), and the live state
+// follows.
+TEST(Domain, HotplugDiskAndNic) {
+  REQUIRE_GUEST();
+  QemuHypervisor qemu;
+  hvtest::TempDir tmp;
+  const std::string run = tmp.path + "/run";
+  auto spec = guest_spec(run, "hotplug");
+  hvtest::QemuTracker qemus;
+  auto dom = qemu.launch_qemu(spec, 30s);
+  qemus.track(dom->state().pid);
+  ASSERT_TRUE(hvtest::wait_for_text(dom->state().console_log, kMarker, kBoot));
+
+  const std::string image = tmp.path + "/extra.qcow2";
+  ASSERT_TRUE(run_command({"qemu-img", "create", "-q", "-f", "qcow2", image, "64M"}).ok());
+  DiskSpec d;
+  d.device = "1";
+  d.path = image;
+  d.format = "qcow2";
+  dom->add_disk(d);
+  ASSERT_EQ(dom->state().spec.disks.size(), 1u);
+  EXPECT_EQ(dom->state().spec.disks[0].id, "vbd1");
+  EXPECT_EQ(dom->state().spec.disks[0].port, "hp0");
+  EXPECT_EQ(load_live_state(run)->spec.disks.size(), 1u) << "the saved live state follows the devices";
+  {
+    UniqueFd fd(hvtest::connect_unix(dom->state().console_socket, 5s));
+    ASSERT_TRUE(fd);
+    EXPECT_TRUE(hvtest::console_roundtrip(fd.get(), "ls /sys/block", "vda", 60s)) << "the guest sees the new disk";
+  }
+  // A second hotplug of the same device is refused by QEMU, with its words.
+  EXPECT_THROW(dom->add_disk(d), std::exception);
+
+  // A NIC on a tap the test makes (the network backend's job in the daemon).
+  const std::string tap = "vmstk" + make_uuid().substr(0, 8);
+  ASSERT_TRUE(run_command({"ip", "tuntap", "add", "dev", tap, "mode", "tap"}).ok());
+  struct TapGuard {
+    std::string name;
+    ~TapGuard() { run_command({"ip", "link", "del", name}); }
+  } tap_guard{tap};
+  NicSpec n;
+  n.device = "0";
+  n.mac = "02:00:00:aa:bb:01";
+  n.tap = tap;
+  dom->add_nic(n);
+  EXPECT_EQ(dom->state().spec.nics.at(0).port, "hp1");
+  {
+    UniqueFd fd(hvtest::connect_unix(dom->state().console_socket, 5s));
+    ASSERT_TRUE(fd);
+    EXPECT_TRUE(hvtest::console_roundtrip(fd.get(), "cat /sys/class/net/eth0/address", "02:00:00:aa:bb:01", 60s));
+  }
+  // Both slots are taken now.
+  DiskSpec third = d;
+  third.device = "2";
+  third.id.clear();
+  try {
+    dom->add_disk(third);
+    ADD_FAILURE() << "a third hotplug with two slots succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no free hotplug slot"), std::string::npos) << e.what();
+  }
+
+  dom->remove_nic("vif0");
+  dom->remove_disk("vbd1");
+  EXPECT_TRUE(dom->state().spec.disks.empty());
+  EXPECT_TRUE(dom->state().spec.nics.empty());
+  auto blocks = dom->qmp().execute("query-block");
+  for (const auto& b : blocks) EXPECT_NE(b.value("qdev", ""), "vbd1");
+  // The slot is free again.
+  dom->add_disk(third);
+  EXPECT_EQ(dom->state().spec.disks.at(0).port, "hp0");
+  dom->stop();
+}
+
+TEST(Domain, CdInsertAndEject) {
+  QemuHypervisor qemu;
+  hvtest::TempDir tmp;
+  DomainSpec spec;
+  spec.uuid = make_uuid();
+  spec.name = "cd";
+  spec.run_dir = tmp.path + "/run";
+  spec.start_paused = true;  // the firmware need not run to change media
+  DiskSpec cd;
+  cd.device = "3";
+  cd.cdrom = true;
+  cd.format = "raw";
+  spec.disks = {cd};
+  hvtest::QemuTracker qemus;
+  auto dom = qemu.launch_qemu(spec, 30s);
+  qemus.track(dom->state().pid);
+  const std::string iso = tmp.path + "/media.iso";
+  { std::ofstream(iso) << std::string(4096, 'x'); }
+  auto inserted = [&]() -> std::string {
+    for (const auto& b : dom->qmp().execute("query-block"))
+      if (b.value("qdev", "") == "vbd3" && b.contains("inserted")) return b["inserted"].value("file", "");
+    return "";
+  };
+  EXPECT_EQ(inserted(), "");
+  dom->change_cd("vbd3", iso);
+  EXPECT_EQ(inserted(), iso);
+  EXPECT_EQ(dom->state().spec.disks.at(0).path, iso);
+  dom->change_cd("vbd3", "");
+  EXPECT_EQ(inserted(), "");
+  EXPECT_THROW(dom->change_cd("vbd0", iso), std::runtime_error);  // no such drive
+  dom->stop();
 }

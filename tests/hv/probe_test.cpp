@@ -3,7 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "guest.h"
-#include "hv/domain.h"
+#include "hv/qemu_hypervisor.h"
 
 using namespace vmstack::hv;
 using namespace std::chrono_literals;

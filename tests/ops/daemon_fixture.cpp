@@ -32,7 +32,71 @@ TempDir::~TempDir() {
   fs::remove_all(path_, ec);
 }
 
-Daemon::Daemon(const std::string& state_dir, int clean_shutdown_timeout_s) {
+namespace {
+
+// The daemon owns its backends; the fakes must survive its restarts, so it
+// gets these thin forwarders instead.
+class ForwardHv final : public hv::Hypervisor {
+ public:
+  explicit ForwardHv(hv::Hypervisor& h) : h_(h) {}
+  std::string name() const override { return h_.name(); }
+  std::unique_ptr<hv::Domain> launch(const hv::DomainSpec& s) override { return h_.launch(s); }
+  std::unique_ptr<hv::Domain> attach(const hv::LiveState& s) override { return h_.attach(s); }
+
+ private:
+  hv::Hypervisor& h_;
+};
+
+class ForwardNet final : public net::Backend {
+ public:
+  explicit ForwardNet(net::Backend& n) : n_(n) {}
+  std::string name() const override { return n_.name(); }
+  void bridge_create(const std::string& b, int64_t mtu) override { n_.bridge_create(b, mtu); }
+  void bridge_destroy(const std::string& b) override { n_.bridge_destroy(b); }
+  bool bridge_exists(const std::string& b) override { return n_.bridge_exists(b); }
+  std::string vif_plug(const net::VifPlug& v) override { return n_.vif_plug(v); }
+  void vif_unplug(const std::string& tap) override { n_.vif_unplug(tap); }
+
+ private:
+  net::Backend& n_;
+};
+
+}  // namespace
+
+void FakeNetwork::bridge_create(const std::string& b, int64_t) {
+  std::lock_guard lk(mu_);
+  bridges_.insert(b);
+}
+void FakeNetwork::bridge_destroy(const std::string& b) {
+  std::lock_guard lk(mu_);
+  bridges_.erase(b);
+}
+bool FakeNetwork::bridge_exists(const std::string& b) {
+  std::lock_guard lk(mu_);
+  return bridges_.count(b) != 0;
+}
+std::string FakeNetwork::vif_plug(const net::VifPlug& v) {
+  std::lock_guard lk(mu_);
+  if (!fail_plug.empty()) throw std::runtime_error(fail_plug);
+  if (!bridges_.count(v.bridge)) throw std::runtime_error("bridge " + v.bridge + " does not exist");
+  auto tap = net::tap_name(v.vm_uuid, v.device);
+  taps_.insert(tap);
+  return tap;
+}
+void FakeNetwork::vif_unplug(const std::string& tap) {
+  std::lock_guard lk(mu_);
+  taps_.erase(tap);
+}
+std::set<std::string> FakeNetwork::bridges() const {
+  std::lock_guard lk(mu_);
+  return bridges_;
+}
+std::set<std::string> FakeNetwork::taps() const {
+  std::lock_guard lk(mu_);
+  return taps_;
+}
+
+TestDaemon::TestDaemon(const std::string& state_dir, int clean_shutdown_timeout_s, Backend b) : backend_(b) {
   cfg_.state_dir = state_dir;
   cfg_.accel = "tcg";  // the probe's answer on these machines, without its cost
   cfg_.guest_dir = guest_dir();
@@ -43,26 +107,37 @@ Daemon::Daemon(const std::string& state_dir, int clean_shutdown_timeout_s) {
   up();
 }
 
-Daemon::~Daemon() = default;
-
-void Daemon::up() {
-  xapi_ = std::make_unique<ops::Xapi>(cfg_);
-  xapi_->init();
-  xapi_->serve();
+TestDaemon::~TestDaemon() {
+  daemon_.reset();  // before the fakes it forwards to
 }
 
-void Daemon::restart() {
-  xapi_.reset();
+void TestDaemon::up() {
+  if (backend_ == Backend::fake) {
+    if (!fake_hv_) fake_hv_ = std::make_unique<hv::FakeHypervisor>();
+    if (!fake_net_) fake_net_ = std::make_unique<FakeNetwork>();
+    ops::Daemon::Backends b;
+    b.hypervisor = std::make_unique<ForwardHv>(*fake_hv_);
+    b.network = std::make_unique<ForwardNet>(*fake_net_);
+    daemon_ = std::make_unique<ops::Daemon>(cfg_, std::move(b));
+  } else {
+    daemon_ = std::make_unique<ops::Daemon>(cfg_);
+  }
+  daemon_->init();
+  daemon_->serve();
+}
+
+void TestDaemon::restart() {
+  daemon_.reset();
   up();
 }
 
-std::unique_ptr<api::Client> Daemon::client() {
+std::unique_ptr<api::Client> TestDaemon::client() {
   api::Endpoint ep;
   ep.unix_path = socket_;
   return std::make_unique<api::Client>(ep);
 }
 
-std::string Daemon::login(api::Client& c) {
+std::string TestDaemon::login(api::Client& c) {
   return c.call("session.login_with_password", {"root", "", "1.0", "test"}).as_string();
 }
 

@@ -8,11 +8,15 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "api/client.h"
 #include "guest_guard.h"
-#include "ops/xapi.h"
+#include "hv/fake_hypervisor.h"
+#include "net/backend.h"
+#include "ops/daemon.h"
 
 namespace vmstack::test {
 
@@ -26,12 +30,42 @@ class TempDir {
   std::string path_;
 };
 
-class Daemon {
+// A network backend that only remembers: bridges and taps by name.
+class FakeNetwork final : public net::Backend {
  public:
-  explicit Daemon(const std::string& state_dir, int clean_shutdown_timeout_s = 30);
-  ~Daemon();
-  void restart();  // the Xapi object goes away (guests keep running) and comes back
-  ops::Xapi& xapi() { return *xapi_; }
+  std::string name() const override { return "fake"; }
+  void bridge_create(const std::string& b, int64_t) override;
+  void bridge_destroy(const std::string& b) override;
+  bool bridge_exists(const std::string& b) override;
+  std::string vif_plug(const net::VifPlug& v) override;
+  void vif_unplug(const std::string& tap) override;
+  std::set<std::string> bridges() const;
+  std::set<std::string> taps() const;
+  std::string fail_plug;  // non-empty: vif_plug throws this
+
+ private:
+  mutable std::mutex mu_;
+  std::set<std::string> bridges_, taps_;
+};
+
+// Which backends a TestDaemon runs on.
+enum class Backend { real, fake };
+
+class TestDaemon {
+ public:
+  explicit TestDaemon(const std::string& state_dir, int clean_shutdown_timeout_s = 30, Backend b = Backend::real);
+  ~TestDaemon();
+  // The daemon object goes away (guests keep running) and comes back, on
+  // the same backends.
+  void restart();
+  // A daemon that is away (stop) and comes back (start), for what happens
+  // meanwhile.
+  void stop() { daemon_.reset(); }
+  void start() { up(); }
+  ops::Daemon& daemon() { return *daemon_; }
+  // With Backend::fake: the fake hypervisor and network the daemon runs on.
+  hv::FakeHypervisor& fake_hv() { return *fake_hv_; }
+  FakeNetwork& fake_net() { return *fake_net_; }
   const std::string& socket() const { return socket_; }
 
   // A client logged in as root (local superuser over the unix socket).
@@ -41,8 +75,13 @@ class Daemon {
  private:
   void up();
   ops::Config cfg_;
+  Backend backend_;
   std::string socket_;
-  std::unique_ptr<ops::Xapi> xapi_;
+  // Fakes outlive daemon restarts, as a host's guests and bridges do; the
+  // daemon holds them through forwarding backends.
+  std::unique_ptr<hv::FakeHypervisor> fake_hv_;
+  std::unique_ptr<FakeNetwork> fake_net_;
+  std::unique_ptr<ops::Daemon> daemon_;
 };
 
 // Reads the console stream (GET /console) until `needle` appeared `count`

@@ -57,7 +57,7 @@ class LifecycleTest : public ::testing::Test {
   }
 
   TempDir dir;
-  Daemon d{dir.path(), 30};
+  TestDaemon d{dir.path(), 30};
   std::unique_ptr<api::Client> c = d.client();
   std::string s = d.login(*c);
 };
@@ -82,13 +82,15 @@ TEST_F(LifecycleTest, StartConsolePauseSuspendResumeShutdown) {
   EXPECT_EQ(power(vm), "Suspended");
   auto img = call(*c, "VM.get_suspend_VDI", {s, vm}).as_string();
   EXPECT_EQ(call(*c, "VDI.get_type", {s, img}).as_string(), "suspend");
-  auto img_path = call(*c, "VDI.get_location", {s, img}).as_string();
+  // Beside the VM's disk, in the same SR.
+  auto disk = call(*c, "VBD.get_VDI", {s, call(*c, "VM.get_VBDs", {s, vm}).as_array().at(0)}).as_string();
+  auto sr = call(*c, "VDI.get_SR", {s, disk}).as_string();
+  EXPECT_EQ(call(*c, "VDI.get_SR", {s, img}).as_string(), sr);
+  auto sr_dir = call(*c, "PBD.get_device_config", {s, call(*c, "SR.get_PBDs", {s, sr}).as_array().at(0)})["location"].as_string();
+  auto img_path = sr_dir + "/" + call(*c, "VDI.get_location", {s, img}).as_string();
   ASSERT_TRUE(std::filesystem::exists(img_path));
   EXPECT_GT(std::filesystem::file_size(img_path), 1u << 20);
-  // Beside the VM's disk, in the same SR directory.
-  auto disk = call(*c, "VBD.get_VDI", {s, call(*c, "VM.get_VBDs", {s, vm}).as_array().at(0)}).as_string();
-  EXPECT_EQ(std::filesystem::path(img_path).parent_path(),
-            std::filesystem::path(call(*c, "VDI.get_location", {s, disk}).as_string()).parent_path());
+  EXPECT_EQ(call(*c, "VDI.get_virtual_size", {s, img}).as_int(), static_cast<int64_t>(std::filesystem::file_size(img_path)));
   EXPECT_EQ(::kill(static_cast<pid_t>(pid), 0), -1) << "QEMU is gone while suspended";
 
   call(*c, "VM.resume", {s, vm, false, false});
@@ -174,7 +176,7 @@ TEST_F(LifecycleTest, CleanRebootBusyVmAndGuestInitiatedPowerOff) {
   EXPECT_EQ(call(*c, "task.get_status", {s, t}).as_string(), "success");
   EXPECT_EQ(call(*c, "VM.get_other_config", {s, vm})["last_shutdown_reason"].as_string(), "clean shutdown");
   ASSERT_FALSE(busy.empty()) << "pause during a clean shutdown must be refused";
-  EXPECT_EQ(busy, (std::vector<std::string>{"OTHER_OPERATION_IN_PROGRESS", "VM", vm}));
+  EXPECT_EQ(busy, (std::vector<std::string>{"OTHER_OPERATION_IN_PROGRESS", "VM", vm, "clean_shutdown", t}));
   EXPECT_EQ(power(vm), "Halted");
 
   // The guest powers itself off: actions_after_shutdown=destroy halts it.

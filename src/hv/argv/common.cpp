@@ -1,0 +1,44 @@
+#include "hv/argv/common.h"
+
+#include <cctype>
+
+namespace vmstack::hv::argv::detail {
+
+std::string esc(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == ',') out += ",,";
+    else out += c;
+  }
+  return out;
+}
+
+bool plain_word(const std::string& s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.')) return false;
+  return true;
+}
+
+bool valid_mac(const std::string& m) {
+  if (m.size() != 17) return false;
+  for (size_t i = 0; i < m.size(); ++i) {
+    char c = m[i];
+    if (i % 3 == 2) {
+      if (c != ':') return false;
+    } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string id_fragment(const std::string& device) {
+  std::string f;
+  for (char c : device)
+    if (std::isalnum(static_cast<unsigned char>(c))) f += c;
+  return f;
+}
+
+}  // namespace vmstack::hv::argv::detail

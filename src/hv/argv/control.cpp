@@ -1,0 +1,56 @@
+// Identity, the QMP control channel, the serial console and the display.
+#include <stdexcept>
+
+#include "hv/argv/common.h"
+#include "hv/qemu_argv.h"
+
+namespace vmstack::hv::argv {
+
+using detail::esc;
+
+void identity(Args& a, const DomainSpec& s) {
+  a.insert(a.end(), {"-name", "guest=" + esc(s.name.empty() ? s.uuid : s.name) + ",debug-threads=on"});
+  if (!s.uuid.empty()) a.insert(a.end(), {"-uuid", s.uuid});
+  a.insert(a.end(), {"-nodefaults", "-no-user-config"});
+  a.insert(a.end(), {"-msg", "timestamp=on"});
+}
+
+void control(Args& a, const DomainSpec& s) {
+  // sockaddr_un holds 108 bytes: QEMU would fail later with a vaguer error.
+  if (s.run_dir.size() + sizeof("/console.sock") > 108)
+    throw std::invalid_argument("DomainSpec.run_dir too long for unix sockets (max 94 chars): " + s.run_dir);
+  // QEMU stays up when the guest powers off, so a guest shutdown is told
+  // from a crash and the final state read; QMP drives everything.
+  a.push_back("-no-shutdown");
+  a.insert(a.end(), {"-chardev", "socket,id=qmp0,path=" + esc(s.run_dir + "/qmp.sock") + ",server=on,wait=off"});
+  a.insert(a.end(), {"-mon", "chardev=qmp0,mode=control"});
+  a.insert(a.end(), {"-pidfile", s.run_dir + "/qemu.pid"});
+}
+
+void console(Args& a, const DomainSpec& s) {
+  // A unix socket for interactive use plus a log of everything printed.
+  a.insert(a.end(), {"-chardev", "socket,id=console0,path=" + esc(s.run_dir + "/console.sock") +
+                                     ",server=on,wait=off,logfile=" + esc(s.run_dir + "/console.log") +
+                                     ",logappend=on"});
+  a.insert(a.end(), {"-serial", "chardev:console0"});
+}
+
+void display(Args& a, const DomainSpec& s, const Machine& m) {
+  a.insert(a.end(), {"-display", "none"});
+  if ((!m.pv || s.vnc) && !m.microvm) a.insert(a.end(), {"-device", "VGA,id=video0"});
+  // Port chosen by QEMU among 5900..5999 (to=99), read back over QMP.
+  if (s.vnc) a.insert(a.end(), {"-vnc", "127.0.0.1:0,to=99"});
+}
+
+void incoming(Args& a, const DomainSpec& s) {
+  if (s.start_paused) a.push_back("-S");
+  // Loaded through an fd QEMU opens itself: "file:" needs QEMU >= 8.2, so
+  // the state comes in on cat's stdout.
+  if (!s.incoming_file.empty()) {
+    std::string q = "'";
+    for (char c : s.incoming_file) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    a.insert(a.end(), {"-incoming", "exec:cat " + q + "'"});
+  }
+}
+
+}  // namespace vmstack::hv::argv

@@ -1,0 +1,58 @@
+// The QEMU command line of a domain, built by one small builder per device
+// (as libvirt's qemu_command.c does), each appending its options. Pure
+// functions of the DomainSpec: golden-file tests pin their output
+// (tests/hv/golden/<case>.json -> <case>.args). docs/hv.md explains every flag.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "hv/hypervisor.h"
+
+namespace vmstack::hv {
+
+// The machine type the argv uses (resolves DomainSpec::machine's automatic choice).
+std::string machine_for(const DomainSpec& spec);
+
+// The whole argv (argv[0] is the binary). Throws std::invalid_argument on a
+// spec QEMU would refuse (checked here so the error names the field).
+std::vector<std::string> build_qemu_argv(const DomainSpec& spec, const std::string& qemu_binary = "qemu-system-x86_64");
+
+namespace argv {
+
+using Args = std::vector<std::string>;
+
+// What the builders share: the resolved machine type and its buses.
+struct Machine {
+  std::string type;    // "q35", "pc", "microvm", "pc-q35-7.2"...
+  bool microvm = false;
+  bool piix = false;   // "pc"/"pc-i440fx-*": two IDE buses, two units each; q35: AHCI, one unit per bus
+  bool pv = false;     // direct kernel boot
+};
+Machine machine_of(const DomainSpec& spec);
+
+void identity(Args& a, const DomainSpec& s);             // -name, -uuid, -nodefaults, -msg
+void machine(Args& a, const DomainSpec& s, const Machine& m);  // -machine, -accel, -cpu
+void cpu_memory(Args& a, const DomainSpec& s);           // -smp, -m
+void control(Args& a, const DomainSpec& s);              // -no-shutdown, QMP, -pidfile
+void console(Args& a, const DomainSpec& s);              // serial console socket + log
+void display(Args& a, const DomainSpec& s, const Machine& m);  // -display none, VGA, -vnc
+void balloon(Args& a);                                   // virtio-balloon
+void hotplug_ports(Args& a, const DomainSpec& s, const Machine& m);  // spare PCIe root ports
+void boot(Args& a, const DomainSpec& s, const Machine& m);     // -kernel/-initrd/-append or -boot
+// Disks: -blockdev (protocol node, then format node) + -device. `cd_index`
+// counts CD drives already placed (their IDE/AHCI bus slot).
+void disk(Args& a, const DiskSpec& d, const Machine& m, size_t& cd_index);
+void nic(Args& a, const NicSpec& n);                     // -netdev tap + -device
+void incoming(Args& a, const DomainSpec& s);             // -S, -incoming
+
+// The -blockdev JSON objects of a disk (protocol node, format node), for the
+// command line and for QMP blockdev-add on hotplug.
+std::vector<std::string> blockdev_nodes(const DiskSpec& d);
+std::string node_name(const DiskSpec& d);      // the format node the device uses
+std::string file_node_name(const DiskSpec& d); // the protocol (file) node
+// The root ports hotplug_ports() creates ("hp0"...); none on PCI machines (pc).
+std::vector<std::string> hotplug_port_ids(const DomainSpec& s);
+
+}  // namespace argv
+}  // namespace vmstack::hv

@@ -1,0 +1,696 @@
+#include "hv/qemu_hypervisor.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "core/fd.h"
+#include "core/process.h"
+#include "core/strings.h"
+#include "hv/qemu_argv.h"
+#include "hv/qmp.h"
+
+namespace vmstack::hv {
+
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_tail(const std::string& path, off_t from, size_t max_bytes) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return {};
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0) return {};
+  off_t start = std::max<off_t>(from, st.st_size - static_cast<off_t>(max_bytes));
+  if (start < 0) start = 0;
+  std::string out(static_cast<size_t>(std::max<off_t>(st.st_size - start, 0)), '\0');
+  ssize_t n = ::pread(fd.get(), out.data(), out.size(), start);
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return out;
+}
+
+
+// Is pid the process listening on the unix socket at socket_path? Tells our
+// QEMU from a recycled pid, or from a wrapper whose command line merely
+// mentions the path: the kernel's table of unix sockets (/proc/net/unix:
+// inode and path) against the socket inodes in /proc/<pid>/fd.
+bool serves_socket(pid_t pid, const std::string& socket_path) {
+  std::ifstream table("/proc/net/unix");
+  std::string line;
+  std::vector<std::string> inodes;
+  std::getline(table, line);  // header
+  while (std::getline(table, line)) {
+    // Num RefCount Protocol Flags Type St Inode Path
+    std::istringstream in(line);
+    std::string num, ref, proto, flags, type, st, inode, path;
+    if (!(in >> num >> ref >> proto >> flags >> type >> st >> inode)) continue;
+    std::getline(in >> std::ws, path);  // the rest: paths may hold spaces
+    if (path == socket_path) inodes.push_back("socket:[" + inode + "]");
+  }
+  if (inodes.empty()) return false;
+  const std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
+  std::error_code ec;
+  for (fs::directory_iterator it(fd_dir, ec), end; !ec && it != end; it.increment(ec)) {
+    auto target = fs::read_symlink(it->path(), ec);
+    if (ec) {
+      ec.clear();
+      continue;
+    }
+    for (const auto& want : inodes)
+      if (target.native() == want) return true;
+  }
+  return false;
+}
+
+// The pid in run_dir/qemu.pid when it is a live QEMU serving this run_dir's
+// QMP socket; 0 otherwise (stale file, recycled pid).
+pid_t running_qemu_in(const std::string& run_dir) {
+  std::ifstream f(run_dir + "/qemu.pid");
+  long pid = 0;
+  if (!(f >> pid) || pid <= 0) return 0;
+  return serves_socket(static_cast<pid_t>(pid), run_dir + "/qmp.sock") ? static_cast<pid_t>(pid) : 0;
+}
+
+RunState map_status(const std::string& s) {
+  if (s == "running") return RunState::running;
+  if (s == "suspended") return RunState::suspended;  // guest S3
+  if (s == "shutdown" || s == "guest-panicked") return RunState::shutdown;
+  if (s == "paused" || s == "prelaunch" || s == "inmigrate" || s == "postmigrate" || s == "finish-migrate" ||
+      s == "debug" || s == "io-error" || s == "watchdog" || s == "restore-vm" || s == "save-vm" ||
+      s == "colo")
+    return RunState::paused;
+  return RunState::unknown;  // internal-error and anything new
+}
+
+}  // namespace
+
+using Event = Domain::Event;
+
+struct QemuDomain::Impl {
+  LiveState state;
+  std::string log_path;
+  off_t log_start = 0;
+  Subprocess proc;
+  std::unique_ptr<QmpClient> qmp;
+
+  std::mutex mu;  // handler, queue, stop, deleted
+  std::function<void(Event, const std::string&)> handler;
+  std::deque<std::pair<Event, std::string>> queue;
+  bool stop = false;
+  UniqueFd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+  std::thread monitor;
+  // DEVICE_DELETED events not yet waited for (hot unplug is asynchronous:
+  // the guest acknowledges it).
+  std::set<std::string> deleted;
+  std::condition_variable deleted_cv;
+
+  std::mutex op_mu;  // serializes multi-step operations (save, stop, hotplug) and `state`
+
+  void push(Event e, std::string detail) {
+    {
+      std::lock_guard lk(mu);
+      queue.emplace_back(e, std::move(detail));
+    }
+    poke();
+  }
+  void poke() {
+    uint64_t one = 1;
+    (void)!::write(wake.get(), &one, sizeof one);
+  }
+
+  void on_qmp_event(const std::string& name, const json& data) {
+    bool guest = data.is_object() && data.value("guest", false);
+    std::string reason = data.is_object() ? data.value("reason", std::string()) : std::string();
+    if (name == "SHUTDOWN" && guest) push(Event::guest_shutdown, reason.empty() ? "guest-shutdown" : reason);
+    else if (name == "RESET" && guest) push(Event::guest_reset, reason.empty() ? "guest-reset" : reason);
+    else if (name == "DEVICE_DELETED" && data.is_object() && data.contains("device")) {
+      {
+        std::lock_guard lk(mu);
+        deleted.insert(data.value("device", ""));
+      }
+      deleted_cv.notify_all();
+    }
+  }
+
+  // The monitor thread shares ownership of the Impl: a handler may destroy
+  // the Domain (the toolstack drops it on `exited`), and the thread must
+  // still be able to return from the handler and leave.
+  static void start_monitor(const std::shared_ptr<Impl>& self) {
+    // QMP callbacks run on the QMP reader thread, which stop_monitor() joins
+    // before the Impl can go away: a raw pointer is enough there.
+    Impl* raw = self.get();
+    self->qmp->set_event_callback([raw](const std::string& n, const json& d, double) { raw->on_qmp_event(n, d); });
+    self->qmp->set_close_callback([raw] { raw->poke(); });
+    self->monitor = std::thread([self] { self->run_monitor(); });
+  }
+
+  bool stopping() {
+    std::lock_guard lk(mu);
+    return stop;
+  }
+
+  void run_monitor() {
+    bool exit_seen = false;
+    for (;;) {
+      if (stopping()) return;
+      struct pollfd fds[2] = {{wake.get(), POLLIN, 0}, {-1, POLLIN, 0}};
+      int nfds = 1;
+      int timeout = -1;
+      if (!exit_seen) {
+        if (proc.pidfd() >= 0) {
+          fds[1].fd = proc.pidfd();
+          nfds = 2;
+        } else {
+          timeout = 200;
+        }
+      }
+      ::poll(fds, nfds, timeout);
+      uint64_t v;
+      (void)!::read(wake.get(), &v, sizeof v);
+
+      if (!exit_seen && proc.try_wait()) {
+        exit_seen = true;
+        // Let the QMP reader drain what QEMU said before dying (SHUTDOWN...).
+        for (int i = 0; i < 100 && qmp && qmp->connected(); ++i) std::this_thread::sleep_for(5ms);
+        push(Event::exited, proc.describe_status());
+      }
+
+      // One event at a time, re-checking `stop`: once the Domain is
+      // destroyed (possibly by the handler itself) nothing more is delivered.
+      for (;;) {
+        std::pair<Event, std::string> ev;
+        std::function<void(Event, const std::string&)> h;
+        {
+          std::lock_guard lk(mu);
+          if (stop) return;
+          if (!handler || queue.empty()) break;
+          ev = std::move(queue.front());
+          queue.pop_front();
+          h = handler;
+        }
+        try {
+          h(ev.first, ev.second);
+        } catch (...) {
+          // A throwing handler must not take the monitor down.
+        }
+      }
+    }
+  }
+
+  void stop_monitor() {
+    if (qmp) qmp->close();  // joins the QMP reader: no more callbacks into us
+    {
+      std::lock_guard lk(mu);
+      stop = true;
+    }
+    poke();
+    if (monitor.joinable()) {
+      if (monitor.get_id() == std::this_thread::get_id()) monitor.detach();
+      else monitor.join();
+    }
+  }
+
+  std::string tail(size_t n = 4096) const { return trim_right(read_tail(log_path, log_start, n)); }
+
+  // Waits for the guest to let go of device `id` (DEVICE_DELETED).
+  bool wait_deleted(const std::string& id, std::chrono::milliseconds timeout) {
+    std::unique_lock lk(mu);
+    bool ok = deleted_cv.wait_for(lk, timeout, [&] { return deleted.count(id) != 0; });
+    deleted.erase(id);
+    return ok;
+  }
+
+  // A free root port for a device added while the guest runs.
+  std::string free_port() const {
+    std::set<std::string> used;
+    for (const auto& d : state.spec.disks)
+      if (!d.port.empty()) used.insert(d.port);
+    for (const auto& n : state.spec.nics)
+      if (!n.port.empty()) used.insert(n.port);
+    for (const auto& p : argv::hotplug_port_ids(state.spec))
+      if (!used.count(p)) return p;
+    return {};
+  }
+};
+
+QemuDomain::QemuDomain() : impl_(std::make_shared<Impl>()) {}
+
+QemuDomain::~QemuDomain() {
+  if (!impl_) return;
+  impl_->stop_monitor();
+  // The guest keeps running. If it is our child, a background reaper
+  // collects it when it eventually exits (or attach() takes it back).
+  if (impl_->proc.valid()) {
+    if (impl_->proc.is_child()) hand_off_to_reaper(std::move(impl_->proc));
+    else impl_->proc.release();
+  }
+}
+
+QemuHypervisor::QemuHypervisor(std::string binary) : binary_(std::move(binary)) {
+  if (binary_.empty()) {
+    const char* env = ::getenv("VMSTACK_QEMU");
+    binary_ = env && *env ? env : "qemu-system-x86_64";
+  }
+}
+
+std::unique_ptr<Domain> QemuHypervisor::launch(const DomainSpec& spec) { return launch_qemu(spec, 30s); }
+
+std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_in, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  // The spec as launched, with every automatic choice made, is what the
+  // live state records.
+  DomainSpec spec = spec_in;
+  assign_device_ids(spec);
+  spec.machine = machine_for(spec);
+  if (spec.tsc_khz == 0 && spec.machine.rfind("microvm", 0) == 0) spec.tsc_khz = host_tsc_khz();
+  auto argv = build_qemu_argv(spec, binary_);
+
+  std::error_code ec;
+  fs::create_directories(spec.run_dir, ec);
+  if (ec) throw std::runtime_error("cannot create run dir " + spec.run_dir + ": " + ec.message());
+  // Removing the sockets of a QEMU that still runs here would orphan it
+  // (nothing could reach its QMP again): refuse instead.
+  if (pid_t other = running_qemu_in(spec.run_dir))
+    throw std::runtime_error("a QEMU (pid " + std::to_string(other) + ") is already running in " + spec.run_dir);
+  for (const char* f : {"qmp.sock", "console.sock", "qemu.pid"}) fs::remove(spec.run_dir + "/" + f, ec);
+
+  std::unique_ptr<QemuDomain> d(new QemuDomain());
+  auto& im = *d->impl_;
+  im.log_path = spec.run_dir + "/qemu.log";
+  {
+    UniqueFd lf(::open(im.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    if (!lf) throw std::runtime_error("cannot open " + im.log_path + ": " + std::strerror(errno));
+    struct stat st{};
+    ::fstat(lf.get(), &st);
+    im.log_start = st.st_size;
+    std::time_t now = std::time(nullptr);
+    char ts[64];
+    std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+    std::string hdr = std::string("=== vmstack launch ") + ts + ": " + format_argv(argv) + "\n";
+    (void)!::write(lf.get(), hdr.data(), hdr.size());
+    im.log_start += static_cast<off_t>(hdr.size());
+  }
+
+  SpawnOptions o;
+  o.new_session = true;
+  o.stdout_mode = SpawnOptions::Output::file;
+  o.stdout_path = im.log_path;
+  o.stderr_mode = SpawnOptions::Output::stdout_;
+  try {
+    im.proc = Subprocess::spawn(argv, o);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot start " + binary_ + ": " + e.what());
+  }
+
+  auto fail = [&](const std::string& why) -> std::runtime_error {
+    // Make sure it is gone before reporting (the Subprocess would do it too).
+    if (!im.proc.try_wait()) {
+      im.proc.kill_group(SIGKILL);
+      im.proc.wait_for(5s);
+    }
+    remove_live_state(spec.run_dir);
+    std::string t = im.tail();
+    return std::runtime_error("QEMU " + why + (t.empty() ? std::string() : ": " + t));
+  };
+
+  // Whatever goes wrong from here on, don't leave a half-started QEMU behind.
+  struct KillUnlessOk {
+    Subprocess& p;
+    bool ok = false;
+    ~KillUnlessOk() {
+      if (!ok && !p.try_wait()) {
+        p.kill_group(SIGKILL);
+        p.wait_for(5s);
+      }
+    }
+  } guard{im.proc};
+
+  im.state.spec = spec;
+  im.state.driver = "qemu";
+  im.state.pid = im.proc.pid();
+  im.state.qmp_socket = spec.run_dir + "/qmp.sock";
+  im.state.console_socket = spec.run_dir + "/console.sock";
+  im.state.console_log = spec.run_dir + "/console.log";
+  im.state.started = static_cast<int64_t>(std::time(nullptr));
+  // Recorded before QMP is up: a daemon killed now finds the process from
+  // this file on restart instead of orphaning it.
+  save_live_state(im.state);
+
+  while (!im.qmp) {
+    if (im.proc.try_wait()) throw fail("exited during startup (" + im.proc.describe_status() + ")");
+    if (Clock::now() >= deadline) throw fail("QMP socket did not come up in time");
+    struct stat st{};
+    if (::stat(im.state.qmp_socket.c_str(), &st) != 0) {
+      im.proc.wait_for(10ms);
+      continue;
+    }
+    try {
+      im.qmp = QmpClient::connect(im.state.qmp_socket, 2s);
+    } catch (const std::exception& e) {
+      if (im.proc.try_wait()) throw fail("exited during startup (" + im.proc.describe_status() + ")");
+      if (Clock::now() >= deadline) throw fail(std::string("QMP handshake failed: ") + e.what());
+      im.proc.wait_for(20ms);
+    }
+  }
+
+  auto left = [&] { return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()), 1000ms); };
+  try {
+    if (!spec.incoming_file.empty()) {
+      // Wait for the saved state to load: status leaves "inmigrate". A state
+      // saved by save() comes back paused (the guest was stopped when it was
+      // written); start it unless the caller asked for -S.
+      std::string status;
+      for (;;) {
+        status = im.qmp->execute("query-status", nullptr, left()).value("status", "");
+        if (status != "inmigrate") break;
+        if (Clock::now() >= deadline) throw fail("did not finish loading " + spec.incoming_file + " in time");
+        std::this_thread::sleep_for(20ms);
+      }
+      if (!spec.start_paused && status == "paused") im.qmp->execute("cont", nullptr, left());
+    }
+    if (spec.vnc) {
+      auto v = im.qmp->execute("query-vnc", nullptr, left());
+      if (v.value("enabled", false) && v.contains("service")) im.state.vnc_port = std::stoi(v["service"].get<std::string>());
+    }
+    if (spec.memory_target > 0 && spec.memory_target < spec.memory_static_max)
+      im.qmp->execute("balloon", {{"value", spec.memory_target}}, left());
+  } catch (const QmpConnectionError& e) {
+    im.qmp->close();
+    if (im.proc.wait_for(2s)) throw fail("exited during startup (" + im.proc.describe_status() + ")");
+    throw fail(std::string("QMP failed during startup: ") + e.what());
+  } catch (const QmpError& e) {
+    throw fail(std::string("rejected a startup command: ") + e.what());
+  }
+  // One-shot launch options are not part of what runs now.
+  im.state.spec.incoming_file.clear();
+  im.state.spec.start_paused = false;
+  save_live_state(im.state);
+  QemuDomain::Impl::start_monitor(d->impl_);
+  guard.ok = true;
+  return d;
+}
+
+std::unique_ptr<Domain> QemuHypervisor::attach(const LiveState& state) { return attach_qemu(state); }
+
+std::unique_ptr<QemuDomain> QemuHypervisor::attach_qemu(const LiveState& state) {
+  if (state.pid <= 0 || state.qmp_socket.empty()) return nullptr;
+  // Make sure the pid is still our QEMU and not a recycled pid, before
+  // taking any responsibility for it (reaping a stranger's child would be
+  // worse than not attaching).
+  if (!serves_socket(state.pid, state.qmp_socket)) return nullptr;
+  std::unique_ptr<QemuDomain> d(new QemuDomain());
+  auto& im = *d->impl_;
+  im.state = state;
+  if (auto p = reclaim_from_reaper(state.pid)) {
+    im.proc = std::move(*p);  // launched by this process earlier: still ours to reap
+  } else {
+    try {
+      im.proc = Subprocess::adopt(state.pid);
+    } catch (const std::system_error&) {
+      return nullptr;
+    }
+  }
+  if (im.proc.try_wait()) return nullptr;
+  im.log_path = fs::path(state.qmp_socket).parent_path().string() + "/qemu.log";
+  {
+    struct stat st{};
+    if (::stat(im.log_path.c_str(), &st) == 0) im.log_start = st.st_size;
+  }
+  try {
+    im.qmp = QmpClient::connect(state.qmp_socket, 5s);
+  } catch (const std::exception& e) {
+    bool dead = im.proc.wait_for(100ms);
+    if (im.proc.is_child() && !dead) hand_off_to_reaper(std::move(im.proc));
+    else im.proc.release();
+    if (dead) return nullptr;
+    throw std::runtime_error("QEMU pid " + std::to_string(state.pid) + " is alive but its QMP socket " +
+                             state.qmp_socket + " does not answer: " + e.what());
+  }
+  QemuDomain::Impl::start_monitor(d->impl_);
+  return d;
+}
+
+const LiveState& QemuDomain::state() const { return impl_->state; }
+
+bool QemuDomain::alive() const { return !impl_->proc.try_wait(); }
+
+QmpClient& QemuDomain::qmp() { return *impl_->qmp; }
+
+std::string QemuDomain::log_tail(size_t max_bytes) const { return impl_->tail(max_bytes); }
+
+RunState QemuDomain::query_status() {
+  if (!alive()) return RunState::shutdown;
+  try {
+    auto r = impl_->qmp->execute("query-status");
+    return map_status(r.value("status", ""));
+  } catch (const QmpConnectionError&) {
+    if (!alive()) return RunState::shutdown;
+    throw;
+  }
+}
+
+void QemuDomain::pause() { impl_->qmp->execute("stop"); }
+void QemuDomain::unpause() { impl_->qmp->execute("cont"); }
+void QemuDomain::powerdown() { impl_->qmp->execute("system_powerdown"); }
+void QemuDomain::reset() { impl_->qmp->execute("system_reset"); }
+void QemuDomain::set_balloon(int64_t bytes) { impl_->qmp->execute("balloon", {{"value", bytes}}); }
+
+void QemuDomain::save(const std::string& path, std::chrono::milliseconds timeout) {
+  auto& im = *impl_;
+  std::lock_guard op(im.op_mu);
+  auto deadline = Clock::now() + timeout;
+  auto& q = *im.qmp;
+  bool was_running = q.execute("query-status").value("status", "") == "running";
+  UniqueFd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!out) throw std::runtime_error("cannot create " + path + ": " + std::strerror(errno));
+
+  // Stopped guest: one pass, no dirty-page iteration. Lift the 32 MiB/s
+  // default bandwidth cap.
+  q.execute("migrate-set-parameters", {{"max-bandwidth", int64_t{1} << 40}});
+  if (was_running) q.execute("stop");
+  auto resume = [&] {
+    if (was_running) {
+      try {
+        q.execute("cont");
+      } catch (const std::exception&) {
+      }
+    }
+  };
+  try {
+    try {
+      q.execute("closefd", {{"fdname", "vmstack-save"}});
+    } catch (const QmpError&) {
+      // none left over: fine
+    }
+    q.execute_with_fd("getfd", {{"fdname", "vmstack-save"}}, out.get());
+    out.reset();  // QEMU has its own copy now
+    q.execute("migrate", {{"uri", "fd:vmstack-save"}});
+  } catch (...) {
+    resume();
+    throw;
+  }
+  std::string status;
+  for (;;) {
+    json r;
+    try {
+      r = q.execute("query-migrate");
+    } catch (...) {
+      resume();
+      throw;
+    }
+    status = r.value("status", "");
+    if (status == "completed") break;
+    if (status == "failed" || status == "cancelled") {
+      resume();
+      throw std::runtime_error("saving to " + path + " failed: " + r.value("error-desc", status));
+    }
+    if (Clock::now() >= deadline) {
+      try {
+        q.execute("migrate_cancel");
+      } catch (...) {
+      }
+      resume();
+      throw std::runtime_error("saving to " + path + " timed out (status " + status + ")");
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  UniqueFd sync(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (sync) ::fsync(sync.get());
+}
+
+void QemuDomain::stop() {
+  auto& im = *impl_;
+  std::lock_guard op(im.op_mu);
+  if (!im.proc.try_wait()) {
+    try {
+      im.qmp->execute("quit", nullptr, 2s);
+    } catch (const std::exception&) {
+      // QMP gone or wedged: fall through to signals
+    }
+    if (!im.proc.wait_for(5s)) {
+      im.proc.kill_group(SIGKILL);
+      im.proc.wait_for(10s);
+    }
+  }
+}
+
+bool QemuDomain::wait_exit(std::chrono::milliseconds timeout) { return impl_->proc.wait_for(timeout); }
+
+void QemuDomain::add_disk(const DiskSpec& in) {
+  auto& im = *impl_;
+  std::lock_guard op(im.op_mu);
+  DiskSpec d = in;
+  {
+    DomainSpec probe = im.state.spec;
+    probe.disks.push_back(d);
+    assign_device_ids(probe);
+    d = probe.disks.back();
+  }
+  if (d.cdrom) throw std::runtime_error("a CD drive cannot be hotplugged (IDE/AHCI): add it while the VM is halted");
+  const auto m = argv::machine_of(im.state.spec);
+  if (!m.piix) {
+    d.port = im.free_port();
+    if (d.port.empty()) throw std::runtime_error("no free hotplug slot (the domain has " +
+                                                 std::to_string(im.state.spec.hotplug_slots) + ")");
+  }
+  auto nodes = argv::blockdev_nodes(d);
+  auto& q = *im.qmp;
+  size_t added = 0;
+  try {
+    for (const auto& n : nodes) {
+      q.execute("blockdev-add", json::parse(n));
+      ++added;
+    }
+    json dev{{"driver", "virtio-blk-pci"}, {"id", d.id}, {"drive", argv::node_name(d)}};
+    if (!d.port.empty()) dev["bus"] = d.port;
+    q.execute("device_add", dev);
+  } catch (...) {
+    // Undo the nodes already added, newest first.
+    const std::string names[2] = {argv::file_node_name(d), argv::node_name(d)};
+    for (size_t i = added; i-- > 0;) {
+      try {
+        q.execute("blockdev-del", {{"node-name", names[i]}});
+      } catch (const std::exception&) {
+      }
+    }
+    throw;
+  }
+  im.state.spec.disks.push_back(d);
+  save_live_state(im.state);
+}
+
+void QemuDomain::remove_disk(const std::string& id) {
+  auto& im = *impl_;
+  std::lock_guard op(im.op_mu);
+  auto& disks = im.state.spec.disks;
+  auto it = std::find_if(disks.begin(), disks.end(), [&](const DiskSpec& d) { return d.id == id; });
+  if (it == disks.end()) throw std::runtime_error("no disk " + id + " in this domain");
+  if (it->cdrom) throw std::runtime_error("a CD drive cannot be unplugged; eject its medium instead");
+  auto& q = *im.qmp;
+  q.execute("device_del", {{"id", id}});
+  // The guest acknowledges the unplug (PCIe hotplug): only then are the
+  // image's nodes free to close.
+  if (!im.wait_deleted(id, 20s)) throw std::runtime_error("the guest did not release disk " + id + " within 20s");
+  for (const auto& n : {argv::node_name(*it), argv::file_node_name(*it)}) q.execute("blockdev-del", {{"node-name", n}});
+  disks.erase(it);
+  save_live_state(im.state);
+}
+
+void QemuDomain::add_nic(const NicSpec& in) {
+  auto& im = *impl_;
+  std::lock_guard op(im.op_mu);
+  NicSpec n = in;
+  {
+    DomainSpec probe = im.state.spec;
+    probe.nics.push_back(n);
+    assign_device_ids(probe);
+    n = probe.nics.back();
+  }
+  // Validates like the command line does (MAC, tap name, model).
+  argv::Args check;
+  argv::nic(check, n);
+  const auto m = argv::machine_of(im.state.spec);
+  if (!m.piix) {
+    n.port = im.free_port();
+    if (n.port.empty()) throw std::runtime_error("no free hotplug slot (the domain has " +
+                                                 std::to_string(im.state.spec.hotplug_slots) + ")");
+  }
+  auto& q = *im.qmp;
+  q.execute("netdev_add", {{"type", "tap"}, {"id", "net-" + n.id}, {"ifname", n.tap}, {"script", "no"}, {"downscript", "no"}});
+  json dev{{"driver", n.model}, {"id", n.id}, {"netdev", "net-" + n.id}, {"mac", n.mac}};
+  if (n.mtu > 0) dev["host_mtu"] = n.mtu;
+  if (!n.port.empty()) dev["bus"] = n.port;
+  try {
+    q.execute("device_add", dev);
+  } catch (...) {
+    try {
+      q.execute("netdev_del", {{"id", "net-" + n.id}});
+    } catch (const std::exception&) {
+    }
+    throw;
+  }
+  im.state.spec.nics.push_back(n);
+  save_live_state(im.state);
+}
+
+void QemuDomain::remove_nic(const std::string& id) {
+  auto& im = *impl_;
+  std::lock_guard op(im.op_mu);
+  auto& nics = im.state.spec.nics;
+  auto it = std::find_if(nics.begin(), nics.end(), [&](const NicSpec& n) { return n.id == id; });
+  if (it == nics.end()) throw std::runtime_error("no NIC " + id + " in this domain");
+  auto& q = *im.qmp;
+  q.execute("device_del", {{"id", id}});
+  if (!im.wait_deleted(id, 20s)) throw std::runtime_error("the guest did not release NIC " + id + " within 20s");
+  q.execute("netdev_del", {{"id", "net-" + id}});
+  nics.erase(it);
+  save_live_state(im.state);
+}
+
+void QemuDomain::change_cd(const std::string& id, const std::string& path) {
+  auto& im = *impl_;
+  std::lock_guard op(im.op_mu);
+  auto& disks = im.state.spec.disks;
+  auto it = std::find_if(disks.begin(), disks.end(), [&](const DiskSpec& d) { return d.id == id && d.cdrom; });
+  if (it == disks.end()) throw std::runtime_error("no CD drive " + id + " in this domain");
+  auto& q = *im.qmp;
+  if (path.empty()) {
+    q.execute("eject", {{"id", id}, {"force", true}});
+  } else {
+    q.execute("blockdev-change-medium",
+              {{"id", id}, {"filename", path}, {"format", "raw"}, {"read-only-mode", "read-only"}});
+  }
+  it->path = path;
+  save_live_state(im.state);
+}
+
+void QemuDomain::set_event_handler(EventHandler handler) {
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->handler = std::move(handler);
+  }
+  impl_->poke();
+}
+
+}  // namespace vmstack::hv

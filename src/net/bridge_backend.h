@@ -1,0 +1,18 @@
+// Linux bridges and persistent taps, made over netlink (net/netlink.h).
+#pragma once
+
+#include "net/backend.h"
+
+namespace vmstack::net {
+
+class BridgeBackend final : public Backend {
+ public:
+  std::string name() const override { return "bridge"; }
+  void bridge_create(const std::string& bridge, int64_t mtu) override;
+  void bridge_destroy(const std::string& bridge) override;
+  bool bridge_exists(const std::string& bridge) override;
+  std::string vif_plug(const VifPlug& v) override;
+  void vif_unplug(const std::string& tap) override;
+};
+
+}  // namespace vmstack::net

@@ -1,0 +1,169 @@
+#include "ops/daemon.h"
+
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <stdexcept>
+
+#include "api/server.h"
+#include "api/wire_util.h"
+#include "core/error.h"
+#include "core/strings.h"
+#include "hv/qemu_hypervisor.h"
+#include "model/sqlite_store.h"
+#include "net/bridge_backend.h"
+#include "ops/console_relay.h"
+#include "ops/dispatch.h"
+#include "ops/domains.h"
+#include "ops/host.h"
+#include "ops/networks.h"
+#include "ops/sessions.h"
+#include "ops/storage.h"
+#include "ops/tasks.h"
+#include "ops/vm_admin.h"
+#include "ops/vm_power.h"
+#include "ops/vm_record.h"
+#include "storage/file_sr.h"
+
+namespace vmstack::ops {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+Daemon::Backends default_backends(const Config& cfg) {
+  Daemon::Backends b;
+  b.hypervisor = std::make_unique<hv::QemuHypervisor>(cfg.qemu_binary);
+  b.network = std::make_unique<net::BridgeBackend>();
+  return b;
+}
+
+std::string query_param(const std::string& target, const std::string& key) {
+  auto q = target.find('?');
+  if (q == std::string::npos) return {};
+  for (const auto& part : split(target.substr(q + 1), '&')) {
+    auto eq = part.find('=');
+    if (eq == std::string::npos || part.substr(0, eq) != key) continue;
+    // Refs and uuids need no decoding beyond %3A for ':'.
+    std::string v = part.substr(eq + 1), out;
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
+          std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
+        out.push_back(static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16)));
+        i += 2;
+      } else {
+        out.push_back(v[i]);
+      }
+    }
+    return out;
+  }
+  return {};
+}
+
+}  // namespace
+
+Daemon::Daemon(Config cfg) : Daemon(cfg, default_backends(cfg)) {}
+
+Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(std::move(backends)) {
+  cfg_.finalize();
+  if (!backends_.hypervisor || !backends_.network) throw std::invalid_argument("Daemon: a backend is missing");
+  fs::create_directories(cfg_.state_dir);
+  fs::create_directories(cfg_.run_dir);
+  store_ = std::make_unique<model::SqliteStore>(cfg_.db_path);
+  sr_drivers_ = std::make_unique<storage::SrDrivers>();
+  sr_drivers_->add(std::make_unique<storage::FileSr>());
+  sessions_ = std::make_unique<Sessions>(*store_);
+  storage_ = std::make_unique<Storage>(*store_, *sr_drivers_, cfg_.state_dir);
+  networks_ = std::make_unique<Networks>(*store_, *backends_.network);
+  domains_ = std::make_unique<Domains>(*store_, *backends_.hypervisor, *networks_, cfg_.run_dir);
+  power_ = std::make_unique<VmPower>(*store_, *domains_, *storage_, *networks_,
+                                     PowerSettings{cfg_.run_dir, hv::Accel::tcg, cfg_.clean_shutdown_timeout_s});
+  admin_ = std::make_unique<VmAdmin>(*store_, *storage_, *networks_, *power_);
+  tasks_ = std::make_unique<Tasks>(*store_, cfg_.task_threads);
+  dispatcher_ = std::make_unique<Dispatcher>(model::datamodel(), *store_, *tasks_,
+                                             [this](const std::string& s) { sessions_->check(s); });
+  bind_sessions(*dispatcher_, *sessions_, *store_);
+  bind_tasks(*dispatcher_, *tasks_, *store_);
+  bind_host(*dispatcher_);
+  bind_vm_power(*dispatcher_, *power_, *store_);
+  bind_vm_admin(*dispatcher_, *admin_, *store_);
+  bind_storage(*dispatcher_, *storage_, *store_);
+  bind_networks(*dispatcher_, *networks_);
+  // A message declared in the datamodel but served by nobody is a bug in
+  // this build: refuse to start rather than answer NOT_IMPLEMENTED later.
+  if (auto missing = dispatcher_->unbound(); !missing.empty())
+    throw std::logic_error("messages declared without a handler: " + join(missing, ", "));
+}
+
+Daemon::~Daemon() {
+  stop();
+  // Tasks first (they call into everything else), then the running domains.
+  tasks_.reset();
+  domains_.reset();
+}
+
+void Daemon::init() {
+  auto accel = choose_accelerator(*store_, cfg_);
+  power_->set_accel(accel.accel);
+  spdlog::info("accelerator: {}", accel.detail);
+  host_ref_ = bootstrap_host(*store_, accel);
+  sessions_->set_host(host_ref_);
+  tasks_->set_host(host_ref_);
+  storage_->set_host(host_ref_);
+  domains_->set_host(host_ref_);
+  storage_->ensure_default_sr();
+  storage_->migrate_locations();
+  ensure_templates(*store_, cfg_);
+  networks_->ensure_bridges();
+  auto generated = sessions_->ensure_root_user(cfg_.root_password, cfg_.state_dir + "/root-password");
+  if (!generated.empty()) spdlog::info("created user root; its password is in {}/root-password", cfg_.state_dir);
+  // A daemon killed mid-verb leaves its operation locks behind.
+  for (const auto& vm : store_->all("VM")) {
+    if (!store_->get_field("VM", vm, "current_operations").as_struct().empty())
+      store_->set_field("VM", vm, "current_operations", Struct{});
+    refresh_allowed_operations(*store_, vm);
+  }
+  domains_->reattach_all();
+}
+
+void Daemon::serve() {
+  api::ServerConfig sc;
+  sc.unix_path = cfg_.unix_socket;
+  sc.tcp_address = cfg_.tcp_address;
+  sc.tcp_port = cfg_.tcp_port;
+  sc.threads = cfg_.api_threads;
+  server_ = std::make_unique<api::Server>(sc, [this](const api::RpcCall& c) { return call(c); });
+  server_->add_stream_route("/console", [this](const std::string& target, int fd) { serve_console(target, fd); });
+  server_->start();
+}
+
+void Daemon::stop() {
+  stopping_ = true;
+  store_->end_waits();  // else the server's stop waits out every event.from long poll
+  if (server_) server_->stop();
+}
+
+unsigned short Daemon::tcp_port() const { return server_ ? server_->tcp_port() : 0; }
+
+Value Daemon::call(const api::RpcCall& c) { return dispatcher_->dispatch(c); }
+
+void Daemon::serve_console(const std::string& target, int fd) {
+  auto fail = [fd](const std::string& msg) {
+    std::string line = "vmstack: " + msg + "\r\n";
+    api::detail::send_all(fd, line);  // best effort: a client that has gone has nothing to be told
+  };
+  std::string console = query_param(target, "ref"), session = query_param(target, "session_id");
+  std::optional<hv::LiveState> state;
+  try {
+    sessions_->check(session);
+    auto vm = store_->get_field("console", console, "VM").as_string();
+    state = domains_->live_state(vm);
+    if (!state) return fail("VM_BAD_POWER_STATE: the VM is not running");
+  } catch (const ApiError& e) {
+    return fail(join(e.description(), " "));
+  }
+  auto why = relay_console(fd, state->console_socket, state->console_log, stopping_);
+  if (!why.empty()) fail(why);
+}
+
+}  // namespace vmstack::ops

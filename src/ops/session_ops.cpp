@@ -1,0 +1,102 @@
+// session.* and event.* handlers.
+#include <algorithm>
+#include <thread>
+
+#include "core/error.h"
+#include "core/strings.h"
+#include "ops/dispatch.h"
+#include "ops/sessions.h"
+
+namespace vmstack::ops {
+
+namespace {
+
+std::set<std::string> class_set(const Array& v) {
+  std::set<std::string> out;
+  for (const auto& c : v) out.insert(c.as_string());
+  return out;
+}
+
+Array event_records(const model::EventBatch& b) {
+  Array out;
+  for (const auto& e : b.events) {
+    Struct r{{"id", static_cast<int64_t>(e.id)},
+             {"timestamp", DateTime{e.timestamp}.iso8601()},
+             {"class", lower(e.cls)},
+             {"operation", e.operation},
+             {"ref", e.ref},
+             {"obj_uuid", e.obj_uuid}};
+    if (!e.snapshot.is_nil()) r["snapshot"] = e.snapshot;
+    out.emplace_back(std::move(r));
+  }
+  return out;
+}
+
+uint64_t parse_token(const std::string& s) {
+  if (s.empty()) return 0;
+  // xapi tokens look like "<gen>,<...>"; take the leading number.
+  try {
+    size_t used = 0;
+    auto head = s.substr(0, s.find(','));
+    uint64_t v = std::stoull(head, &used);
+    if (used != head.size()) throw std::invalid_argument(s);
+    return v;
+  } catch (const std::exception&) {
+    throw ApiError("EVENT_FROM_TOKEN_PARSE_FAILURE", {s});
+  }
+}
+
+constexpr double kMaxEventWaitS = 60.0;
+
+}  // namespace
+
+void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store) {
+  auto login = [&sessions](const Call& c, const Args& a) {
+    std::string originator;
+    if (c.message.name == "login_with_password") originator = a.str("originator");
+    return Value(sessions.login(a.str("uname"), a.str("pwd"), originator, c.peer_uid));
+  };
+  d.bind("session.login_with_password", login);
+  d.bind("session.slave_local_login_with_password", login);
+  auto logout = [&sessions](const Call& c, const Args&) {
+    sessions.logout(c.session);
+    return Value();
+  };
+  d.bind("session.logout", logout);
+  d.bind("session.local_logout", logout);
+  d.bind("session.change_password", [&sessions](const Call& c, const Args& a) {
+    sessions.change_password(c.session, a.str("old_pwd"), a.str("new_pwd"));
+    return Value();
+  });
+
+  d.bind("event.from", [&store](const Call&, const Args& a) {
+    double timeout = std::clamp(a.flt("timeout"), 0.0, kMaxEventWaitS);
+    auto b = store.changes_since(class_set(a.set("classes")), parse_token(a.str("token")),
+                                 std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
+    Struct counts;
+    for (const auto& [k, n] : b.valid_ref_counts) counts[lower(k)] = n;
+    return Value(Struct{{"events", event_records(b)},
+                        {"valid_ref_counts", std::move(counts)},
+                        {"token", std::to_string(b.token)}});
+  });
+  d.bind("event.get_current_id", [&store](const Call&, const Args&) {
+    return Value(static_cast<int64_t>(store.generation()));
+  });
+  d.bind("event.register", [&sessions](const Call& c, const Args& a) {
+    sessions.subscribe(c.session, class_set(a.set("classes")));
+    return Value();
+  });
+  d.bind("event.unregister", [&sessions](const Call& c, const Args& a) {
+    sessions.unsubscribe(c.session, class_set(a.set("classes")));
+    return Value();
+  });
+  d.bind("event.next", [&sessions, &store](const Call& c, const Args&) {
+    uint64_t token = 0;
+    auto classes = sessions.subscriptions(c.session, token);
+    auto b = store.changes_since(classes, token, std::chrono::seconds(30));
+    sessions.set_token(c.session, b.token);
+    return Value(event_records(b));
+  });
+}
+
+}  // namespace vmstack::ops
