@@ -1,4 +1,5 @@
 #include "api/http_conn.h"
+#include "core/strings.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -21,17 +22,6 @@ using clock = std::chrono::steady_clock;
 namespace {
 
 constexpr std::size_t kMaxHeader = 64u << 10;
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
@@ -177,12 +167,12 @@ AfterServe serve_connection(Connection& c, const HttpContext& ctx) {
       json = true;
     } else if (path == "/" || path == "/RPC2") {
       std::string_view ct = sv(req[http::field::content_type]);
-      json = iequals(ct.substr(0, ct.find(';')), "application/json");
+      json = iequal(ct.substr(0, ct.find(';')), "application/json");
     } else {
       send_http_error(fd, 404, "Not Found", "RPC endpoints are POST / (XML-RPC) and POST /jsonrpc (JSON-RPC)\n", true);
       return AfterServe::close;
     }
-    if (iequals(sv(req[http::field::expect]), "100-continue") && !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n"))
+    if (iequal(sv(req[http::field::expect]), "100-continue") && !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n"))
       return AfterServe::close;
     http::read(stream, c.buf, parser, ec);
     if (ec) {

@@ -1,4 +1,5 @@
 #include "cli/args.h"
+#include "core/strings.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,12 +11,6 @@
 namespace vmstack::cli {
 
 namespace {
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool parse_bool_text(std::string_view v, bool& out) {
   auto l = lower(v);

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/commands.h"
+#include "core/strings.h"
 #include "cli/xe_errors.h"
 #include "core/error.h"
 
@@ -21,11 +22,6 @@ struct VmOpts {
   bool include_control = false;
   bool multiple = true;  // false: the operation takes exactly one VM
 };
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 std::vector<Object> select_vms(Context& ctx, const std::vector<std::string>& own, const VmOpts& o) {
   const auto& cls = vm_class();

@@ -1,4 +1,5 @@
 #include "cli/records.h"
+#include "core/strings.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,11 +11,6 @@
 namespace vmstack::cli {
 
 namespace {
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 constexpr const char* kNotInDatabase = "<not in database>";
 

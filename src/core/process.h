@@ -115,7 +115,7 @@ class Subprocess {
 // It is process-wide on purpose, the one exception to "no global mutable
 // state outside the daemon's top object": the set of our children belongs to
 // the process, not to any object. A guest's QEMU must stay reapable after the
-// Xapi object that started it is gone, and a new Xapi in the same process
+// daemon object that started it is gone, and a new one in the same process
 // (an in-process restart) must be able to take the child back.
 void hand_off_to_reaper(Subprocess&& p);
 std::optional<Subprocess> reclaim_from_reaper(pid_t pid);

@@ -20,6 +20,7 @@
 #include "core/process.h"
 #include "core/uuid.h"
 #include "guest.h"
+#include "netns_guard.h"
 #include "hv/qemu_argv.h"
 #include "hv/qmp.h"
 
@@ -403,6 +404,7 @@ TEST(Domain, HvmLaunchWithVnc) {
 // follows.
 TEST(Domain, HotplugDiskAndNic) {
   REQUIRE_GUEST();
+  vmstack::test::NetnsGuard ns;  // QEMU and the tap live in the test's own namespace
   QemuHypervisor qemu;
   hvtest::TempDir tmp;
   const std::string run = tmp.path + "/run";
@@ -432,12 +434,8 @@ TEST(Domain, HotplugDiskAndNic) {
   EXPECT_THROW(dom->add_disk(d), std::exception);
 
   // A NIC on a tap the test makes (the network backend's job in the daemon).
-  const std::string tap = "vmstk" + make_uuid().substr(0, 8);
+  const std::string tap = "vmstk0";
   ASSERT_TRUE(run_command({"ip", "tuntap", "add", "dev", tap, "mode", "tap"}).ok());
-  struct TapGuard {
-    std::string name;
-    ~TapGuard() { run_command({"ip", "link", "del", name}); }
-  } tap_guard{tap};
   NicSpec n;
   n.device = "0";
   n.mac = "02:00:00:aa:bb:01";
