@@ -913,12 +913,12 @@ int main(int argc, char** argv) {
     print_summary();
     auto la = run_command({"cat", "/proc/loadavg"});
     std::printf("\nload average at end %s", la.out.c_str());
-    std::printf("total run time %.0f s\n", ms_since(run_t0) / 1000);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "toolstack_bench: %s\n", e.what());
     rc = 1;
   }
 
+  auto t_down = Clock::now();
   lv.stop();
   daemon.kill(SIGTERM);
   if (!daemon.wait_for(15s)) {
@@ -938,5 +938,7 @@ int main(int argc, char** argv) {
     if (::waitpid(-1, nullptr, WNOHANG) < 0 && errno == ECHILD) break;
     std::this_thread::sleep_for(100ms);
   }
+  std::printf("teardown %.1f s (libvirtd, vmstackd, temp dirs); total run time %.0f s\n", ms_since(t_down) / 1000,
+              ms_since(run_t0) / 1000);
   return rc;
 }
