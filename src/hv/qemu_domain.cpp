@@ -241,6 +241,24 @@ struct QemuDomain::Impl {
     return ok;
   }
 
+  // The root port a device added now goes into; "" on PCI machines (pc),
+  // which hotplug onto the root bus. Throws when every port is taken.
+  std::string hotplug_port() const {
+    if (argv::machine_of(state.spec).piix) return {};
+    auto port = free_port();
+    if (port.empty())
+      throw std::runtime_error("no free hotplug slot (the domain has " + std::to_string(state.spec.hotplug_slots) + ")");
+    return port;
+  }
+
+  // Asks the guest to let go of device `id` and waits for it (PCIe hot
+  // unplug needs the guest's acknowledgement).
+  void unplug(const std::string& id, const char* what) {
+    qmp->execute("device_del", {{"id", id}});
+    if (!wait_deleted(id, 20s))
+      throw std::runtime_error(std::string("the guest did not release ") + what + " " + id + " within 20s");
+  }
+
   // A free root port for a device added while the guest runs.
   std::string free_port() const {
     std::set<std::string> used;
@@ -568,12 +586,7 @@ void QemuDomain::add_disk(const DiskSpec& in) {
     d = probe.disks.back();
   }
   if (d.cdrom) throw std::runtime_error("a CD drive cannot be hotplugged (IDE/AHCI): add it while the VM is halted");
-  const auto m = argv::machine_of(im.state.spec);
-  if (!m.piix) {
-    d.port = im.free_port();
-    if (d.port.empty()) throw std::runtime_error("no free hotplug slot (the domain has " +
-                                                 std::to_string(im.state.spec.hotplug_slots) + ")");
-  }
+  d.port = im.hotplug_port();
   auto nodes = argv::blockdev_nodes(d);
   auto& q = *im.qmp;
   size_t added = 0;
@@ -607,12 +620,9 @@ void QemuDomain::remove_disk(const std::string& id) {
   auto it = std::find_if(disks.begin(), disks.end(), [&](const DiskSpec& d) { return d.id == id; });
   if (it == disks.end()) throw std::runtime_error("no disk " + id + " in this domain");
   if (it->cdrom) throw std::runtime_error("a CD drive cannot be unplugged; eject its medium instead");
-  auto& q = *im.qmp;
-  q.execute("device_del", {{"id", id}});
-  // The guest acknowledges the unplug (PCIe hotplug): only then are the
-  // image's nodes free to close.
-  if (!im.wait_deleted(id, 20s)) throw std::runtime_error("the guest did not release disk " + id + " within 20s");
-  for (const auto& n : {argv::node_name(*it), argv::file_node_name(*it)}) q.execute("blockdev-del", {{"node-name", n}});
+  // Only once the guest has let go are the image's nodes free to close.
+  im.unplug(id, "disk");
+  for (const auto& n : {argv::node_name(*it), argv::file_node_name(*it)}) im.qmp->execute("blockdev-del", {{"node-name", n}});
   disks.erase(it);
   save_live_state(im.state);
 }
@@ -630,12 +640,7 @@ void QemuDomain::add_nic(const NicSpec& in) {
   // Validates like the command line does (MAC, tap name, model).
   argv::Args check;
   argv::nic(check, n);
-  const auto m = argv::machine_of(im.state.spec);
-  if (!m.piix) {
-    n.port = im.free_port();
-    if (n.port.empty()) throw std::runtime_error("no free hotplug slot (the domain has " +
-                                                 std::to_string(im.state.spec.hotplug_slots) + ")");
-  }
+  n.port = im.hotplug_port();
   auto& q = *im.qmp;
   q.execute("netdev_add", {{"type", "tap"}, {"id", "net-" + n.id}, {"ifname", n.tap}, {"script", "no"}, {"downscript", "no"}});
   json dev{{"driver", n.model}, {"id", n.id}, {"netdev", "net-" + n.id}, {"mac", n.mac}};
@@ -660,10 +665,8 @@ void QemuDomain::remove_nic(const std::string& id) {
   auto& nics = im.state.spec.nics;
   auto it = std::find_if(nics.begin(), nics.end(), [&](const NicSpec& n) { return n.id == id; });
   if (it == nics.end()) throw std::runtime_error("no NIC " + id + " in this domain");
-  auto& q = *im.qmp;
-  q.execute("device_del", {{"id", id}});
-  if (!im.wait_deleted(id, 20s)) throw std::runtime_error("the guest did not release NIC " + id + " within 20s");
-  q.execute("netdev_del", {{"id", "net-" + id}});
+  im.unplug(id, "NIC");
+  im.qmp->execute("netdev_del", {{"id", "net-" + id}});
   nics.erase(it);
   save_live_state(im.state);
 }

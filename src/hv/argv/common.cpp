@@ -21,19 +21,6 @@ bool plain_word(const std::string& s) {
   return true;
 }
 
-bool valid_mac(const std::string& m) {
-  if (m.size() != 17) return false;
-  for (size_t i = 0; i < m.size(); ++i) {
-    char c = m[i];
-    if (i % 3 == 2) {
-      if (c != ':') return false;
-    } else if (!std::isxdigit(static_cast<unsigned char>(c))) {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::string id_fragment(const std::string& device) {
   std::string f;
   for (char c : device)

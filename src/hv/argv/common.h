@@ -9,7 +9,6 @@ namespace vmstack::hv::argv::detail {
 std::string esc(const std::string& v);
 // Letters, digits, '-', '_', '.': safe as an option value without escaping.
 bool plain_word(const std::string& s);
-bool valid_mac(const std::string& m);
 // Letters and digits of a device name ("xvda" -> "xvda", "0" -> "0").
 std::string id_fragment(const std::string& device);
 

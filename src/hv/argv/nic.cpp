@@ -1,6 +1,7 @@
 // Network interfaces: a tap backend the network backend made, and a virtio NIC.
 #include <stdexcept>
 
+#include "core/names.h"
 #include "hv/argv/common.h"
 #include "hv/qemu_argv.h"
 
@@ -8,9 +9,9 @@ namespace vmstack::hv::argv {
 
 void nic(Args& a, const NicSpec& n) {
   if (n.id.empty()) throw std::invalid_argument("NicSpec: no device id");
-  if (!detail::valid_mac(n.mac)) throw std::invalid_argument("NicSpec " + n.id + ": bad MAC '" + n.mac + "'");
+  if (!valid_mac(n.mac)) throw std::invalid_argument("NicSpec " + n.id + ": bad MAC '" + n.mac + "'");
   if (!detail::plain_word(n.model)) throw std::invalid_argument("NicSpec " + n.id + ": bad model '" + n.model + "'");
-  if (n.tap.empty() || !detail::plain_word(n.tap))
+  if (!valid_ifname(n.tap))
     throw std::invalid_argument("NicSpec " + n.id + ": bad tap device name '" + n.tap + "'");
   // The tap exists already (persistent, made and enslaved by the network
   // backend): QEMU only opens it, and runs no scripts.
