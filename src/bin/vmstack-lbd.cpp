@@ -1,21 +1,17 @@
 // vmstack-lbd: the vmstack load balancer daemon. Rules come from
 // vmstack-ipvsadm over the control socket and are saved in the state dir;
-// the data plane is a user-space NAT proxy; with lb-ha built in, health
-// checks, VRRP failover and connection sync too.
+// the data plane is a user-space NAT proxy; health checks, VRRP failover
+// and connection sync come from lb-ha (HaRuntime).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
 
 #include "lb/control.h"
 #include "lb/daemon.h"
-
-#ifdef VMSTACK_LB_HAVE_HA
 #include "lb/ha_runtime.h"
-#endif
 
 using namespace vmstack::lb;
 
-#ifdef VMSTACK_LB_HAVE_HA
 namespace {
 
 // Owns the HaRuntime and lets `ipvsadm --start-daemon/--stop-daemon` change
@@ -96,7 +92,6 @@ class HaGlue {
 };
 
 }  // namespace
-#endif
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -120,17 +115,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--nofile", o.nofile, "RLIMIT_NOFILE to ask for (2 per TCP connection)")
       ->capture_default_str();
-#ifdef VMSTACK_LB_HAVE_HA
   ha::HaOptions ha_opts;
   ha::add_ha_options(app, ha_opts);
-#endif
   CLI11_PARSE(app, argc, argv);
   o.proxy.splice = splice == "always" ? SpliceMode::Always
                    : splice == "never" ? SpliceMode::Never
                                        : SpliceMode::Auto;
 
   Daemon d(o);
-#ifdef VMSTACK_LB_HAVE_HA
   std::unique_ptr<HaGlue> ha;
   try {
     ha = std::make_unique<HaGlue>(d, ha_opts);
@@ -138,12 +130,9 @@ int main(int argc, char** argv) {
     std::cerr << "vmstack-lbd: " << e.what() << std::endl;
     return 2;
   }
-#endif
   try {
     d.start();
-#ifdef VMSTACK_LB_HAVE_HA
     ha->start();  // after the rules are back, so health checks see them
-#endif
   } catch (const std::exception& e) {
     std::cerr << "vmstack-lbd: " << e.what() << std::endl;
     return 1;
@@ -153,9 +142,7 @@ int main(int argc, char** argv) {
   if (!o.metrics_listen.empty()) std::cerr << ", metrics http://" << d.metricsEndpoint().str() << "/metrics";
   std::cerr << ")" << std::endl;
   d.run();
-#ifdef VMSTACK_LB_HAVE_HA
   ha->stop();  // a master hands over (priority-0 advert) before the data plane stops
-#endif
   d.shutdown();
   return 0;
 }

@@ -1,6 +1,6 @@
 // vmstack-lb high availability, as one object the daemon owns.
 //
-// vmstack-lbd (lb-core) does, under #ifdef VMSTACK_LB_HAVE_HA:
+// vmstack-lbd does:
 //
 //   vmstack::lb::ha::HaOptions ha_opts;
 //   vmstack::lb::ha::add_ha_options(app, ha_opts);   // CLI11 flags below
