@@ -65,7 +65,7 @@ void raiseNofile() {
 
 UniqueFd startConnect(const Endpoint& ep) {
   sockaddr_storage ss;
-  socklen_t len = ep.toSockaddr(&ss);
+  socklen_t len = ep.to_sockaddr(&ss);
   UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fd;
   int one = 1;

@@ -81,7 +81,7 @@ void Daemon::start() {
     }
   }
   dirty_ = false;
-  change_sub_ = table_.subscribeChanges([this] {
+  change_sub_ = table_.subscribe_changes([this] {
     // Any thread (control, health checks): save on the control thread.
     dirty_ = true;
     asio::post(io_->ctx, [this] { saveIfDirty(); });

@@ -210,7 +210,7 @@ struct HaRuntime::Impl {
     master = m;
     log(std::string("VRRP ") + to_string(from) + " -> " + to_string(to) +
         (m ? ": forwarding on" : ": forwarding off"));
-    table.setForwarding(m);
+    table.set_forwarding(m);
     // A new master pushes everything it knows at once, so a backup that
     // just lost the election (or started late) is current.
     if (m && sync_master) sync_master->sync_now();
@@ -247,7 +247,7 @@ struct HaRuntime::Impl {
           return master.load() ? table.connections() : std::vector<ConnEntry>{};
         });
         sync_master->start();
-        conn_sub = table.subscribeConnections([this](const ConnEntry& e) {
+        conn_sub = table.subscribe_connections([this](const ConnEntry& e) {
           if (master.load(std::memory_order_relaxed)) sync_master->push(e);
         });
       }
@@ -261,9 +261,9 @@ struct HaRuntime::Impl {
           // see that persistence has reached the backup.
           std::vector<ConnEntry> tmpl, conns;
           for (const auto& e : v) (e.is_template ? tmpl : conns).push_back(e);
-          size_t t = tmpl.empty() ? 0 : table.importConnections(tmpl);
+          size_t t = tmpl.empty() ? 0 : table.import_connections(tmpl);
           templates_imported.fetch_add(t);
-          return t + (conns.empty() ? 0 : table.importConnections(conns));
+          return t + (conns.empty() ? 0 : table.import_connections(conns));
         });
         sync_backup->start();
       }
@@ -286,7 +286,7 @@ struct HaRuntime::Impl {
       // Until elected we are a backup: the data plane must not answer for
       // an address that another node may hold.
       master = false;
-      table.setForwarding(false);
+      table.set_forwarding(false);
       vrrp = std::make_unique<VrrpNode>(vc, cb);
       vrrp->start();
     } else if (!opts.start_daemon.empty()) {

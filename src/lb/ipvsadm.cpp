@@ -149,7 +149,7 @@ std::optional<Endpoint> parseServiceAddr(const std::string& s, bool* has_port) {
     *has_port = true;
     return Endpoint::parse(s, false, true);
   }
-  if (auto a = Addr::parse(s); a && a->isV6()) return Endpoint{*a, 0};
+  if (auto a = Addr::parse(s); a && a->is_v6()) return Endpoint{*a, 0};
   *has_port = s.find(':') != std::string::npos;
   return Endpoint::parse(s, true, true);
 }
@@ -304,7 +304,7 @@ Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_p
         auto ep = parseServiceAddr(t.arg, &has_port);
         if (!ep) fail("illegal virtual server address[:port] specified");
         c.svc.key.vip = *ep;
-        if (ep->addr.isV6()) c.svc.v6_prefix = 128;
+        if (ep->addr.is_v6()) c.svc.v6_prefix = 128;
         break;
       }
       case 'f':
@@ -422,7 +422,7 @@ Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_p
     fail("one-packet scheduling (-o) needs kernel IPVS");
 
   if (netmask_given) {
-    if (c.svc.key.vip.addr.isV6()) {
+    if (c.svc.key.vip.addr.is_v6()) {
       long p = toNumber(netmask_text, 1, 128);
       if (p < 0) fail("illegal ipv6 netmask specified");
       c.svc.v6_prefix = int(p);
@@ -532,7 +532,7 @@ nlohmann::json commandToJson(const Command& c) {
   nlohmann::json j;
   j["op"] = opName(c.op);
   if (c.has_service) {
-    j["service"] = {{"proto", protoName(c.svc.key.proto)},
+    j["service"] = {{"proto", proto_name(c.svc.key.proto)},
                     {"vip", c.svc.key.vip.str()},
                     {"scheduler", c.svc.scheduler},
                     {"persistent", c.svc.persistent},
@@ -543,7 +543,7 @@ nlohmann::json commandToJson(const Command& c) {
   if (c.has_dest) {
     j["dest"] = {{"addr", c.dest.addr.str()},
                  {"weight", c.dest.weight},
-                 {"fwd", fwdSwitch(c.dest.fwd)},
+                 {"fwd", fwd_switch(c.dest.fwd)},
                  {"u_threshold", c.dest.u_threshold},
                  {"l_threshold", c.dest.l_threshold}};
   }

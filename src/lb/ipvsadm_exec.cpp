@@ -23,17 +23,17 @@ std::string runList(ServiceTable& table, const Command& c, const ExecHooks& hook
 
 std::string run(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
   switch (c.op) {
-    case Op::AddService: table.addService(c.svc); return {};
-    case Op::EditService: table.editService(c.svc); return {};
-    case Op::DelService: table.deleteService(c.svc.key); return {};
+    case Op::AddService: table.add_service(c.svc); return {};
+    case Op::EditService: table.edit_service(c.svc); return {};
+    case Op::DelService: table.delete_service(c.svc.key); return {};
     case Op::Clear: table.clear(); return {};
-    case Op::AddDest: table.addDest(c.svc.key, c.dest); return {};
-    case Op::EditDest: table.editDest(c.svc.key, c.dest); return {};
-    case Op::DelDest: table.deleteDest(c.svc.key, c.dest.addr); return {};
+    case Op::AddDest: table.add_dest(c.svc.key, c.dest); return {};
+    case Op::EditDest: table.edit_dest(c.svc.key, c.dest); return {};
+    case Op::DelDest: table.delete_dest(c.svc.key, c.dest.addr); return {};
     case Op::Zero:
       table.zero(c.has_service ? std::optional<ServiceKey>(c.svc.key) : std::nullopt);
       return {};
-    case Op::SetTimeouts: table.setTimeouts(c.timeouts); return {};
+    case Op::SetTimeouts: table.set_timeouts(c.timeouts); return {};
     case Op::List: return runList(table, c, hooks);
     case Op::Save: return formatSave(table.list());
     case Op::StartDaemon:
@@ -118,7 +118,7 @@ std::string loadState(ServiceTable& table, const std::string& text) {
     cmds.emplace_back(n, *p.cmd);
   }
   table.clear();
-  table.setTimeouts(Timeouts{});  // defaults unless the file says otherwise
+  table.set_timeouts(Timeouts{});  // defaults unless the file says otherwise
   for (auto& [line, c] : cmds) {
     ExecResult r = executeCommand(table, c);
     if (r.rc != 0) errors += "line " + std::to_string(line) + ": " + r.err;

@@ -82,8 +82,8 @@ std::vector<DestInfo> sortedDests(const ServiceInfo& s, bool nosort) {
 
 void serviceEntry(std::string& out, const ServiceInfo& s, const ListOptions& o) {
   const ServiceConfig& c = s.cfg;
-  std::string name = std::string(protoName(c.key.proto)) + "  " + c.key.vip.str();
-  if (!c.key.vip.addr.isV6() && name.size() > 33) name.resize(33);
+  std::string name = std::string(proto_name(c.key.proto)) + "  " + c.key.vip.str();
+  if (!c.key.vip.addr.is_v6() && name.size() > 33) name.resize(33);
   if (o.stats) {
     appendf(out, "%-33s", name.c_str());
     largeNum(out, s.stats.conns, o.exact);
@@ -103,16 +103,16 @@ void serviceEntry(std::string& out, const ServiceInfo& s, const ListOptions& o) 
     appendf(out, "%s %s", name.c_str(), c.scheduler.c_str());
     if (c.persistent) {
       appendf(out, " persistent %u", c.timeout);
-      if (!c.key.vip.addr.isV6() && c.netmask != 0xffffffffu)
+      if (!c.key.vip.addr.is_v6() && c.netmask != 0xffffffffu)
         appendf(out, " mask %s", maskText(c.netmask).c_str());
-      if (c.key.vip.addr.isV6() && c.v6_prefix != 128) appendf(out, " mask %i", c.v6_prefix);
+      if (c.key.vip.addr.is_v6() && c.v6_prefix != 128) appendf(out, " mask %i", c.v6_prefix);
     }
   }
   out += '\n';
 
   for (const DestInfo& d : sortedDests(s, o.nosort)) {
     std::string dn = d.cfg.addr.str();
-    if (!d.cfg.addr.addr.isV6() && dn.size() > 28) dn.resize(28);
+    if (!d.cfg.addr.addr.is_v6() && dn.size() > 28) dn.resize(28);
     if (o.stats) {
       appendf(out, "  -> %-28s", dn.c_str());
       largeNum(out, d.stats.conns, o.exact);
@@ -134,7 +134,7 @@ void serviceEntry(std::string& out, const ServiceInfo& s, const ListOptions& o) 
       appendf(out, "  -> %-28s %-9d %-11u %-10u %-10u\n", dn.c_str(), d.effective_weight,
               d.persistconns, d.activeconns, d.inactconns);
     } else {
-      appendf(out, "  -> %-28s %-7s %-6d %-10u %-10u\n", dn.c_str(), fwdName(d.cfg.fwd),
+      appendf(out, "  -> %-28s %-7s %-6d %-10u %-10u\n", dn.c_str(), fwd_name(d.cfg.fwd),
               d.effective_weight, d.activeconns, d.inactconns);
     }
   }
@@ -169,7 +169,7 @@ std::string formatConnections(const std::vector<ConnEntry>& conns, const ListOpt
     unsigned secs = (e.expires_ms + 999) / 1000;
     char expire[16];
     std::snprintf(expire, sizeof expire, "%02u:%02u", secs / 60, secs % 60);
-    appendf(out, "%-3s %-6s %-11s %-18s %-18s %s\n", protoName(e.proto), expire,
+    appendf(out, "%-3s %-6s %-11s %-18s %-18s %s\n", proto_name(e.proto), expire,
             e.state.c_str(), e.client.str().c_str(), e.vip.str().c_str(), e.dest.str().c_str());
   }
   return out;
@@ -188,15 +188,15 @@ std::string formatSave(const std::vector<ServiceInfo>& svcs, const Timeouts* t) 
     appendf(out, "-A %s -s %s", svc.c_str(), c.scheduler.c_str());
     if (c.persistent) {
       appendf(out, " -p %u", c.timeout);
-      if (!c.key.vip.addr.isV6() && c.netmask != 0xffffffffu)
+      if (!c.key.vip.addr.is_v6() && c.netmask != 0xffffffffu)
         appendf(out, " -M %s", maskText(c.netmask).c_str());
-      if (c.key.vip.addr.isV6() && c.v6_prefix != 128) appendf(out, " -M %i", c.v6_prefix);
+      if (c.key.vip.addr.is_v6() && c.v6_prefix != 128) appendf(out, " -M %i", c.v6_prefix);
     }
     out += '\n';
     for (const DestInfo& d : sortedDests(*s, false)) {
       // The configured weight: a health-check quiesce is not a rule.
       appendf(out, "-a %s -r %s %s -w %d", svc.c_str(), d.cfg.addr.str().c_str(),
-              fwdSwitch(d.cfg.fwd), d.cfg.weight);
+              fwd_switch(d.cfg.fwd), d.cfg.weight);
       if (d.cfg.u_threshold) appendf(out, " -x %u", d.cfg.u_threshold);
       if (d.cfg.l_threshold) appendf(out, " -y %u", d.cfg.l_threshold);
       out += '\n';

@@ -230,7 +230,7 @@ bool Worker::openListener(const ServicePtr& svc, std::string* err) {
     setsockopt(fd.get(), IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
   }
   sockaddr_storage ss;
-  socklen_t len = key.vip.toSockaddr(&ss);
+  socklen_t len = key.vip.to_sockaddr(&ss);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("bind");
   if (tcp && ::listen(fd.get(), sh_.opts.listen_backlog) != 0) return fail("listen");
   auto l = std::make_unique<Listener>();
@@ -302,10 +302,10 @@ Worker::Placement Worker::place(const ServicePtr& svc, const Endpoint& client, i
     return p;
   }
   sockaddr_storage ds;
-  socklen_t dl = p.dest->addr().toSockaddr(&ds);
+  socklen_t dl = p.dest->addr().to_sockaddr(&ds);
   p.fd.reset(::socket(ds.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!p.fd || (::connect(p.fd.get(), reinterpret_cast<sockaddr*>(&ds), dl) != 0 && errno != EINPROGRESS)) {
-    if (p.persistent) svc->releasePersist(client);
+    if (p.persistent) svc->release_persist(client);
     sh_.connect_failed.fetch_add(1, std::memory_order_relaxed);
     p.dest = nullptr;
   }
@@ -321,7 +321,7 @@ void Worker::adopt(Conn* c, const Listener* l, const Endpoint& client, const Pla
   c->last_active.store(now_, std::memory_order_relaxed);
   c->svc->stats.conns.fetch_add(1, std::memory_order_relaxed);
   p.dest->stats.conns.fetch_add(1, std::memory_order_relaxed);
-  p.dest->connOpened(c->active);
+  p.dest->conn_opened(c->active);
   sh_.accepted.fetch_add(1, std::memory_order_relaxed);
   link(c);
 }
@@ -358,8 +358,8 @@ void Worker::closeConn(Conn* c, bool rst) {
     f->bfd.reset();
     sh_.udp_active.fetch_sub(1, std::memory_order_relaxed);
   }
-  c->dest->connClosed(c->active);
-  if (c->persistent) c->svc->releasePersist(c->client);
+  c->dest->conn_closed(c->active);
+  if (c->persistent) c->svc->release_persist(c->client);
   {
     std::lock_guard lk(list_mu_);
     if (c->prev) c->prev->next = c->next;
@@ -420,8 +420,8 @@ ConnEntry Worker::entryOf(const Conn* c, const Timeouts& t, Millis now) const {
 }
 
 void Worker::notifySync(const Conn* c) {
-  if (!sh_.table.hasConnectionSubscribers()) return;
-  sh_.table.notifyConnection(entryOf(c, sh_.table.timeouts(), now_));
+  if (!sh_.table.has_connection_subscribers()) return;
+  sh_.table.notify_connection(entryOf(c, sh_.table.timeouts(), now_));
 }
 
 void Worker::listConnections(std::vector<ConnEntry>* out, const Timeouts& t, Millis now) const {
@@ -462,9 +462,9 @@ void Proxy::start() {
       sh->waitApplied(g);
     }
   };
-  subs_.push_back(sh_->table.subscribeChanges(follow));
-  subs_.push_back(sh_->table.subscribeForwarding([follow](bool) { follow(); }));
-  sh_->table.setConnectionSource([sh] {
+  subs_.push_back(sh_->table.subscribe_changes(follow));
+  subs_.push_back(sh_->table.subscribe_forwarding([follow](bool) { follow(); }));
+  sh_->table.set_connection_source([sh] {
     std::vector<ConnEntry> out;
     Timeouts t = sh->table.timeouts();
     detail::Millis now = detail::nowMs();
@@ -480,7 +480,7 @@ void Proxy::stop() {
   started_ = false;
   for (int id : subs_) sh_->table.unsubscribe(id);
   subs_.clear();
-  sh_->table.setConnectionSource(nullptr);
+  sh_->table.set_connection_source(nullptr);
   {
     std::lock_guard lk(sh_->mu);
     sh_->stopping = true;

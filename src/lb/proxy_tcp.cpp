@@ -49,7 +49,7 @@ void Worker::acceptTcp(Listener* l) {
 }
 
 void Worker::newTcp(Listener* l, UniqueFd cfd, const sockaddr_storage& sa) {
-  const Endpoint client = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa));
+  const Endpoint client = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa));
   Placement p = place(l->svc, client, SOCK_STREAM);
   if (!p.dest) {
     // No real server (LVS drops the SYN) or none reachable: having accepted
@@ -240,7 +240,7 @@ void Worker::onFin(TcpConn* c) {
   c->state.store(ConnState::FinWait, std::memory_order_relaxed);
   c->last_active.store(now_, std::memory_order_relaxed);
   if (c->active) {
-    c->dest->connDeactivated();  // LVS: ActiveConn -> InActConn on FIN
+    c->dest->conn_deactivated();  // LVS: ActiveConn -> InActConn on FIN
     c->active = false;
   }
   notifySync(c);

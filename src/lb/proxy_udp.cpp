@@ -21,7 +21,7 @@ void Worker::readUdpListener(Listener* l) {
       if (errno == EINTR) continue;
       return;  // EAGAIN (drained) or a socket error already reported
     }
-    const Endpoint client = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa));
+    const Endpoint client = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa));
     auto it = udp_flows_.find(UdpKey{l, client});
     UdpFlow* f = it != udp_flows_.end() ? it->second : newUdpFlow(l, sa, len);
     if (!f) {
@@ -37,7 +37,7 @@ void Worker::readUdpListener(Listener* l) {
 }
 
 UdpFlow* Worker::newUdpFlow(Listener* l, const sockaddr_storage& sa, socklen_t len) {
-  const Endpoint client = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa));
+  const Endpoint client = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa));
   Placement p = place(l->svc, client, SOCK_DGRAM);
   if (!p.dest) return nullptr;
   auto* f = new UdpFlow;

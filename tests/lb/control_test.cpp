@@ -81,7 +81,7 @@ TEST(Control, BadRequestsGetAnErrorReply) {
     sa.sun_family = AF_UNIX;
     std::strcpy(sa.sun_path, path.c_str());
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
-    setTimeouts(fd.get(), 3000);
+    set_timeouts(fd.get(), 3000);
     ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
     ASSERT_TRUE(sendAll(fd.get(), raw));
     auto reply = nlohmann::json::parse(readUpTo(fd.get(), 1 << 16));

@@ -244,7 +244,7 @@ class LbE2E : public ::testing::Test {
       c.weight = w[size_t(i)];
       ds.push_back(std::make_shared<Destination>(c));
     }
-    auto s = makeScheduler(sched);
+    auto s = make_scheduler(sched);
     s->update(ds);
     std::vector<std::string> out;
     SchedInput in;

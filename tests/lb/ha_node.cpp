@@ -93,7 +93,7 @@ class GatedProxy {
       sockaddr_storage peer{};
       socklen_t pl = sizeof peer;
       UniqueFd c(::accept4(listen_.get(), reinterpret_cast<sockaddr*>(&peer), &pl, SOCK_CLOEXEC));
-      if (c) serve(c.get(), Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&peer)));
+      if (c) serve(c.get(), Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&peer)));
     }
   }
 
@@ -101,7 +101,7 @@ class GatedProxy {
     sockaddr_storage local{};
     socklen_t ll = sizeof local;
     getsockname(cfd, reinterpret_cast<sockaddr*>(&local), &ll);
-    ServiceKey key{Proto::TCP, Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&local))};
+    ServiceKey key{Proto::TCP, Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&local))};
     std::string reply;
     ServicePtr svc = table_.find(key);
     bool persistent = false;
@@ -113,7 +113,7 @@ class GatedProxy {
     } else {
       UniqueFd up(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
       sockaddr_storage ss{};
-      socklen_t sl = d->addr().toSockaddr(&ss);
+      socklen_t sl = d->addr().to_sockaddr(&ss);
       timeval tv{2, 0};
       setsockopt(up.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       if (::connect(up.get(), reinterpret_cast<sockaddr*>(&ss), sl) == 0) {
@@ -123,12 +123,12 @@ class GatedProxy {
         e.dest = d->addr();
         e.state = "ESTABLISHED";
         e.expires_ms = 900000;
-        table_.notifyConnection(e);
+        table_.notify_connection(e);
         reply = read_all(up.get(), 2000);
       } else {
         reply = std::string("upstream ") + d->addr().str() + ": " + std::strerror(errno);
       }
-      if (persistent) svc->releasePersist(client);
+      if (persistent) svc->release_persist(client);
     }
     std::string out = name_ + " " + reply;
     [[maybe_unused]] auto n = ::send(cfd, out.data(), out.size(), MSG_NOSIGNAL);
@@ -175,7 +175,7 @@ int main(int argc, char** argv) {
 
   ServiceTable table;
   GatedProxy proxy(table, name, port);
-  table.subscribeForwarding([&](bool on) { proxy.set(on); });
+  table.subscribe_forwarding([&](bool on) { proxy.set(on); });
   auto log = [&](const std::string& m) { std::cerr << name << ": " << m << std::endl; };
   try {
     ha::HaRuntime ha(table, opts, log);

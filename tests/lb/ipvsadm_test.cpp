@@ -307,7 +307,7 @@ TEST(IpvsadmSave, RoundTripThroughRestore) {
   ASSERT_EQ(exec(a, {"-a", "-u", "[fd00::1]:53", "-r", "fd00::5"}).rc, 0);
   ASSERT_EQ(exec(a, {"--set", "60", "10", "5"}).rc, 0);
   // Health quiesce is not a rule: the save keeps the configured weight.
-  a.setDestHealthy(ServiceKey{Proto::TCP, *Endpoint::parse("10.0.0.1:80")},
+  a.set_dest_healthy(ServiceKey{Proto::TCP, *Endpoint::parse("10.0.0.1:80")},
                    *Endpoint::parse("10.0.1.2:8080"), false);
 
   ExecResult save = exec(a, {"-S", "-n"});

@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   UniqueFd sigfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
   sockaddr_storage ss;
-  socklen_t len = ep->toSockaddr(&ss);
+  socklen_t len = ep->to_sockaddr(&ss);
   UniqueFd lfd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   int one = 1;
   setsockopt(lfd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

@@ -29,7 +29,7 @@ namespace lbtest {
 using vmstack::UniqueFd;
 using vmstack::lb::Endpoint;
 
-inline void setTimeouts(int fd, int ms) {
+inline void set_timeouts(int fd, int ms) {
   timeval tv{ms / 1000, (ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -39,7 +39,7 @@ inline void setTimeouts(int fd, int ms) {
 inline UniqueFd bindSocket(int type, const std::string& addr, uint16_t port, Endpoint* bound) {
   Endpoint ep = *Endpoint::parse(addr + ":" + std::to_string(port));
   sockaddr_storage ss;
-  socklen_t len = ep.toSockaddr(&ss);
+  socklen_t len = ep.to_sockaddr(&ss);
   UniqueFd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
   int one = 1;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -47,7 +47,7 @@ inline UniqueFd bindSocket(int type, const std::string& addr, uint16_t port, End
   if (type == SOCK_STREAM && ::listen(fd.get(), 4096) != 0) return UniqueFd();
   len = sizeof ss;
   getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-  if (bound) *bound = Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+  if (bound) *bound = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
   return fd;
 }
 
@@ -60,9 +60,9 @@ inline uint16_t freePort(int type = SOCK_STREAM, const std::string& addr = "127.
 
 inline UniqueFd connectTcp(const Endpoint& ep, int timeout_ms = 3000) {
   sockaddr_storage ss;
-  socklen_t len = ep.toSockaddr(&ss);
+  socklen_t len = ep.to_sockaddr(&ss);
   UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  setTimeouts(fd.get(), timeout_ms);
+  set_timeouts(fd.get(), timeout_ms);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return UniqueFd();
   return fd;
 }
@@ -151,7 +151,7 @@ class TcpServer {
       int c = ::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) continue;
       ++accepted_;
-      setTimeouts(c, 5000);
+      set_timeouts(c, 5000);
       conns_.emplace_back([this, c] {
         UniqueFd owned(c);
         handler_(c);

@@ -28,7 +28,7 @@ struct Fixture {
     c.key = key;
     c.scheduler = sched;
     c.persistent = persistent;
-    table.addService(c);
+    table.add_service(c);
     ProxyOptions o;
     o.workers = 2;
     o.splice = splice;
@@ -36,11 +36,11 @@ struct Fixture {
     proxy = std::make_unique<Proxy>(table, o);
     proxy->start();
   }
-  void addDest(const Endpoint& ep, int weight = 1) {
+  void add_dest(const Endpoint& ep, int weight = 1) {
     DestConfig d;
     d.addr = ep;
     d.weight = weight;
-    table.addDest(key, d);
+    table.add_dest(key, d);
   }
   ServiceInfo info() const { return *table.get(key); }
 };
@@ -50,7 +50,7 @@ struct Fixture {
 TEST(Proxy, ForwardsTcpAndCounts) {
   TcpServer echo(echoHandler);
   Fixture f;
-  f.addDest(echo.endpoint());
+  f.add_dest(echo.endpoint());
   UniqueFd c = connectTcp(f.key.vip);
   ASSERT_TRUE(c) << strerror(errno);
   ASSERT_TRUE(sendAll(c.get(), "hello through the balancer"));
@@ -79,7 +79,7 @@ TEST(Proxy, ForwardsOverIpv6) {
   if (!bindSocket(SOCK_STREAM, "[::1]", 0, &probe)) GTEST_SKIP() << "no IPv6 loopback here";
   TcpServer echo(echoHandler, "[::1]");
   Fixture f(Proto::TCP, "rr", SpliceMode::Auto, false, "[::1]");
-  f.addDest(echo.endpoint());
+  f.add_dest(echo.endpoint());
   UniqueFd c = connectTcp(f.key.vip);
   ASSERT_TRUE(c) << strerror(errno);
   ASSERT_TRUE(sendAll(c.get(), "six"));
@@ -101,7 +101,7 @@ TEST(Proxy, ClientHalfCloseReachesServerAndReplyStillFlows) {
     ::shutdown(fd, SHUT_WR);
   });
   Fixture f;
-  f.addDest(srv.endpoint());
+  f.add_dest(srv.endpoint());
   UniqueFd c = connectTcp(f.key.vip);
   ASSERT_TRUE(c);
   ASSERT_TRUE(sendAll(c.get(), std::string(5000, 'q')));
@@ -123,7 +123,7 @@ TEST(Proxy, ServerHalfCloseLeavesClientSending) {
     got = s;
   });
   Fixture f;
-  f.addDest(srv.endpoint());
+  f.add_dest(srv.endpoint());
   UniqueFd c = connectTcp(f.key.vip);
   ASSERT_TRUE(c);
   bool eof = false;
@@ -165,7 +165,7 @@ TEST_P(BackPressure, SlowReaderStallsTheSenderAndLosesNothing) {
     done = true;
   });
   Fixture f(Proto::TCP, "rr", GetParam());
-  f.addDest(srv.endpoint());
+  f.add_dest(srv.endpoint());
   UniqueFd c = connectTcp(f.key.vip, 15000);
   ASSERT_TRUE(c);
   // The client reads nothing for a while: the server must stall well short
@@ -221,8 +221,8 @@ INSTANTIATE_TEST_SUITE_P(SpliceModes, BackPressure,
 TEST(Proxy, IdleTcpConnectionExpiresAfterTcpTimeout) {
   TcpServer echo(echoHandler);
   Fixture f;
-  f.addDest(echo.endpoint());
-  f.table.setTimeouts(Timeouts{1, 1, 1});
+  f.add_dest(echo.endpoint());
+  f.table.set_timeouts(Timeouts{1, 1, 1});
   UniqueFd c = connectTcp(f.key.vip);
   ASSERT_TRUE(c);
   ASSERT_TRUE(sendAll(c.get(), "x"));
@@ -245,8 +245,8 @@ TEST(Proxy, HalfClosedConnectionUsesTcpFinTimeout) {
     readUpTo(fd, 100, nullptr, 5000);  // keeps its read side open
   });
   Fixture f;
-  f.addDest(srv.endpoint());
-  f.table.setTimeouts(Timeouts{30, 1, 30});
+  f.add_dest(srv.endpoint());
+  f.table.set_timeouts(Timeouts{30, 1, 30});
   UniqueFd c = connectTcp(f.key.vip);
   ASSERT_TRUE(c);
   bool eof = false;
@@ -261,16 +261,16 @@ TEST(Proxy, HalfClosedConnectionUsesTcpFinTimeout) {
 TEST(Proxy, UdpFlowsAreScheduledPerClientAndExpire) {
   UdpEcho a("a"), b("b");
   Fixture f(Proto::UDP, "rr");
-  f.addDest(a.endpoint());
-  f.addDest(b.endpoint());
-  f.table.setTimeouts(Timeouts{0, 0, 1});
+  f.add_dest(a.endpoint());
+  f.add_dest(b.endpoint());
+  f.table.set_timeouts(Timeouts{0, 0, 1});
   sockaddr_storage vs;
-  socklen_t vl = f.key.vip.toSockaddr(&vs);
+  socklen_t vl = f.key.vip.to_sockaddr(&vs);
   std::set<std::string> servers;
   for (int client = 0; client < 4; ++client) {
     Endpoint local;
     UniqueFd s = bindSocket(SOCK_DGRAM, "127.0.0.1", 0, &local);
-    setTimeouts(s.get(), 2000);
+    set_timeouts(s.get(), 2000);
     std::string first;
     for (int i = 0; i < 3; ++i) {
       std::string msg = "ping" + std::to_string(i);
@@ -282,7 +282,7 @@ TEST(Proxy, UdpFlowsAreScheduledPerClientAndExpire) {
       ssize_t n = ::recvfrom(s.get(), buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &fl);
       ASSERT_GT(n, 0) << "no UDP reply";
       // The reply comes from the virtual address, not the real server.
-      EXPECT_EQ(Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&from)), f.key.vip);
+      EXPECT_EQ(Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&from)), f.key.vip);
       std::string reply(buf, size_t(n));
       ASSERT_EQ(reply.substr(2), msg);
       if (i == 0) first = reply.substr(0, 1);
@@ -314,7 +314,7 @@ TEST(Proxy, NoRealServerOrRefusedConnectResetsTheClient) {
   EXPECT_EQ(f.proxy->stats().no_dest, 1u);
 
   Endpoint dead = *Endpoint::parse("127.0.0.1:" + std::to_string(freePort()));
-  f.addDest(dead);
+  f.add_dest(dead);
   UniqueFd c2 = connectTcp(f.key.vip);
   ASSERT_TRUE(c2);
   eof = false;
@@ -327,13 +327,13 @@ TEST(Proxy, NoRealServerOrRefusedConnectResetsTheClient) {
 TEST(Proxy, RuleChangesOpenAndCloseListeners) {
   TcpServer echo(echoHandler);
   Fixture f;
-  f.addDest(echo.endpoint());
+  f.add_dest(echo.endpoint());
   UniqueFd live = connectTcp(f.key.vip);
   ASSERT_TRUE(live);
   ASSERT_TRUE(sendAll(live.get(), "1"));
   ASSERT_EQ(readUpTo(live.get(), 1), "1");
 
-  f.table.deleteService(f.key);
+  f.table.delete_service(f.key);
   EXPECT_FALSE(connectTcp(f.key.vip)) << "listener still open after -D";
   // An established connection outlives its service (as in LVS).
   ASSERT_TRUE(sendAll(live.get(), "2"));
@@ -342,8 +342,8 @@ TEST(Proxy, RuleChangesOpenAndCloseListeners) {
   ServiceConfig c;
   c.key = f.key;
   c.scheduler = "rr";
-  f.table.addService(c);
-  f.addDest(echo.endpoint());
+  f.table.add_service(c);
+  f.add_dest(echo.endpoint());
   UniqueFd again = connectTcp(f.key.vip);
   ASSERT_TRUE(again);
   ASSERT_TRUE(sendAll(again.get(), "3"));
@@ -354,12 +354,12 @@ TEST(Proxy, RuleChangesOpenAndCloseListeners) {
 TEST(Proxy, ForwardingGateClosesListeners) {
   TcpServer echo(echoHandler);
   Fixture f;
-  f.addDest(echo.endpoint());
+  f.add_dest(echo.endpoint());
   EXPECT_EQ(f.proxy->stats().listeners, 2u);  // one per worker
-  f.table.setForwarding(false);
+  f.table.set_forwarding(false);
   EXPECT_EQ(f.proxy->stats().listeners, 0u);
   EXPECT_FALSE(connectTcp(f.key.vip));
-  f.table.setForwarding(true);
+  f.table.set_forwarding(true);
   UniqueFd c = connectTcp(f.key.vip);
   ASSERT_TRUE(c);
   ASSERT_TRUE(sendAll(c.get(), "up"));
@@ -379,7 +379,7 @@ TEST(Proxy, ListenerErrorIsReportedAndRetried) {
   proxy.start();
   ServiceConfig c;
   c.key = ServiceKey{Proto::TCP, taken};
-  table.addService(c);
+  table.add_service(c);
   auto errs = proxy.listenerErrors();
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_NE(errs.begin()->second.find("Address already in use"), std::string::npos)
@@ -393,8 +393,8 @@ TEST(Proxy, PersistenceKeepsAClientOnOneServer) {
   TcpServer a([](int fd) { sendAll(fd, "A"); });
   TcpServer b([](int fd) { sendAll(fd, "B"); });
   Fixture f(Proto::TCP, "rr", SpliceMode::Auto, /*persistent=*/true);
-  f.addDest(a.endpoint());
-  f.addDest(b.endpoint());
+  f.add_dest(a.endpoint());
+  f.add_dest(b.endpoint());
   std::string first;
   for (int i = 0; i < 6; ++i) {
     UniqueFd c = connectTcp(f.key.vip);
@@ -414,9 +414,9 @@ TEST(Proxy, DeletedRealServerGetsNoNewConnections) {
   TcpServer a([](int fd) { sendAll(fd, "A"); });
   TcpServer b([](int fd) { sendAll(fd, "B"); });
   Fixture f(Proto::TCP, "rr");
-  f.addDest(a.endpoint());
-  f.addDest(b.endpoint());
-  f.table.deleteDest(f.key, b.endpoint());
+  f.add_dest(a.endpoint());
+  f.add_dest(b.endpoint());
+  f.table.delete_dest(f.key, b.endpoint());
   for (int i = 0; i < 6; ++i) {
     UniqueFd c = connectTcp(f.key.vip);
     ASSERT_TRUE(c);
@@ -430,7 +430,7 @@ TEST(Proxy, ThousandsOfConcurrentConnections) {
   const int n = lim >= 20000 ? 3000 : int(lim / 5);
   PollEchoServer echo;
   Fixture f;
-  f.addDest(echo.endpoint());
+  f.add_dest(echo.endpoint());
   std::vector<UniqueFd> clients;
   clients.reserve(size_t(n));
   for (int i = 0; i < n; ++i) {
