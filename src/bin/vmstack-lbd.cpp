@@ -20,11 +20,11 @@ class HaGlue {
  public:
   HaGlue(Daemon& d, ha::HaOptions opts) : d_(d), opts_(std::move(opts)) {
     ExecHooks h;
-    h.start_daemon = [this](const Command& c) { startDaemon(c); };
-    h.stop_daemon = [this](const Command& c) { stopDaemon(c); };
-    h.list_daemon = [this] { return listDaemon(); };
-    d_.setHooks(std::move(h));
-    d_.setExtraMetrics([this] { return rt_ ? rt_->metrics_text() : std::string(); });
+    h.start_daemon = [this](const Command& c) { start_daemon(c); };
+    h.stop_daemon = [this](const Command& c) { stop_daemon(c); };
+    h.list_daemon = [this] { return list_daemon(); };
+    d_.set_hooks(std::move(h));
+    d_.set_extra_metrics([this] { return rt_ ? rt_->metrics_text() : std::string(); });
   }
   void start() { rebuild(); }
   void stop() {
@@ -59,7 +59,7 @@ class HaGlue {
       throw;
     }
   }
-  void startDaemon(const Command& c) {
+  void start_daemon(const Command& c) {
     if (opts_.start_daemon == c.daemon_state) throw LbError(LbError::Code::DaemonExists);
     ha::HaOptions next = opts_;
     next.start_daemon = c.daemon_state;
@@ -67,13 +67,13 @@ class HaGlue {
     if (c.has_syncid) next.sync_id = c.syncid;
     change(next);
   }
-  void stopDaemon(const Command& c) {
+  void stop_daemon(const Command& c) {
     if (opts_.start_daemon != c.daemon_state) throw LbError(LbError::Code::NoDaemon);
     ha::HaOptions next = opts_;
     next.start_daemon.clear();
     change(next);
   }
-  std::string listDaemon() const {
+  std::string list_daemon() const {
     if (opts_.start_daemon.empty() || !rt_) return {};
     std::string role = rt_->role();
     if (role != "master" && role != "backup") role = opts_.start_daemon;
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       "Configure it with vmstack-ipvsadm (ipvsadm syntax)."};
   DaemonOptions o;
   std::string splice = "auto";
-  o.control_socket = defaultControlSocket();
+  o.control_socket = default_control_socket();
   app.add_option("--state-dir", o.state_dir, "Where the rules are saved (file 'rules')")
       ->capture_default_str();
   app.add_option("--control-socket,--socket", o.control_socket,
@@ -137,9 +137,9 @@ int main(int argc, char** argv) {
     std::cerr << "vmstack-lbd: " << e.what() << std::endl;
     return 1;
   }
-  std::cerr << "vmstack-lbd: serving (control " << d.controlSocket() << ", "
-            << d.proxy().workerCount() << " workers";
-  if (!o.metrics_listen.empty()) std::cerr << ", metrics http://" << d.metricsEndpoint().str() << "/metrics";
+  std::cerr << "vmstack-lbd: serving (control " << d.control_socket() << ", "
+            << d.proxy().worker_count() << " workers";
+  if (!o.metrics_listen.empty()) std::cerr << ", metrics http://" << d.metrics_endpoint().str() << "/metrics";
   std::cerr << ")" << std::endl;
   d.run();
   ha->stop();  // a master hands over (priority-0 advert) before the data plane stops

@@ -525,14 +525,14 @@ ProxyStats Proxy::stats() const {
   return s;
 }
 
-std::map<ServiceKey, std::string> Proxy::listenerErrors() const {
+std::map<ServiceKey, std::string> Proxy::listener_errors() const {
   std::lock_guard lk(sh_->mu);
   return sh_->errors;
 }
 
-int Proxy::workerCount() const { return int(sh_->workers.size()); }
+int Proxy::worker_count() const { return int(sh_->workers.size()); }
 
-uint64_t raiseNofileLimit(uint64_t want) {
+uint64_t raise_nofile_limit(uint64_t want) {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
   if (rl.rlim_max < want) {

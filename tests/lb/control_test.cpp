@@ -55,13 +55,13 @@ TEST(Control, RequestAndReply) {
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0600u) << "only the owner may change rules";
-  ControlReply r = controlCall(path, {{"cmd", {{"op", "list"}}}});
+  ControlReply r = control_call(path, {{"cmd", {{"op", "list"}}}});
   EXPECT_EQ(r.rc, 3);
   EXPECT_EQ(r.out, R"({"op":"list"})");
   EXPECT_EQ(r.err, "e\n");
   // A large request (a big restore) goes through too.
   std::string big(2 << 20, 'x');
-  r = controlCall(path, {{"cmd", big}});
+  r = control_call(path, {{"cmd", big}});
   EXPECT_EQ(r.out.size(), big.size() + 2);
   io.onIo([&] { srv.stop(); });
   EXPECT_FALSE(std::filesystem::exists(path)) << "socket file left behind";
@@ -106,7 +106,7 @@ TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
   auto h = [](const nlohmann::json&) { return nlohmann::json{{"rc", 0}, {"out", "first"}}; };
   ControlServer first(io.io, path, h);
   first.start();
-  EXPECT_EQ(controlCall(path, {{"cmd", 1}}).out, "first");
+  EXPECT_EQ(control_call(path, {{"cmd", 1}}).out, "first");
   ControlServer second(io.io, path, h);
   try {
     second.start();
@@ -114,7 +114,7 @@ TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("another vmstack-lbd"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(controlCall(path, {{"cmd", 1}}).out, "first");
+  EXPECT_EQ(control_call(path, {{"cmd", 1}}).out, "first");
   io.onIo([&] { first.stop(); });
 
   std::string plain = (d.path / "plain").string();
@@ -126,6 +126,6 @@ TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
 
 TEST(Control, UnreachableDaemonIsAnError) {
   TempDir d;
-  EXPECT_THROW(controlCall((d.path / "none.sock").string(), {{"cmd", 1}}, 1000),
+  EXPECT_THROW(control_call((d.path / "none.sock").string(), {{"cmd", 1}}, 1000),
                std::runtime_error);
 }

@@ -45,9 +45,9 @@ class Running {
     daemon->shutdown();
   }
   ControlReply run(const std::vector<std::string>& args) {
-    ParseResult p = parseIpvsadmArgs(args);
+    ParseResult p = parse_ipvsadm_args(args);
     EXPECT_TRUE(p.cmd) << p.error;
-    return controlCall(daemon->controlSocket(), {{"cmd", commandToJson(*p.cmd)}});
+    return control_call(daemon->control_socket(), {{"cmd", command_to_json(*p.cmd)}});
   }
   std::string log() {
     std::lock_guard lk(mu_);
@@ -89,7 +89,7 @@ TEST(Daemon, RulesAreSavedBeforeTheReplyAndReloaded) {
     EXPECT_EQ(slurp(d.file("state/rules")), saved);
   }
   Running again(d);
-  EXPECT_EQ(saveState(again.daemon->table()), saved);
+  EXPECT_EQ(save_state(again.daemon->table()), saved);
   EXPECT_NE(again.log().find("restored 1 virtual services"), std::string::npos) << again.log();
   // The restored service is live: its listener is open.
   EXPECT_TRUE(connectTcp(*Endpoint::parse(vip)));
@@ -119,21 +119,21 @@ TEST(Daemon, BatchAndMalformedRequests) {
   nlohmann::json batch = nlohmann::json::array();
   for (auto args : std::vector<std::vector<std::string>>{
            {"-A", "-t", vip, "-s", "rr"}, {"-a", "-t", vip, "-r", "127.0.0.1:7"}})
-    batch.push_back(commandToJson(*parseIpvsadmArgs(args).cmd));
-  ControlReply rep = controlCall(r.daemon->controlSocket(), {{"batch", batch}, {"lines", {3, 9}}});
+    batch.push_back(command_to_json(*parse_ipvsadm_args(args).cmd));
+  ControlReply rep = control_call(r.daemon->control_socket(), {{"batch", batch}, {"lines", {3, 9}}});
   EXPECT_EQ(rep.rc, 0) << rep.err;
   EXPECT_EQ(r.daemon->table().list().size(), 1u);
   // The same batch again fails on its first line: nothing changes.
-  rep = controlCall(r.daemon->controlSocket(), {{"batch", batch}, {"lines", {3, 9}}});
+  rep = control_call(r.daemon->control_socket(), {{"batch", batch}, {"lines", {3, 9}}});
   EXPECT_EQ(rep.rc, 255);
   EXPECT_EQ(rep.err.rfind("line 3: Service already exists", 0), 0u) << rep.err;
   EXPECT_EQ(r.daemon->table().list().size(), 1u);
 
-  rep = controlCall(r.daemon->controlSocket(), {{"what", 1}});
+  rep = control_call(r.daemon->control_socket(), {{"what", 1}});
   EXPECT_EQ(rep.rc, 2);
-  rep = controlCall(r.daemon->controlSocket(), {{"cmd", {{"op", "add-service"}}}});
+  rep = control_call(r.daemon->control_socket(), {{"cmd", {{"op", "add-service"}}}});
   EXPECT_EQ(rep.rc, 255);  // -A without a service: the table refuses port 0
-  rep = controlCall(r.daemon->controlSocket(), {{"cmd", {{"op", "explode"}}}});
+  rep = control_call(r.daemon->control_socket(), {{"cmd", {{"op", "explode"}}}});
   EXPECT_EQ(rep.rc, 2);
   EXPECT_NE(rep.err.find("unknown command"), std::string::npos) << rep.err;
 }
@@ -148,7 +148,7 @@ TEST(Daemon, WarnsWhenAServiceCannotListen) {
   EXPECT_NE(rep.err.find("warning: cannot listen on TCP  " + taken.str()), std::string::npos)
       << rep.err;  // ... but the user is told
   squatter.reset();
-  EXPECT_TRUE(waitFor([&] { return r.daemon->proxy().listenerErrors().empty(); }));
+  EXPECT_TRUE(wait_for([&] { return r.daemon->proxy().listener_errors().empty(); }));
 }
 
 TEST(Daemon, MetricsEndpoint) {
@@ -163,10 +163,10 @@ TEST(Daemon, MetricsEndpoint) {
     ASSERT_TRUE(sendAll(c.get(), "ping"));
     ASSERT_EQ(readUpTo(c.get(), 4), "ping");
   }
-  Endpoint m = r.daemon->metricsEndpoint();
+  Endpoint m = r.daemon->metrics_endpoint();
   ASSERT_NE(m.port, 0);
   std::string text;
-  ASSERT_TRUE(waitFor([&] {
+  ASSERT_TRUE(wait_for([&] {
     text = httpGet(m, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     return text.find("vmstack_lb_proxy_tcp_connections 0") != std::string::npos;
   }));
@@ -196,7 +196,7 @@ TEST(Metrics, RatesAndLabelEscaping) {
   di.healthy = false;
   di.inactconns = 7;
   s.dests.push_back(di);
-  std::string text = renderMetrics({s}, nullptr);
+  std::string text = render_metrics({s}, nullptr);
   EXPECT_NE(text.find("vmstack_lb_service_connections_per_second{proto=\"udp\",vip=\"[fd00::1]:53\"} 12.5\n"),
             std::string::npos)
       << text;

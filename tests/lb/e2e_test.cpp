@@ -108,7 +108,7 @@ struct Env {
     InNetns in(lb_ns);
     for (int i = 0; i < 3; ++i) {
       Endpoint ep = *Endpoint::parse(std::string(kRs[i]) + ":80");
-      if (!waitFor([&] { return bool(connectTcp(ep, 500)); }, 5000)) {
+      if (!wait_for([&] { return bool(connectTcp(ep, 500)); }, 5000)) {
         skip = std::string("real server ") + kRsNames[i] + " did not come up";
         return;
       }
@@ -151,11 +151,11 @@ class LbE2E : public ::testing::Test {
     dir_ = g_env->tmp / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::create_directories(dir_);
     sock_ = (dir_ / "ctl.sock").string();
-    startDaemon();
+    start_daemon();
   }
-  void TearDown() override { stopDaemon(SIGTERM); }
+  void TearDown() override { stop_daemon(SIGTERM); }
 
-  void startDaemon() {
+  void start_daemon() {
     SpawnOptions o;
     o.stdout_mode = o.stderr_mode = SpawnOptions::Output::file;
     o.stdout_path = o.stderr_path = (dir_ / "lbd.log").string();
@@ -164,12 +164,12 @@ class LbE2E : public ::testing::Test {
                               "--state-dir", (dir_ / "state").string(), "--socket", sock_,
                               "--metrics-listen", std::string(kVip) + ":9100", "--workers", "2"},
                              o);
-    bool up = waitFor(
+    bool up = wait_for(
         [&] {
           try {
             Command c;
             c.op = Op::List;
-            controlCall(sock_, {{"cmd", commandToJson(c)}}, 1000);
+            control_call(sock_, {{"cmd", command_to_json(c)}}, 1000);
             return true;
           } catch (const std::exception&) {
             return false;
@@ -179,7 +179,7 @@ class LbE2E : public ::testing::Test {
     ASSERT_TRUE(up) << "vmstack-lbd did not come up; log:\n" << log();
   }
 
-  void stopDaemon(int sig) {
+  void stop_daemon(int sig) {
     if (!lbd_.valid()) return;
     lbd_.kill(sig);
     bool exited = lbd_.wait_for(std::chrono::seconds(10));
@@ -331,9 +331,9 @@ TEST_F(LbE2E, RestartKeepsRulesCleanOrKilled) {
   const std::string saved = ipvsadm({"-S", "-n"}).out;
   ASSERT_FALSE(saved.empty());
   for (int sig : {SIGTERM, SIGKILL}) {
-    stopDaemon(sig);
+    stop_daemon(sig);
     EXPECT_NE(ipvsadm({"-L", "-n"}).exit_code, 0) << "daemon still answering";
-    startDaemon();
+    start_daemon();
     EXPECT_EQ(ipvsadm({"-S", "-n"}).out, saved) << "after signal " << sig;
     EXPECT_EQ(ipvsadm({"-L", "--timeout"}).out, "Timeout (tcp tcpfin udp): 600 60 30\n");
     std::vector<std::string> got;

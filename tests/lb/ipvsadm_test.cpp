@@ -9,22 +9,22 @@ using namespace vmstack::lb;
 namespace {
 
 Command parseOk(std::vector<std::string> args) {
-  ParseResult r = parseIpvsadmArgs(args);
+  ParseResult r = parse_ipvsadm_args(args);
   EXPECT_TRUE(r.cmd) << "error: " << r.error;
   return r.cmd.value_or(Command{});
 }
 
 std::string parseErr(std::vector<std::string> args, int* code = nullptr) {
-  ParseResult r = parseIpvsadmArgs(args);
+  ParseResult r = parse_ipvsadm_args(args);
   EXPECT_FALSE(r.cmd);
   if (code) *code = r.exit_code;
   return r.error;
 }
 
 ExecResult exec(ServiceTable& t, std::vector<std::string> args, const ExecHooks& hooks = {}) {
-  ParseResult r = parseIpvsadmArgs(args);
+  ParseResult r = parse_ipvsadm_args(args);
   if (!r.cmd) return ExecResult{2, "", r.error};
-  return executeCommand(t, *r.cmd, hooks);
+  return execute_command(t, *r.cmd, hooks);
 }
 
 }  // namespace
@@ -104,7 +104,7 @@ TEST(IpvsadmParse, SetAndDaemon) {
   c = parseOk({});
   EXPECT_EQ(c.op, Op::List);  // bare ipvsadm lists the table
   c = parseOk({"-L", "-n", "--socket", "/tmp/x.sock"});
-  EXPECT_EQ(parseIpvsadmArgs({"-L", "--socket", "/tmp/x.sock"}).socket_path, "/tmp/x.sock");
+  EXPECT_EQ(parse_ipvsadm_args({"-L", "--socket", "/tmp/x.sock"}).socket_path, "/tmp/x.sock");
 }
 
 TEST(IpvsadmParse, ErrorsUseIpvsadmMessages) {
@@ -139,26 +139,26 @@ TEST(IpvsadmParse, ErrorsUseIpvsadmMessages) {
 }
 
 TEST(IpvsadmParse, SaveLines) {
-  ParseResult r = parseSaveLine("  # a comment");
+  ParseResult r = parse_save_line("  # a comment");
   ASSERT_TRUE(r.cmd);
   EXPECT_EQ(r.cmd->op, Op::None);
-  r = parseSaveLine("-A -t 10.0.0.1:80 -s rr  # trailing comment");
+  r = parse_save_line("-A -t 10.0.0.1:80 -s rr  # trailing comment");
   ASSERT_TRUE(r.cmd);
   EXPECT_EQ(r.cmd->svc.scheduler, "rr");
-  r = parseSaveLine("-R");
+  r = parse_save_line("-R");
   EXPECT_FALSE(r.cmd);
 }
 
 TEST(IpvsadmParse, JsonRoundTrip) {
   Command c = parseOk({"-a", "-u", "[fd00::1]:53", "-r", "[fd00::2]:5353", "-w", "4", "-x", "9"});
-  Command d = commandFromJson(nlohmann::json::parse(commandToJson(c).dump()));
+  Command d = command_from_json(nlohmann::json::parse(command_to_json(c).dump()));
   EXPECT_EQ(d.op, c.op);
   EXPECT_EQ(d.svc.key, c.svc.key);
   EXPECT_EQ(d.dest.addr, c.dest.addr);
   EXPECT_EQ(d.dest.weight, 4);
   EXPECT_EQ(d.dest.u_threshold, 9u);
-  EXPECT_THROW(commandFromJson(nlohmann::json{{"op", "explode"}}), LbError);
-  EXPECT_THROW(commandFromJson(nlohmann::json{{"op", "add-service"},
+  EXPECT_THROW(command_from_json(nlohmann::json{{"op", "explode"}}), LbError);
+  EXPECT_THROW(command_from_json(nlohmann::json{{"op", "add-service"},
                                               {"service", {{"proto", "TCP"}, {"vip", "nope"}}}}),
                LbError);
 }
@@ -252,7 +252,7 @@ TEST(IpvsadmOutput, Connections) {
   conns[1].state = "NONE";
   conns[1].is_template = true;
   conns[1].expires_ms = 59500;  // rounds up like the kernel's jiffies
-  EXPECT_EQ(formatConnections(conns, {}),
+  EXPECT_EQ(format_connections(conns, {}),
             "IPVS connection entries\n"
             "pro expire state       source             virtual            destination\n"
             "TCP 14:59  ESTABLISHED 10.0.9.9:40000     10.0.0.1:80        10.0.1.1:80\n"
@@ -318,10 +318,10 @@ TEST(IpvsadmSave, RoundTripThroughRestore) {
             "-A -u [fd00::1]:53 -s sh -p 30 -M 64\n"
             "-a -u [fd00::1]:53 -r [fd00::5]:53 -m -w 1\n");
 
-  std::string state = saveState(a);
+  std::string state = save_state(a);
   ServiceTable b;
-  ASSERT_EQ(loadState(b, state), "");
-  EXPECT_EQ(saveState(b), state);
+  ASSERT_EQ(load_state(b, state), "");
+  EXPECT_EQ(save_state(b), state);
   EXPECT_EQ(b.timeouts().tcp, 60u);
   EXPECT_EQ(b.timeouts().udp, 5u);
 
@@ -330,12 +330,12 @@ TEST(IpvsadmSave, RoundTripThroughRestore) {
   std::vector<Command> batch;
   for (size_t pos = 0; pos < save.out.size();) {
     size_t nl = save.out.find('\n', pos);
-    ParseResult p = parseSaveLine(save.out.substr(pos, nl - pos));
+    ParseResult p = parse_save_line(save.out.substr(pos, nl - pos));
     ASSERT_TRUE(p.cmd) << p.error;
     batch.push_back(*p.cmd);
     pos = nl + 1;
   }
-  ExecResult r = executeBatch(c, batch);
+  ExecResult r = execute_batch(c, batch);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(exec(c, {"-S"}).out, save.out);
 }
@@ -347,12 +347,12 @@ TEST(IpvsadmSave, RestoreIsAllOrNothing) {
   const std::string before = exec(t, {"-S"}).out;
   std::vector<Command> batch;
   for (const char* l : {"-C", "-A -t 10.0.0.9:80 -s rr", "-a -t 10.0.0.9:80 -r 10.0.1.9 -g"}) {
-    ParseResult p = parseSaveLine(l);
+    ParseResult p = parse_save_line(l);
     ASSERT_TRUE(p.cmd) << p.error;
     batch.push_back(*p.cmd);
   }
   std::vector<int> lines = {1, 3, 7};
-  ExecResult r = executeBatch(t, batch, {}, &lines);
+  ExecResult r = execute_batch(t, batch, {}, &lines);
   EXPECT_EQ(r.rc, 255);
   EXPECT_EQ(r.err.rfind("line 7: ", 0), 0u) << r.err;
   EXPECT_NE(r.err.find("needs kernel IPVS"), std::string::npos) << r.err;
@@ -362,13 +362,13 @@ TEST(IpvsadmSave, RestoreIsAllOrNothing) {
 TEST(IpvsadmSave, LoadStateRejectsBadFilesWithoutTouchingRules) {
   ServiceTable t;
   ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).rc, 0);
-  const std::string before = saveState(t);
-  EXPECT_EQ(loadState(t, "-A -t 10.0.0.2:80\n-a -t 10.0.0.2:80 -r nonsense!\n"),
+  const std::string before = save_state(t);
+  EXPECT_EQ(load_state(t, "-A -t 10.0.0.2:80\n-a -t 10.0.0.2:80 -r nonsense!\n"),
             "line 2: illegal real server address[:port] specified");
-  EXPECT_EQ(loadState(t, "-L -n\n"), "line 1: only rule commands belong in a state file");
-  EXPECT_EQ(saveState(t), before);
+  EXPECT_EQ(load_state(t, "-L -n\n"), "line 1: only rule commands belong in a state file");
+  EXPECT_EQ(save_state(t), before);
   // A line that parses but fails is skipped; the rest still loads.
-  std::string err = loadState(t, "-A -t 10.0.0.3:80\n-A -t 10.0.0.3:80\n-A -t 10.0.0.4:80\n");
+  std::string err = load_state(t, "-A -t 10.0.0.3:80\n-A -t 10.0.0.3:80\n-A -t 10.0.0.4:80\n");
   EXPECT_EQ(err, "line 2: Service already exists\n");
   EXPECT_EQ(t.list().size(), 2u);
 }

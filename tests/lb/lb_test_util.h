@@ -274,7 +274,7 @@ class UdpEcho {
 };
 
 // Polls `cond` every 20 ms for up to `ms`.
-inline bool waitFor(const std::function<bool()>& cond, int ms = 3000) {
+inline bool wait_for(const std::function<bool()>& cond, int ms = 3000) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (std::chrono::steady_clock::now() < deadline) {
     if (cond()) return true;

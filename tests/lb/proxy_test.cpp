@@ -55,7 +55,7 @@ TEST(Proxy, ForwardsTcpAndCounts) {
   ASSERT_TRUE(c) << strerror(errno);
   ASSERT_TRUE(sendAll(c.get(), "hello through the balancer"));
   EXPECT_EQ(readUpTo(c.get(), 26), "hello through the balancer");
-  ASSERT_TRUE(waitFor([&] { return f.info().dests[0].activeconns == 1; }));
+  ASSERT_TRUE(wait_for([&] { return f.info().dests[0].activeconns == 1; }));
   auto conns = f.table.connections();
   ASSERT_EQ(conns.size(), 1u);
   EXPECT_EQ(conns[0].state, "ESTABLISHED");
@@ -63,7 +63,7 @@ TEST(Proxy, ForwardsTcpAndCounts) {
   EXPECT_EQ(conns[0].dest, echo.endpoint());
   EXPECT_GT(conns[0].expires_ms, 890u * 1000);
   c.reset();
-  ASSERT_TRUE(waitFor([&] { return f.proxy->stats().tcp_active == 0; }));
+  ASSERT_TRUE(wait_for([&] { return f.proxy->stats().tcp_active == 0; }));
   ServiceInfo i = f.info();
   EXPECT_EQ(i.stats.conns, 1u);
   EXPECT_EQ(i.stats.inbytes, 26u);
@@ -130,18 +130,18 @@ TEST(Proxy, ServerHalfCloseLeavesClientSending) {
   EXPECT_EQ(readUpTo(c.get(), 1 << 20, &eof), "banner\n");
   EXPECT_TRUE(eof);
   // FIN_WAIT: one direction closed, the entry now uses the tcpfin timeout.
-  ASSERT_TRUE(waitFor([&] {
+  ASSERT_TRUE(wait_for([&] {
     auto cs = f.table.connections();
     return cs.size() == 1 && cs[0].state == "FIN_WAIT";
   }));
   EXPECT_EQ(f.info().dests[0].inactconns, 1u);
   ASSERT_TRUE(sendAll(c.get(), "still talking"));
   ::shutdown(c.get(), SHUT_WR);
-  ASSERT_TRUE(waitFor([&] {
+  ASSERT_TRUE(wait_for([&] {
     std::lock_guard lk(mu);
     return got == "still talking";
   }));
-  ASSERT_TRUE(waitFor([&] { return f.proxy->stats().tcp_active == 0; }));
+  ASSERT_TRUE(wait_for([&] { return f.proxy->stats().tcp_active == 0; }));
 }
 
 class BackPressure : public ::testing::TestWithParam<SpliceMode> {};
@@ -204,7 +204,7 @@ TEST_P(BackPressure, SlowReaderStallsTheSenderAndLosesNothing) {
     EXPECT_GT(s.spliced_bytes, kTotal / 2) << "bulk data should go through splice";
   }
   c.reset();
-  ASSERT_TRUE(waitFor([&] { return f.proxy->stats().tcp_active == 0; }));
+  ASSERT_TRUE(wait_for([&] { return f.proxy->stats().tcp_active == 0; }));
   EXPECT_EQ(f.proxy->stats().pipes_in_use, 0u);
 }
 
@@ -234,8 +234,8 @@ TEST(Proxy, IdleTcpConnectionExpiresAfterTcpTimeout) {
   EXPECT_TRUE(eof) << "idle connection was not closed";
   EXPECT_GE(waited, 0.9);
   EXPECT_LT(waited, 3.0);
-  EXPECT_TRUE(waitFor([&] { return f.proxy->stats().expired == 1; }));
-  EXPECT_TRUE(waitFor([&] { return f.table.connections().empty(); }));
+  EXPECT_TRUE(wait_for([&] { return f.proxy->stats().expired == 1; }));
+  EXPECT_TRUE(wait_for([&] { return f.table.connections().empty(); }));
 }
 
 TEST(Proxy, HalfClosedConnectionUsesTcpFinTimeout) {
@@ -254,7 +254,7 @@ TEST(Proxy, HalfClosedConnectionUsesTcpFinTimeout) {
   EXPECT_TRUE(eof);
   // The client never closes: the FIN_WAIT entry expires after tcpfin (1 s),
   // not tcp (30 s).
-  ASSERT_TRUE(waitFor([&] { return f.proxy->stats().expired == 1; }, 4000));
+  ASSERT_TRUE(wait_for([&] { return f.proxy->stats().expired == 1; }, 4000));
   EXPECT_TRUE(f.table.connections().empty());
 }
 
@@ -300,7 +300,7 @@ TEST(Proxy, UdpFlowsAreScheduledPerClientAndExpire) {
   EXPECT_EQ(i.stats.inpkts, 12u);
   EXPECT_EQ(i.stats.outpkts, 12u);
   EXPECT_EQ(i.dests[0].inactconns + i.dests[1].inactconns, 4u);
-  ASSERT_TRUE(waitFor([&] { return f.proxy->stats().udp_active == 0; }, 4000));
+  ASSERT_TRUE(wait_for([&] { return f.proxy->stats().udp_active == 0; }, 4000));
   EXPECT_EQ(f.info().dests[0].inactconns, 0u);
 }
 
@@ -320,7 +320,7 @@ TEST(Proxy, NoRealServerOrRefusedConnectResetsTheClient) {
   eof = false;
   readUpTo(c2.get(), 10, &eof);
   EXPECT_TRUE(eof);
-  ASSERT_TRUE(waitFor([&] { return f.proxy->stats().connect_failed == 1; }));
+  ASSERT_TRUE(wait_for([&] { return f.proxy->stats().connect_failed == 1; }));
   EXPECT_EQ(f.info().dests[0].activeconns, 0u);
 }
 
@@ -348,7 +348,7 @@ TEST(Proxy, RuleChangesOpenAndCloseListeners) {
   ASSERT_TRUE(again);
   ASSERT_TRUE(sendAll(again.get(), "3"));
   EXPECT_EQ(readUpTo(again.get(), 1), "3");
-  EXPECT_TRUE(f.proxy->listenerErrors().empty());
+  EXPECT_TRUE(f.proxy->listener_errors().empty());
 }
 
 TEST(Proxy, ForwardingGateClosesListeners) {
@@ -380,12 +380,12 @@ TEST(Proxy, ListenerErrorIsReportedAndRetried) {
   ServiceConfig c;
   c.key = ServiceKey{Proto::TCP, taken};
   table.add_service(c);
-  auto errs = proxy.listenerErrors();
+  auto errs = proxy.listener_errors();
   ASSERT_EQ(errs.size(), 1u);
   EXPECT_NE(errs.begin()->second.find("Address already in use"), std::string::npos)
       << errs.begin()->second;
   squatter.reset();
-  EXPECT_TRUE(waitFor([&] { return proxy.listenerErrors().empty(); }));
+  EXPECT_TRUE(wait_for([&] { return proxy.listener_errors().empty(); }));
   EXPECT_EQ(proxy.stats().listeners, 1u);
 }
 
@@ -426,7 +426,7 @@ TEST(Proxy, DeletedRealServerGetsNoNewConnections) {
 }
 
 TEST(Proxy, ThousandsOfConcurrentConnections) {
-  uint64_t lim = raiseNofileLimit(65536);
+  uint64_t lim = raise_nofile_limit(65536);
   const int n = lim >= 20000 ? 3000 : int(lim / 5);
   PollEchoServer echo;
   Fixture f;
@@ -438,14 +438,14 @@ TEST(Proxy, ThousandsOfConcurrentConnections) {
     ASSERT_TRUE(c) << "connection " << i << ": " << strerror(errno);
     clients.push_back(std::move(c));
   }
-  ASSERT_TRUE(waitFor([&] { return f.proxy->stats().tcp_active == uint64_t(n); }, 10000))
+  ASSERT_TRUE(wait_for([&] { return f.proxy->stats().tcp_active == uint64_t(n); }, 10000))
       << f.proxy->stats().tcp_active;
   // Every connection still works.
   for (int i = 0; i < n; ++i) ASSERT_TRUE(sendAll(clients[size_t(i)].get(), "z"));
   for (int i = 0; i < n; ++i) ASSERT_EQ(readUpTo(clients[size_t(i)].get(), 1), "z") << i;
   EXPECT_EQ(f.info().dests[0].activeconns, uint32_t(n));
   clients.clear();
-  ASSERT_TRUE(waitFor([&] { return f.proxy->stats().tcp_active == 0; }, 10000));
+  ASSERT_TRUE(wait_for([&] { return f.proxy->stats().tcp_active == 0; }, 10000));
   EXPECT_EQ(f.info().dests[0].activeconns, 0u);
   EXPECT_EQ(f.info().dests[0].inactconns, 0u);
 }
