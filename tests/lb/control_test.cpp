@@ -31,7 +31,7 @@ struct IoThread {
     t.join();
   }
   template <class F>
-  void onIo(F f) {  // run f on the io thread and wait
+  void on_io(F f) {  // run f on the io thread and wait
     std::promise<void> done;
     boost::asio::post(io, [&] {
       f();
@@ -63,7 +63,7 @@ TEST(Control, RequestAndReply) {
   std::string big(2 << 20, 'x');
   r = control_call(path, {{"cmd", big}});
   EXPECT_EQ(r.out.size(), big.size() + 2);
-  io.onIo([&] { srv.stop(); });
+  io.on_io([&] { srv.stop(); });
   EXPECT_FALSE(std::filesystem::exists(path)) << "socket file left behind";
 }
 
@@ -83,12 +83,12 @@ TEST(Control, BadRequestsGetAnErrorReply) {
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
     set_timeouts(fd.get(), 3000);
     ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    ASSERT_TRUE(sendAll(fd.get(), raw));
-    auto reply = nlohmann::json::parse(readUpTo(fd.get(), 1 << 16));
+    ASSERT_TRUE(send_all(fd.get(), raw));
+    auto reply = nlohmann::json::parse(read_up_to(fd.get(), 1 << 16));
     EXPECT_EQ(reply["rc"], 2) << raw;
     EXPECT_NE(reply["err"].get<std::string>().find("bad request"), std::string::npos);
   }
-  io.onIo([&] { srv.stop(); });
+  io.on_io([&] { srv.stop(); });
 }
 
 TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
@@ -115,7 +115,7 @@ TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
     EXPECT_NE(std::string(e.what()).find("another vmstack-lbd"), std::string::npos) << e.what();
   }
   EXPECT_EQ(control_call(path, {{"cmd", 1}}).out, "first");
-  io.onIo([&] { first.stop(); });
+  io.on_io([&] { first.stop(); });
 
   std::string plain = (d.path / "plain").string();
   std::ofstream(plain) << "not a socket";

@@ -61,17 +61,17 @@ class Running {
   std::thread thread_;
 };
 
-std::string httpGet(const Endpoint& ep, const std::string& request) {
-  UniqueFd c = connectTcp(ep);
-  if (!c || !sendAll(c.get(), request)) return {};
-  return readUpTo(c.get(), 1 << 20);
+std::string http_get(const Endpoint& ep, const std::string& request) {
+  UniqueFd c = connect_tcp(ep);
+  if (!c || !send_all(c.get(), request)) return {};
+  return read_up_to(c.get(), 1 << 20);
 }
 
 }  // namespace
 
 TEST(Daemon, RulesAreSavedBeforeTheReplyAndReloaded) {
   TempDir d;
-  const std::string vip = "127.0.0.1:" + std::to_string(freePort());
+  const std::string vip = "127.0.0.1:" + std::to_string(free_port());
   std::string saved;
   {
     Running r(d);
@@ -92,7 +92,7 @@ TEST(Daemon, RulesAreSavedBeforeTheReplyAndReloaded) {
   EXPECT_EQ(save_state(again.daemon->table()), saved);
   EXPECT_NE(again.log().find("restored 1 virtual services"), std::string::npos) << again.log();
   // The restored service is live: its listener is open.
-  EXPECT_TRUE(connectTcp(*Endpoint::parse(vip)));
+  EXPECT_TRUE(connect_tcp(*Endpoint::parse(vip)));
 }
 
 TEST(Daemon, UnreadableStateFileIsSetAsideNotLost) {
@@ -115,7 +115,7 @@ TEST(Daemon, UnreadableStateFileIsSetAsideNotLost) {
 TEST(Daemon, BatchAndMalformedRequests) {
   TempDir d;
   Running r(d);
-  const std::string vip = "127.0.0.1:" + std::to_string(freePort());
+  const std::string vip = "127.0.0.1:" + std::to_string(free_port());
   nlohmann::json batch = nlohmann::json::array();
   for (auto args : std::vector<std::vector<std::string>>{
            {"-A", "-t", vip, "-s", "rr"}, {"-a", "-t", vip, "-r", "127.0.0.1:7"}})
@@ -142,7 +142,7 @@ TEST(Daemon, WarnsWhenAServiceCannotListen) {
   TempDir d;
   Running r(d);
   Endpoint taken;
-  UniqueFd squatter = bindSocket(SOCK_STREAM, "127.0.0.1", 0, &taken);
+  UniqueFd squatter = bind_socket(SOCK_STREAM, "127.0.0.1", 0, &taken);
   ControlReply rep = r.run({"-A", "-t", taken.str(), "-s", "rr"});
   EXPECT_EQ(rep.rc, 0);  // the rule is kept (as kernel IPVS would) ...
   EXPECT_NE(rep.err.find("warning: cannot listen on TCP  " + taken.str()), std::string::npos)
@@ -154,20 +154,20 @@ TEST(Daemon, WarnsWhenAServiceCannotListen) {
 TEST(Daemon, MetricsEndpoint) {
   TempDir d;
   Running r(d, "127.0.0.1:0");
-  const std::string vip = "127.0.0.1:" + std::to_string(freePort());
-  TcpServer echo(echoHandler);
+  const std::string vip = "127.0.0.1:" + std::to_string(free_port());
+  TcpServer echo(echo_handler);
   ASSERT_EQ(r.run({"-A", "-t", vip, "-s", "rr"}).rc, 0);
   ASSERT_EQ(r.run({"-a", "-t", vip, "-r", echo.endpoint().str(), "-w", "3"}).rc, 0);
   {
-    UniqueFd c = connectTcp(*Endpoint::parse(vip));
-    ASSERT_TRUE(sendAll(c.get(), "ping"));
-    ASSERT_EQ(readUpTo(c.get(), 4), "ping");
+    UniqueFd c = connect_tcp(*Endpoint::parse(vip));
+    ASSERT_TRUE(send_all(c.get(), "ping"));
+    ASSERT_EQ(read_up_to(c.get(), 4), "ping");
   }
   Endpoint m = r.daemon->metrics_endpoint();
   ASSERT_NE(m.port, 0);
   std::string text;
   ASSERT_TRUE(wait_for([&] {
-    text = httpGet(m, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    text = http_get(m, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     return text.find("vmstack_lb_proxy_tcp_connections 0") != std::string::npos;
   }));
   EXPECT_NE(text.find("HTTP/1.1 200 OK"), std::string::npos);
@@ -180,8 +180,8 @@ TEST(Daemon, MetricsEndpoint) {
   EXPECT_NE(text.find("vmstack_lb_real_out_bytes_total" + real + " 4\n"), std::string::npos);
   EXPECT_NE(text.find("vmstack_lb_real_weight" + real + " 3\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE vmstack_lb_service_connections_total counter"), std::string::npos);
-  EXPECT_NE(httpGet(m, "GET /other HTTP/1.0\r\n\r\n").find("404"), std::string::npos);
-  EXPECT_NE(httpGet(m, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n").find("405"),
+  EXPECT_NE(http_get(m, "GET /other HTTP/1.0\r\n\r\n").find("404"), std::string::npos);
+  EXPECT_NE(http_get(m, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n").find("405"),
             std::string::npos);
 }
 

@@ -104,18 +104,18 @@ struct Env {
       return;
     }
     tmp = templ;
-    for (int i = 0; i < 3; ++i) startServer(i);
+    for (int i = 0; i < 3; ++i) start_server(i);
     InNetns in(lb_ns);
     for (int i = 0; i < 3; ++i) {
       Endpoint ep = *Endpoint::parse(std::string(kRs[i]) + ":80");
-      if (!wait_for([&] { return bool(connectTcp(ep, 500)); }, 5000)) {
+      if (!wait_for([&] { return bool(connect_tcp(ep, 500)); }, 5000)) {
         skip = std::string("real server ") + kRsNames[i] + " did not come up";
         return;
       }
     }
   }
 
-  void startServer(int i) {
+  void start_server(int i) {
     SpawnOptions o;
     o.stdout_mode = o.stderr_mode = SpawnOptions::Output::null;
     servers.push_back(Subprocess::spawn({"ip", "netns", "exec", rs_ns, kHttpd, "--listen",
@@ -212,7 +212,7 @@ class LbE2E : public ::testing::Test {
   }
 
   // Sets up VIP:80 with the three real servers (weights given).
-  void threeServers(const std::string& sched, std::array<int, 3> w = {1, 1, 1}) {
+  void three_servers(const std::string& sched, std::array<int, 3> w = {1, 1, 1}) {
     ok({"-A", "-t", std::string(kVip) + ":80", "-s", sched});
     for (int i = 0; i < 3; ++i)
       ok({"-a", "-t", std::string(kVip) + ":80", "-r", std::string(kRs[i]) + ":80", "-m", "-w",
@@ -223,10 +223,10 @@ class LbE2E : public ::testing::Test {
   static std::string get(const std::string& path = "/") {
     InNetns in(g_env->lb_ns);
     if (!in.ok()) return "<no netns>";
-    UniqueFd c = connectTcp(*Endpoint::parse(std::string(kVip) + ":80"));
+    UniqueFd c = connect_tcp(*Endpoint::parse(std::string(kVip) + ":80"));
     if (!c) return "<connect failed>";
-    if (!sendAll(c.get(), "GET " + path + " HTTP/1.0\r\nHost: vip\r\n\r\n")) return "<send failed>";
-    std::string resp = readUpTo(c.get(), 1 << 16);
+    if (!send_all(c.get(), "GET " + path + " HTTP/1.0\r\nHost: vip\r\n\r\n")) return "<send failed>";
+    std::string resp = read_up_to(c.get(), 1 << 16);
     auto body = resp.find("\r\n\r\n");
     if (body == std::string::npos) return "<bad response: " + resp + ">";
     std::string name = resp.substr(body + 4);
@@ -264,7 +264,7 @@ class LbE2E : public ::testing::Test {
 }  // namespace
 
 TEST_F(LbE2E, RoundRobinDistributionMatchesTheScheduler) {
-  threeServers("rr");
+  three_servers("rr");
   std::vector<std::string> got;
   for (int i = 0; i < 30; ++i) got.push_back(get());
   EXPECT_EQ(got, expected("rr", {1, 1, 1}, 30));
@@ -282,7 +282,7 @@ TEST_F(LbE2E, RoundRobinDistributionMatchesTheScheduler) {
 }
 
 TEST_F(LbE2E, WeightedRoundRobinDistributionMatchesTheScheduler) {
-  threeServers("wrr", {3, 2, 1});
+  three_servers("wrr", {3, 2, 1});
   std::vector<std::string> got;
   for (int i = 0; i < 36; ++i) got.push_back(get());
   EXPECT_EQ(got, expected("wrr", {3, 2, 1}, 36));
@@ -297,16 +297,16 @@ TEST_F(LbE2E, WeightedRoundRobinDistributionMatchesTheScheduler) {
 }
 
 TEST_F(LbE2E, DeletedRealServerGetsNoNewConnections) {
-  threeServers("rr");
+  three_servers("rr");
   const std::string vip = std::string(kVip) + ":80";
   // A keep-alive connection that lands on rs2 before the delete.
   InNetns in(g_env->lb_ns);
   ASSERT_TRUE(in.ok());
   EXPECT_EQ(get(), "rs1");
-  UniqueFd held = connectTcp(*Endpoint::parse(vip));
+  UniqueFd held = connect_tcp(*Endpoint::parse(vip));
   ASSERT_TRUE(held);
-  ASSERT_TRUE(sendAll(held.get(), "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"));
-  EXPECT_NE(readUntil(held.get(), "rs2\n").find("rs2\n"), std::string::npos);
+  ASSERT_TRUE(send_all(held.get(), "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"));
+  EXPECT_NE(read_until(held.get(), "rs2\n").find("rs2\n"), std::string::npos);
 
   ok({"-d", "-t", vip, "-r", std::string(kRs[1]) + ":80"});
   std::map<std::string, int> count;
@@ -315,8 +315,8 @@ TEST_F(LbE2E, DeletedRealServerGetsNoNewConnections) {
   EXPECT_EQ(count["rs1"], 10);
   EXPECT_EQ(count["rs3"], 10);
   // The established connection is not cut (LVS keeps it until it ends).
-  ASSERT_TRUE(sendAll(held.get(), "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"));
-  EXPECT_NE(readUntil(held.get(), "rs2\n").find("rs2\n"), std::string::npos);
+  ASSERT_TRUE(send_all(held.get(), "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"));
+  EXPECT_NE(read_until(held.get(), "rs2\n").find("rs2\n"), std::string::npos);
   CommandResult r = ipvsadm({"-L", "-n", "-c"});
   // The client runs on the balancer's namespace, so its source is the VIP.
   EXPECT_NE(r.out.find("ESTABLISHED 10.200.0.100:"), std::string::npos) << r.out;
@@ -326,7 +326,7 @@ TEST_F(LbE2E, DeletedRealServerGetsNoNewConnections) {
 }
 
 TEST_F(LbE2E, RestartKeepsRulesCleanOrKilled) {
-  threeServers("wrr", {2, 1, 1});
+  three_servers("wrr", {2, 1, 1});
   ok({"--set", "600", "60", "30"});
   const std::string saved = ipvsadm({"-S", "-n"}).out;
   ASSERT_FALSE(saved.empty());
@@ -365,7 +365,7 @@ TEST_F(LbE2E, RestoreFromSaveFormatAndErrors) {
 }
 
 TEST_F(LbE2E, CliErrorsAndMetrics) {
-  threeServers("rr");
+  three_servers("rr");
   CommandResult r = ipvsadm({"-a", "-t", std::string(kVip) + ":80", "-r", "10.201.0.14:80", "-g"});
   EXPECT_EQ(r.exit_code, 255);
   EXPECT_NE(r.err.find("needs kernel IPVS"), std::string::npos) << r.err;
@@ -381,10 +381,10 @@ TEST_F(LbE2E, CliErrorsAndMetrics) {
   for (int i = 0; i < 6; ++i) get();
   InNetns in(g_env->lb_ns);
   ASSERT_TRUE(in.ok());
-  UniqueFd m = connectTcp(*Endpoint::parse(std::string(kVip) + ":9100"));
+  UniqueFd m = connect_tcp(*Endpoint::parse(std::string(kVip) + ":9100"));
   ASSERT_TRUE(m);
-  ASSERT_TRUE(sendAll(m.get(), "GET /metrics HTTP/1.0\r\n\r\n"));
-  std::string text = readUpTo(m.get(), 1 << 20);
+  ASSERT_TRUE(send_all(m.get(), "GET /metrics HTTP/1.0\r\n\r\n"));
+  std::string text = read_up_to(m.get(), 1 << 20);
   EXPECT_NE(text.find("HTTP/1.0 200 OK"), std::string::npos) << text.substr(0, 200);
   EXPECT_NE(text.find("vmstack_lb_service_connections_total{proto=\"tcp\",vip=\"10.200.0.100:80\"} 6"),
             std::string::npos)
@@ -412,6 +412,6 @@ TEST_F(LbE2E, SyncDaemonRoleThroughIpvsadm) {
   ASSERT_TRUE(ipvsadm({"--stop-daemon", "master"}).ok());
   EXPECT_EQ(ipvsadm({"-L", "--daemon"}).out, "");
   // Rules are untouched by role changes, and still served.
-  threeServers("rr");
+  three_servers("rr");
   EXPECT_EQ(get(), "rs1");
 }

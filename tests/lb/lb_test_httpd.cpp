@@ -37,7 +37,7 @@ struct Conn {
   bool close_after = false;
 };
 
-bool wantsClose(const std::string& head) {
+bool wants_close(const std::string& head) {
   std::string lower;
   lower.reserve(head.size());
   for (char c : head) lower += char(std::tolower(static_cast<unsigned char>(c)));
@@ -156,7 +156,7 @@ int main(int argc, char** argv) {
       for (size_t end; !c.close_after && (end = c.in.find("\r\n\r\n")) != std::string::npos;) {
         std::string head = c.in.substr(0, end + 4);
         c.in.erase(0, end + 4);
-        c.close_after = wantsClose(head);
+        c.close_after = wants_close(head);
         c.out += head_keep;
         c.out += c.close_after ? "Connection: close\r\n\r\n" : "\r\n";
         c.out += body;

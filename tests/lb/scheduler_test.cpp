@@ -19,7 +19,7 @@ DestPtr mk(const char* ep, int weight = 1, uint32_t x = 0, uint32_t y = 0) {
   return std::make_shared<Destination>(c);
 }
 
-std::string nameOf(const DestPtr& d) { return d ? d->addr().str() : "none"; }
+std::string name_of(const DestPtr& d) { return d ? d->addr().str() : "none"; }
 
 SchedInput in(const char* client = "10.0.0.1", const char* target = "192.168.0.1") {
   SchedInput s;
@@ -30,7 +30,7 @@ SchedInput in(const char* client = "10.0.0.1", const char* target = "192.168.0.1
 
 std::vector<std::string> run(Scheduler& s, const std::vector<DestPtr>& ds, int n) {
   std::vector<std::string> out;
-  for (int i = 0; i < n; ++i) out.push_back(nameOf(s.schedule(ds, in())));
+  for (int i = 0; i < n; ++i) out.push_back(name_of(s.schedule(ds, in())));
   return out;
 }
 
@@ -106,12 +106,12 @@ TEST(Scheduler, LeastConnectionUsesLvsOverhead) {
   ds[0]->set_counts(1, 0);    // 256
   ds[1]->set_counts(0, 300);  // 300
   ds[2]->set_counts(0, 255);  // 255
-  EXPECT_EQ(nameOf(s->schedule(ds, in())), "1.0.0.3:80");
+  EXPECT_EQ(name_of(s->schedule(ds, in())), "1.0.0.3:80");
   ds[2]->set_counts(1, 1);  // 257
-  EXPECT_EQ(nameOf(s->schedule(ds, in())), "1.0.0.1:80");
+  EXPECT_EQ(name_of(s->schedule(ds, in())), "1.0.0.1:80");
   // lc ignores weights except 0
   ds[0]->apply({ds[0]->addr(), 0});
-  EXPECT_EQ(nameOf(s->schedule(ds, in())), "1.0.0.3:80");
+  EXPECT_EQ(name_of(s->schedule(ds, in())), "1.0.0.3:80");
 }
 
 TEST(Scheduler, WeightedLeastConnection) {
@@ -132,15 +132,15 @@ TEST(Scheduler, ShortestExpectedDelayAndNeverQueue) {
   auto sed = make_scheduler("sed");
   auto nq = make_scheduler("nq");
   // Both idle: sed prefers the heavy server ((0+1)/10 < (0+1)/1).
-  EXPECT_EQ(nameOf(sed->schedule(ds, in())), "1.0.0.2:80");
+  EXPECT_EQ(name_of(sed->schedule(ds, in())), "1.0.0.2:80");
   // nq takes the first idle server regardless of weight.
-  EXPECT_EQ(nameOf(nq->schedule(ds, in())), "1.0.0.1:80");
+  EXPECT_EQ(name_of(nq->schedule(ds, in())), "1.0.0.1:80");
   ds[0]->set_counts(1, 0);
   ds[1]->set_counts(5, 1000);  // sed/nq ignore inactive connections
-  EXPECT_EQ(nameOf(sed->schedule(ds, in())), "1.0.0.2:80");  // 6/10 < 2/1
-  EXPECT_EQ(nameOf(nq->schedule(ds, in())), "1.0.0.2:80");
+  EXPECT_EQ(name_of(sed->schedule(ds, in())), "1.0.0.2:80");  // 6/10 < 2/1
+  EXPECT_EQ(name_of(nq->schedule(ds, in())), "1.0.0.2:80");
   ds[1]->set_counts(25, 0);                                   // 26/10 > 2/1
-  EXPECT_EQ(nameOf(sed->schedule(ds, in())), "1.0.0.1:80");
+  EXPECT_EQ(name_of(sed->schedule(ds, in())), "1.0.0.1:80");
 }
 
 TEST(Scheduler, LocalityBasedLeastConnection) {
@@ -198,7 +198,7 @@ TEST(Scheduler, DestinationHashing) {
     auto d2 = s->schedule(ds, in("10.9.9.9", target.c_str()));
     ASSERT_TRUE(d1);
     EXPECT_EQ(d1, d2);  // client does not matter
-    used[nameOf(d1)]++;
+    used[name_of(d1)]++;
   }
   EXPECT_EQ(used.size(), 3u);
   // An unavailable owner means no server (no fallback).
@@ -219,7 +219,7 @@ TEST(Scheduler, SourceHashingWeighted) {
     auto d2 = s->schedule(ds, in(client.c_str(), "192.168.7.7"));
     ASSERT_TRUE(d1);
     EXPECT_EQ(d1, d2);  // target does not matter
-    used[nameOf(d1)]++;
+    used[name_of(d1)]++;
   }
   // 3:1 of the buckets; the hash spreads addresses close to that.
   EXPECT_NEAR(double(used["1.0.0.1:80"]) / used["1.0.0.2:80"], 3.0, 0.6);
