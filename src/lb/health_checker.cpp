@@ -18,6 +18,8 @@
 #include <set>
 #include <sstream>
 
+#include "core/strings.h"
+
 namespace vmstack::lb::ha {
 
 const char* to_string(RealStatus s) {
@@ -82,7 +84,7 @@ bool http_status_ok(const std::string& in, bool* complete) {
   *complete = eol != std::string::npos;
   if (!*complete) return false;
   // "HTTP/1.1 200 OK"
-  if (in.compare(0, 5, "HTTP/") != 0) return false;
+  if (!starts_with(in, "HTTP/")) return false;
   auto sp = in.find(' ');
   if (sp == std::string::npos || sp + 4 > in.size()) return false;
   char c = in[sp + 1];
@@ -194,7 +196,7 @@ CheckResult run_blocking(const ProbeSpec& spec) {
 }
 
 std::string http_request(const std::string& method, std::string path, const std::string& host) {
-  if (path.rfind("http://", 0) == 0) {  // full URL: keep the path part
+  if (starts_with(path, "http://")) {  // full URL: keep the path part
     auto slash = path.find('/', 7);
     path = slash == std::string::npos ? "/" : path.substr(slash);
   }

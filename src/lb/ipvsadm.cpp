@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "core/strings.h"
+
 namespace vmstack::lb {
 namespace {
 
@@ -183,7 +185,7 @@ void tokenize(const std::vector<std::string>& args, std::vector<Token>* opts,
       for (++i; i < args.size(); ++i) positional->push_back(args[i]);
       break;
     }
-    if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+    if (a.size() > 2 && starts_with(a, "--")) {
       std::string name = a.substr(2), val;
       bool has_val = false;
       if (auto eq = name.find('='); eq != std::string::npos) {

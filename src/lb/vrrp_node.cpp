@@ -16,6 +16,8 @@
 #include <iostream>
 #include <sstream>
 
+#include "core/strings.h"
+
 namespace vmstack::lb::ha {
 
 namespace {
@@ -36,12 +38,6 @@ std::string v4str(uint32_t a) {
   char buf[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &a, buf, sizeof buf);
   return buf;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "core/fd.h"
+#include "core/strings.h"
 #include "lb/types.h"
 
 using vmstack::UniqueFd;
@@ -38,13 +39,11 @@ struct Conn {
 };
 
 bool wants_close(const std::string& head) {
-  std::string lower;
-  lower.reserve(head.size());
-  for (char c : head) lower += char(std::tolower(static_cast<unsigned char>(c)));
-  if (lower.find("connection: close") != std::string::npos) return true;
+  std::string h = vmstack::lower(head);
+  if (h.find("connection: close") != std::string::npos) return true;
   // HTTP/1.0 closes unless it asks for keep-alive.
-  return lower.find(" http/1.0\r\n") != std::string::npos &&
-         lower.find("connection: keep-alive") == std::string::npos;
+  return h.find(" http/1.0\r\n") != std::string::npos &&
+         h.find("connection: keep-alive") == std::string::npos;
 }
 
 int usage() {
