@@ -152,7 +152,7 @@ void VrrpNode::start() {
   }
   for (const auto& p : cfg_.unicast_peers) peers_.push_back(parse_v4(p, "unicast_peer"));
   // A VIP left behind by a crashed instance must not become our identity.
-  std::string src = cfg_.src_addr.empty() ? interface_ipv4(cfg_.interface, vip_ips) : cfg_.src_addr;
+  std::string src = cfg_.src_addr.empty() ? net::first_ipv4(cfg_.interface, vip_ips) : cfg_.src_addr;
   if (src.empty()) throw std::runtime_error("vrrp: interface " + cfg_.interface + " has no IPv4 address");
   src_ = parse_v4(src, "source address");
 

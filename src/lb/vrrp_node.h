@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/fd.h"
-#include "lb/netlink_addr.h"
+#include "lb/vip_manager.h"
 #include "lb/vrrp.h"
 
 namespace vmstack::lb::ha {
