@@ -2,9 +2,11 @@
 // vmstack-ipvsadm over the control socket and are saved in the state dir;
 // the data plane is a user-space NAT proxy; health checks, VRRP failover
 // and connection sync come from lb-ha (HaRuntime).
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <iostream>
 
 #include "lb/control.h"
 #include "lb/daemon.h"
@@ -36,9 +38,7 @@ class HaGlue {
   void rebuild() {
     stop();
     if (!opts_.enabled()) return;
-    auto rt = std::make_unique<ha::HaRuntime>(d_.table(), opts_, [](const std::string& m) {
-      std::cerr << "vmstack-lbd: " << m << std::endl;
-    });
+    auto rt = std::make_unique<ha::HaRuntime>(d_.table(), opts_);
     rt->start();
     rt_ = std::move(rt);
   }
@@ -53,8 +53,7 @@ class HaGlue {
       try {
         rebuild();
       } catch (const std::exception& e) {
-        std::cerr << "vmstack-lbd: restoring the previous HA setup failed: " << e.what()
-                  << std::endl;
+        spdlog::error("restoring the previous HA setup failed: {}", e.what());
       }
       throw;
     }
@@ -115,9 +114,17 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--nofile", o.nofile, "RLIMIT_NOFILE to ask for (2 per TCP connection)")
       ->capture_default_str();
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
   ha::HaOptions ha_opts;
   ha::add_ha_options(app, ha_opts);
   CLI11_PARSE(app, argc, argv);
+  // The daemon and the lb library log through spdlog's default logger: on
+  // stderr, as "[time] [vmstack-lbd] [level] message".
+  spdlog::set_default_logger(spdlog::stderr_color_mt("vmstack-lbd"));
+  spdlog::set_level(spdlog::level::from_str(log_level));
   o.proxy.splice = splice == "always" ? SpliceMode::Always
                    : splice == "never" ? SpliceMode::Never
                                        : SpliceMode::Auto;
@@ -127,20 +134,19 @@ int main(int argc, char** argv) {
   try {
     ha = std::make_unique<HaGlue>(d, ha_opts);
   } catch (const std::exception& e) {
-    std::cerr << "vmstack-lbd: " << e.what() << std::endl;
+    spdlog::error("{}", e.what());
     return 2;
   }
   try {
     d.start();
     ha->start();  // after the rules are back, so health checks see them
   } catch (const std::exception& e) {
-    std::cerr << "vmstack-lbd: " << e.what() << std::endl;
+    spdlog::error("{}", e.what());
     return 1;
   }
-  std::cerr << "vmstack-lbd: serving (control " << d.control_socket() << ", "
-            << d.proxy().worker_count() << " workers";
-  if (!o.metrics_listen.empty()) std::cerr << ", metrics http://" << d.metrics_endpoint().str() << "/metrics";
-  std::cerr << ")" << std::endl;
+  spdlog::info("serving (control {}, {} workers{})", d.control_socket(), d.proxy().worker_count(),
+               o.metrics_listen.empty() ? std::string()
+                                        : ", metrics http://" + d.metrics_endpoint().str() + "/metrics");
   d.run();
   ha->stop();  // a master hands over (priority-0 advert) before the data plane stops
   d.shutdown();

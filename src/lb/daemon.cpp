@@ -3,7 +3,8 @@
 #include <utility>  // before Asio: boost 1.74 awaitable.hpp uses std::exchange
 #include <boost/asio.hpp>
 #include <csignal>
-#include <iostream>
+
+#include <spdlog/spdlog.h>
 
 #include "lb/control.h"
 #include "lb/metrics.h"
@@ -44,7 +45,6 @@ nlohmann::json reply(const ExecResult& r) {
 Daemon::Daemon(DaemonOptions opts)
     : opts_(std::move(opts)), io_(std::make_unique<Io>(opts_.state_dir)) {
   control_path_ = opts_.control_socket.empty() ? default_control_socket() : opts_.control_socket;
-  if (!opts_.proxy.log) opts_.proxy.log = [this](const std::string& m) { log(m); };
   proxy_ = std::make_unique<Proxy>(table_, opts_.proxy);
 }
 
@@ -54,18 +54,10 @@ asio::io_context& Daemon::io() { return io_->ctx; }
 
 const std::string& Daemon::state_file() const { return io_->state.path(); }
 
-void Daemon::log(const std::string& m) const {
-  if (opts_.log)
-    opts_.log(m);
-  else
-    std::cerr << "vmstack-lbd: " << m << std::endl;
-}
-
 void Daemon::start() {
   uint64_t nofile = raise_nofile_limit(opts_.nofile);
   if (nofile < opts_.nofile)
-    log("open files limited to " + std::to_string(nofile) + " (about " +
-        std::to_string(nofile / 2) + " concurrent TCP connections)");
+    spdlog::warn("open files limited to {} (about {} concurrent TCP connections)", nofile, nofile / 2);
 
   // 1. Saved rules.
   io_->state.prepare();
@@ -73,11 +65,9 @@ void Daemon::start() {
     std::string err = load_state(table_, *text);
     if (!err.empty()) {
       std::string copy = io_->state.set_aside();
-      log("saved rules in " + io_->state.path() + " did not load cleanly (kept a copy in " + copy +
-          "): " + err);
+      spdlog::error("saved rules in {} did not load cleanly (kept a copy in {}): {}", io_->state.path(), copy, err);
     } else {
-      log("restored " + std::to_string(table_.list().size()) + " virtual services from " +
-          io_->state.path());
+      spdlog::info("restored {} virtual services from {}", table_.list().size(), io_->state.path());
     }
   }
   dirty_ = false;
@@ -90,7 +80,7 @@ void Daemon::start() {
   // 2. Data plane, 3. control socket, 4. metrics.
   try {
     proxy_->start();
-    for (auto& [k, e] : proxy_->listener_errors()) log(e + " (retrying)");
+    for (auto& [k, e] : proxy_->listener_errors()) spdlog::warn("{} (retrying)", e);
     io_->control = std::make_unique<ControlServer>(
         io_->ctx, control_path_, [this](const nlohmann::json& r) { return handle(r); });
     io_->control->start();
@@ -111,7 +101,7 @@ void Daemon::run() {
   io_->signals.add(SIGTERM);
   io_->signals.async_wait([this](boost::system::error_code ec, int sig) {
     if (ec) return;
-    log(std::string("caught ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    spdlog::info("caught {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     stop();
   });
   std::function<void()> arm = [this, &arm] {
@@ -158,7 +148,7 @@ void Daemon::save_if_dirty(std::string* warning) {
   } catch (const std::exception& e) {
     dirty_ = true;  // try again on the next change
     std::string m = std::string("rules not saved: ") + e.what();
-    log(m);
+    spdlog::error("{}", m);
     if (warning) *warning = "warning: " + m + "\n";
   }
 }

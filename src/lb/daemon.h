@@ -26,7 +26,6 @@ struct DaemonOptions {
   std::string metrics_listen;  // "addr:port", "" = no metrics endpoint
   ProxyOptions proxy;
   uint64_t nofile = 1048576;   // RLIMIT_NOFILE wanted (2 descriptors per TCP connection)
-  std::function<void(const std::string&)> log;  // default: stderr
 };
 
 class Daemon {
@@ -64,7 +63,6 @@ class Daemon {
 
  private:
   struct Io;
-  void log(const std::string& m) const;
   void save_if_dirty(std::string* warning = nullptr);
   std::string listener_warning(const Command& c) const;
 

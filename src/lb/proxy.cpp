@@ -13,7 +13,8 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
-#include <iostream>
+
+#include <spdlog/spdlog.h>
 
 #include "lb/proxy_worker.h"
 
@@ -60,13 +61,6 @@ std::string errno_text(int e) { return std::strerror(e); }
 }  // namespace
 
 // ------------------------------------------------------------ ProxyShared
-void ProxyShared::log(const std::string& m) const {
-  if (opts.log)
-    opts.log(m);
-  else
-    std::cerr << "vmstack-lb proxy: " << m << "\n";
-}
-
 bool ProxyShared::refresh() {
   std::vector<ServicePtr> want;
   if (table.forwarding()) want = table.services();
@@ -193,7 +187,7 @@ void Worker::reconcile(bool retry_only) {
       sh_.errors.erase(s->key());
     } else if (!sh_.errors.count(s->key())) {
       sh_.errors[s->key()] = err;
-      if (index_ == 0) sh_.log(err);
+      if (index_ == 0) spdlog::warn("proxy: {}", err);
     }
   }
   nlisteners_ = listeners_.size();

@@ -35,7 +35,6 @@ struct ProxyOptions {
   int listen_backlog = 4096;
   // Upper bound on the connect phase (SYN_SENT), capped by the tcp timeout.
   uint32_t connect_timeout_s = 120;
-  std::function<void(const std::string&)> log;  // default: stderr
 };
 
 // Data-plane totals (all workers), for /metrics.

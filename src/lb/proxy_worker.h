@@ -122,7 +122,6 @@ struct ProxyShared {
       connect_failed{0}, expired{0}, reset{0}, udp_dropped{0}, accept_errors{0}, pipes_in_use{0},
       spliced_bytes{0};
 
-  void log(const std::string& m) const;
   // Recomputes the desired set from the table; true when it changed.
   bool refresh();
   // Wakes the workers and waits until all applied generation `g`.

@@ -13,8 +13,9 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
 
 #include "core/strings.h"
 
@@ -136,11 +137,6 @@ VrrpNode::VrrpNode(VrrpNodeConfig cfg, Callbacks cb, std::shared_ptr<VipManager>
 
 VrrpNode::~VrrpNode() { stop(true); }
 
-void VrrpNode::log(const std::string& m) {
-  if (cb_.log) cb_.log(m);
-  else std::cerr << "vrrp: " << m << "\n";
-}
-
 void VrrpNode::start() {
   if (running_.load()) return;
   vip_addrs_.clear();
@@ -210,14 +206,13 @@ void VrrpNode::start() {
       try {
         vips_->del(cfg_.interface, v);
       } catch (const std::exception& e) {
-        log(e.what());
+        spdlog::error("vrrp: {}", e.what());
       }
     }
   }
   running_ = true;
-  log("vrid " + std::to_string(cfg_.vrid) + " priority " + std::to_string(cfg_.priority) + " on " +
-      cfg_.interface + " (" + (peers_.empty() ? "multicast " + cfg_.mcast_group : "unicast") + ", src " +
-      v4str(src_) + ")");
+  spdlog::info("vrrp: vrid {} priority {} on {} ({}, src {})", cfg_.vrid, cfg_.priority, cfg_.interface,
+               peers_.empty() ? "multicast " + cfg_.mcast_group : "unicast", v4str(src_));
   {
     std::lock_guard lk(mu_);
     sm_->startup(now_ms());
@@ -259,7 +254,7 @@ void VrrpNode::send_advert(uint8_t prio) {
     if (::sendto(fd_.get(), pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
       // Expected while a peer's namespace/link is gone; keep quiet-ish.
       if (errno != ECONNREFUSED && errno != ENETUNREACH && errno != EHOSTUNREACH)
-        log(std::string("send advert: ") + std::strerror(errno));
+        spdlog::warn("vrrp: send advert: {}", std::strerror(errno));
     }
   };
   if (peers_.empty()) send_to(parse_v4(cfg_.mcast_group, "mcast_group"));
@@ -270,14 +265,14 @@ void VrrpNode::send_advert(uint8_t prio) {
 
 void VrrpNode::handle_transition(VrrpState from, VrrpState to) {
   state_ = to;
-  log(std::string("vrid ") + std::to_string(cfg_.vrid) + ": " + to_string(from) + " -> " + to_string(to));
+  spdlog::info("vrrp: vrid {}: {} -> {}", cfg_.vrid, to_string(from), to_string(to));
   if (to == VrrpState::Master) {
     if (cfg_.manage_vips) {
       for (const auto& v : cfg_.vips) {
         try {
           vips_->add(cfg_.interface, v);
         } catch (const std::exception& e) {
-          log(e.what());
+          spdlog::error("vrrp: {}", e.what());
         }
       }
       announce_vips();
@@ -292,7 +287,7 @@ void VrrpNode::handle_transition(VrrpState from, VrrpState to) {
         try {
           vips_->del(cfg_.interface, v);
         } catch (const std::exception& e) {
-          log(e.what());
+          spdlog::error("vrrp: {}", e.what());
         }
       }
     }
@@ -304,7 +299,7 @@ void VrrpNode::announce_vips() {
     try {
       vips_->announce(cfg_.interface, v.substr(0, v.find('/')));
     } catch (const std::exception& e) {
-      log(e.what());
+      spdlog::warn("vrrp: {}", e.what());
     }
   }
 }

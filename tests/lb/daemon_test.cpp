@@ -11,6 +11,7 @@
 #include "lb/daemon.h"
 #include "lb/metrics.h"
 #include "lb_test_util.h"
+#include "log_capture.h"
 
 using namespace vmstack::lb;
 using namespace lbtest;
@@ -25,16 +26,15 @@ std::string slurp(const std::string& p) {
 // A started Daemon whose control thread runs until the object dies.
 class Running {
  public:
+  LogCapture logs;  // the first member: outlives the daemon and its threads
+  std::unique_ptr<Daemon> daemon;
+
   Running(const TempDir& d, std::string metrics = {}) {
     DaemonOptions o;
     o.state_dir = d.file("state");
     o.control_socket = d.file("ctl.sock");
     o.metrics_listen = std::move(metrics);
     o.proxy.workers = 1;
-    o.log = [this](const std::string& m) {
-      std::lock_guard lk(mu_);
-      log_ += m + "\n";
-    };
     daemon = std::make_unique<Daemon>(o);
     daemon->start();
     thread_ = std::thread([this] { daemon->run(); });
@@ -49,15 +49,9 @@ class Running {
     EXPECT_TRUE(p.cmd) << p.error;
     return control_call(daemon->control_socket(), {{"cmd", command_to_json(*p.cmd)}});
   }
-  std::string log() {
-    std::lock_guard lk(mu_);
-    return log_;
-  }
-  std::unique_ptr<Daemon> daemon;
+  std::string log() const { return logs.text(); }
 
  private:
-  std::mutex mu_;
-  std::string log_;
   std::thread thread_;
 };
 

@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "ha_test_util.h"
+#include "log_capture.h"
 #include "lb/health_checker.h"
 #include "lb/health_table_target.h"
 #include "lb/service_table.h"
@@ -24,11 +25,10 @@ constexpr double kTimeout = 0.4;
 constexpr double kSlack = 0.4;
 
 struct Fixture {
+  lbtest::LogCapture logs;  // the first member: outlives the checker thread
   std::vector<std::unique_ptr<TestServer>> reals;
   ServiceTable table;
   ServiceTableTarget target{table};
-  std::vector<std::string> log;
-  std::mutex log_mu;
   std::unique_ptr<HealthChecker> checker;
   ServiceKey key;
 
@@ -36,10 +36,6 @@ struct Fixture {
   void start(int nreals, const std::string& extra, const std::string& path = "") {
     for (int i = 0; i < nreals; ++i) reals.push_back(std::make_unique<TestServer>("real" + std::to_string(i) + " ok"));
     HealthChecker::Options o;
-    o.log = [this](const std::string& m) {
-      std::lock_guard lk(log_mu);
-      log.push_back(m);
-    };
     o.config_path = path;
     o.reload_poll_s = 0.1;
     auto cfg = parse_ldirectord_config(text(extra), "test.cf");
@@ -85,12 +81,7 @@ struct Fixture {
       if (!has(i)) return false;
     return true;
   }
-  std::string joined_log() {
-    std::lock_guard lk(log_mu);
-    std::string s;
-    for (auto& l : log) s += l + "\n";
-    return s;
-  }
+  std::string joined_log() const { return logs.text(); }
 };
 
 }  // namespace
@@ -327,9 +318,7 @@ TEST(HealthChecker, AdoptsRulesAlreadyInTheTable) {
   auto cfg = parse_ldirectord_config("checkinterval=0.2\nchecktimeout=0.4\nquiescent=no\nvirtual=10.200.0.9:80\n  real=" +
                                      live.endpoint() + " masq 2\n  real=" + dead.endpoint() +
                                      " masq 2\n  checktype=connect\n");
-  HealthChecker::Options o;
-  o.log = [](const std::string&) {};
-  HealthChecker hc(cfg, target, o);
+  HealthChecker hc(cfg, target, HealthChecker::Options{});
   Endpoint live_ep = *Endpoint::parse(live.endpoint()), dead_ep = *Endpoint::parse(dead.endpoint());
   bool live_dropped = false;
   std::atomic<bool> watching{true};

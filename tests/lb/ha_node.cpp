@@ -15,6 +15,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
@@ -66,14 +69,14 @@ class GatedProxy {
       sa.sin_family = AF_INET;
       sa.sin_port = htons(port_);
       if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || ::listen(fd.get(), 64) < 0) {
-        std::cerr << name_ << ": listen :" << port_ << ": " << std::strerror(errno) << "\n";
+        spdlog::error("proxy: listen :{}: {}", port_, std::strerror(errno));
         return;
       }
       listen_ = std::move(fd);
       wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
       running_ = true;
       thread_ = std::thread([this] { loop(); });
-      std::cerr << name_ << ": proxy listening on :" << port_ << "\n";
+      spdlog::info("proxy listening on :{}", port_);
     } else {
       running_ = false;
       uint64_t v = 1;
@@ -81,7 +84,7 @@ class GatedProxy {
       thread_.join();
       listen_.reset();
       wake_.reset();
-      std::cerr << name_ << ": proxy closed\n";
+      spdlog::info("proxy closed");
     }
   }
 
@@ -176,9 +179,10 @@ int main(int argc, char** argv) {
   ServiceTable table;
   GatedProxy proxy(table, name, port);
   table.subscribe_forwarding([&](bool on) { proxy.set(on); });
-  auto log = [&](const std::string& m) { std::cerr << name << ": " << m << std::endl; };
+  // Logs (the node's and HaRuntime's) on stderr, tagged with the node's name.
+  spdlog::set_default_logger(spdlog::stderr_color_mt(name));
   try {
-    ha::HaRuntime ha(table, opts, log);
+    ha::HaRuntime ha(table, opts);
     ha.start();
     proxy.set(table.forwarding());
     std::cout << "ready" << std::endl;
@@ -193,10 +197,10 @@ int main(int argc, char** argv) {
         last_tick = std::chrono::steady_clock::now();
       }
     }
-    log("stopping");
+    spdlog::info("stopping");
     ha.stop();
   } catch (const std::exception& e) {
-    log(std::string("error: ") + e.what());
+    spdlog::error("{}", e.what());
     return 1;
   }
   proxy.set(false);

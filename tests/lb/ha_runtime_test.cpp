@@ -30,7 +30,7 @@ HaOptions parse(std::vector<std::string> args) {
 std::string ctor_error(const HaOptions& o) {
   ServiceTable t;
   try {
-    HaRuntime r(t, o, [](const std::string&) {});
+    HaRuntime r(t, o);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -123,7 +123,7 @@ TEST(HaRuntime, HealthChecksFillTheTableAndShowInMetrics) {
   ServiceTable table;
   HaOptions o;
   o.ldirectord_cf = d.file("ld.cf");
-  HaRuntime ha(table, o, [](const std::string&) {});
+  HaRuntime ha(table, o);
   EXPECT_FALSE(table.has_service(ServiceKey{Proto::TCP, *Endpoint::parse("10.201.0.1:80")}));  // nothing before start
   ha.start();
   ServiceKey key{Proto::TCP, *Endpoint::parse("10.201.0.1:80")};
@@ -172,9 +172,9 @@ TEST(HaRuntime, FixedSyncRolesCarryPersistence) {
   HaOptions bo;
   bo.start_daemon = "backup";
   bo.sync_port = port;
-  HaRuntime bha(bt, bo, [](const std::string&) {});
+  HaRuntime bha(bt, bo);
   bha.start();
-  HaRuntime mha(mt, mo, [](const std::string&) {});
+  HaRuntime mha(mt, mo);
   mha.start();
   EXPECT_EQ(mha.role(), "master");
   EXPECT_EQ(bha.role(), "backup");

@@ -32,7 +32,6 @@ struct Fixture {
     ProxyOptions o;
     o.workers = 2;
     o.splice = splice;
-    o.log = [](const std::string&) {};
     proxy = std::make_unique<Proxy>(table, o);
     proxy->start();
   }
@@ -374,7 +373,6 @@ TEST(Proxy, ListenerErrorIsReportedAndRetried) {
   ServiceTable table;
   ProxyOptions o;
   o.workers = 1;
-  o.log = [](const std::string&) {};
   Proxy proxy(table, o);
   proxy.start();
   ServiceConfig c;
