@@ -25,6 +25,7 @@
 #include "lb/ipvsadm.h"
 #include "lb/scheduler.h"
 #include "lb_test_util.h"
+#include "netns_util.h"
 
 using namespace vmstack::lb;
 using namespace lbtest;
@@ -41,77 +42,32 @@ const char* kVip = "10.200.0.100";
 const char* kRs[] = {"10.201.0.11", "10.201.0.12", "10.201.0.13"};
 const char* kRsNames[] = {"rs1", "rs2", "rs3"};
 
-bool sh(const std::vector<std::string>& argv, std::string* err = nullptr) {
-  CommandResult r = run_command(argv, std::chrono::seconds(20));
-  if (!r.ok() && err) *err = vmstack::format_argv(argv) + ": " + r.err;
-  return r.ok();
-}
-
-// Switches the calling thread into a network namespace, and back.
-class InNetns {
- public:
-  explicit InNetns(const std::string& name) {
-    orig_.reset(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
-    UniqueFd target(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
-    ok_ = orig_ && target && ::setns(target.get(), CLONE_NEWNET) == 0;
-  }
-  ~InNetns() {
-    if (ok_) ::setns(orig_.get(), CLONE_NEWNET);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  UniqueFd orig_;
-  bool ok_ = false;
-};
-
-// The two namespaces, the veth pair and the three real servers.
+// The two namespaces, the veth pair and the three real servers. Every part
+// is an RAII member: if the constructor fails at any step (SetupError names
+// the command and carries its stderr), what was created so far is removed.
 struct Env {
-  std::string lb_ns, rs_ns, skip;
-  std::vector<Subprocess> servers;
-  std::filesystem::path tmp;
+  const std::string id = std::to_string(::getpid());
+  const std::string lb_ns = "vmstack-lb-test-" + id;
+  const std::string rs_ns = lb_ns + "-rs";
+  TempDir tmp;
+  NetNs lb{lb_ns}, rs{rs_ns};
+  VethPair veth{lb, "vlb" + id, rs, "vrs" + id};
+  std::vector<Subprocess> servers;  // last: gone before the namespaces
 
   Env() {
-    const std::string id = std::to_string(::getpid());
-    lb_ns = "vmstack-lb-test-" + id;
-    rs_ns = lb_ns + "-rs";
-    if (::geteuid() != 0) {
-      skip = "needs root to create network namespaces";
-      return;
-    }
-    std::string err;
     const std::string va = "vlb" + id, vb = "vrs" + id;
-    bool ok = sh({"ip", "netns", "add", lb_ns}, &err) && sh({"ip", "netns", "add", rs_ns}, &err) &&
-              sh({"ip", "-n", lb_ns, "link", "set", "lo", "up"}, &err) &&
-              sh({"ip", "-n", rs_ns, "link", "set", "lo", "up"}, &err) &&
-              sh({"ip", "-n", lb_ns, "link", "add", va, "type", "veth", "peer", "name", vb,
-                  "netns", rs_ns},
-                 &err) &&
-              sh({"ip", "-n", lb_ns, "addr", "add", "10.201.0.1/24", "dev", va}, &err) &&
-              sh({"ip", "-n", lb_ns, "addr", "add", std::string(kVip) + "/32", "dev", "lo"},
-                 &err) &&
-              sh({"ip", "-n", lb_ns, "link", "set", va, "up"}, &err) &&
-              sh({"ip", "-n", rs_ns, "link", "set", vb, "up"}, &err);
-    for (const char* a : kRs)
-      ok = ok && sh({"ip", "-n", rs_ns, "addr", "add", std::string(a) + "/24", "dev", vb}, &err);
-    if (!ok) {
-      skip = "cannot set up network namespaces here: " + err;
-      return;
-    }
-    char templ[] = "/tmp/vmstack-lb-e2e-XXXXXX";
-    if (!::mkdtemp(templ)) {
-      skip = "mkdtemp failed";
-      return;
-    }
-    tmp = templ;
+    lb.ip({"addr", "add", "10.201.0.1/24", "dev", va});
+    lb.ip({"addr", "add", std::string(kVip) + "/32", "dev", "lo"});
+    lb.ip({"link", "set", va, "up"});
+    rs.ip({"link", "set", vb, "up"});
+    for (const char* a : kRs) rs.ip({"addr", "add", std::string(a) + "/24", "dev", vb});
     for (int i = 0; i < 3; ++i) start_server(i);
     InNetns in(lb_ns);
+    if (!in.ok()) throw SetupError("cannot enter network namespace " + lb_ns);
     for (int i = 0; i < 3; ++i) {
       Endpoint ep = *Endpoint::parse(std::string(kRs[i]) + ":80");
-      if (!wait_for([&] { return bool(connect_tcp(ep, 500)); }, 5000)) {
-        skip = std::string("real server ") + kRsNames[i] + " did not come up";
-        return;
-      }
+      if (!wait_for([&] { return bool(connect_tcp(ep, 500)); }, 5000))
+        throw SetupError(std::string("real server ") + kRsNames[i] + " (" + kRs[i] + ":80) did not come up");
     }
   }
 
@@ -124,31 +80,36 @@ struct Env {
   }
 
   ~Env() {
+    // Politely first; Subprocess's destructor SIGKILLs whatever is left.
     for (auto& s : servers) {
       s.kill(SIGTERM);
       if (!s.wait_for(std::chrono::seconds(3))) s.kill(SIGKILL);
     }
-    servers.clear();  // reaped by the destructor
-    sh({"ip", "netns", "del", rs_ns});
-    sh({"ip", "netns", "del", lb_ns});
-    std::error_code ec;
-    if (!tmp.empty()) std::filesystem::remove_all(tmp, ec);
   }
 };
 
-Env* g_env = nullptr;
+// Built once for the suite; when it cannot be, every test says why.
+std::unique_ptr<Env> g_env;
+std::string g_skip, g_setup_error;
 
 class LbE2E : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { g_env = new Env(); }
-  static void TearDownTestSuite() {
-    delete g_env;
-    g_env = nullptr;
+  static void SetUpTestSuite() {
+    g_skip.clear();
+    g_setup_error.clear();
+    if (!netns_available(&g_skip)) return;
+    try {
+      g_env = std::make_unique<Env>();
+    } catch (const std::exception& e) {
+      g_setup_error = e.what();
+    }
   }
+  static void TearDownTestSuite() { g_env.reset(); }
 
   void SetUp() override {
-    if (!g_env->skip.empty()) GTEST_SKIP() << g_env->skip;
-    dir_ = g_env->tmp / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    if (!g_skip.empty()) GTEST_SKIP() << g_skip;
+    ASSERT_TRUE(g_env) << "setting up the network namespaces failed: " << g_setup_error;
+    dir_ = g_env->tmp.path / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::create_directories(dir_);
     sock_ = (dir_ / "ctl.sock").string();
     start_daemon();

@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -288,8 +289,11 @@ struct TempDir {
   std::filesystem::path path;
   TempDir() {
     char t[] = "/tmp/vmstack-lb-XXXXXX";
-    path = ::mkdtemp(t);
+    if (!::mkdtemp(t)) throw std::runtime_error(std::string("mkdtemp /tmp/vmstack-lb-XXXXXX: ") + std::strerror(errno));
+    path = t;
   }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path, ec);
