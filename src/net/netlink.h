@@ -6,8 +6,9 @@
 // netlink socket (so calls are thread-safe) and throws NetlinkError on
 // failure; its message names the interface and carries the netlink (or
 // system) error text, e.g. "set mtu 70000 on tap0: Invalid input data or
-// parameter". Creating what exists (of the right kind) and removing what is
-// absent are not errors.
+// parameter". Interface names are checked before anything is sent (1..15
+// bytes, no '/', ':' or whitespace). Creating what exists (of the right kind)
+// and removing what is absent are not errors.
 #pragma once
 
 #include <stdexcept>
