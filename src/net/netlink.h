@@ -13,6 +13,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vmstack::net {
@@ -70,7 +71,8 @@ void set_mac(const std::string& name, const std::string& mac);
 // ---- addresses ----
 
 // "10.0.0.100/24", "10.0.0.100" (/32), "fd00::1/64", "fd00::1" (/128).
-// Adding an address that is present / deleting one that is absent is fine.
+// Adding an address that is present / deleting one that is absent (or whose
+// interface is gone) is fine.
 void add_address(const std::string& ifname, const std::string& cidr);
 void delete_address(const std::string& ifname, const std::string& cidr);
 // Whether `ip` (no prefix) is configured on `ifname` (on any interface if
