@@ -55,7 +55,7 @@ int usage() {
   return 2;
 }
 
-void raiseNofile() {
+void raise_nofile() {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
     rl.rlim_cur = rl.rlim_max;
@@ -63,9 +63,9 @@ void raiseNofile() {
   }
 }
 
-UniqueFd startConnect(const Endpoint& ep) {
+UniqueFd start_connect(const Endpoint& ep) {
   sockaddr_storage ss;
-  socklen_t len = ep.toSockaddr(&ss);
+  socklen_t len = ep.to_sockaddr(&ss);
   UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) return fd;
   int one = 1;
@@ -83,7 +83,7 @@ struct Slot {
   std::string resp;
 };
 
-int runRate(const Args& a) {
+int run_rate(const Args& a) {
   const std::string req = "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
   UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
   std::vector<Slot> slots(size_t(a.concurrency));
@@ -101,7 +101,7 @@ int runRate(const Args& a) {
     Slot& s = slots[i];
     s.resp.clear();
     s.start = Clock::now();
-    s.fd = startConnect(a.target);
+    s.fd = start_connect(a.target);
     if (!s.fd) {
       ++errors;
       s.state = Slot::Idle;
@@ -200,7 +200,7 @@ int runRate(const Args& a) {
 }
 
 // ------------------------------------------------------------------ idle
-int runIdle(const Args& a) {
+int run_idle(const Args& a) {
   UniqueFd ep(epoll_create1(EPOLL_CLOEXEC));
   std::vector<UniqueFd> conns;
   conns.reserve(size_t(a.count));
@@ -211,7 +211,7 @@ int runIdle(const Args& a) {
   for (int opened = 0; opened < a.count;) {
     int batch = std::min(kBatch, a.count - opened);
     for (int i = 0; i < batch; ++i) {
-      UniqueFd fd = startConnect(a.target);
+      UniqueFd fd = start_connect(a.target);
       if (!fd) {
         std::fprintf(stderr, "lb_loadgen: connect: %s\n", std::strerror(errno));
         return 1;
@@ -272,8 +272,8 @@ int main(int argc, char** argv) {
     }
   }
   if (!have_target) return usage();
-  raiseNofile();
-  if (a.mode == "rate") return runRate(a);
-  if (a.mode == "idle") return runIdle(a);
+  raise_nofile();
+  if (a.mode == "rate") return run_rate(a);
+  if (a.mode == "idle") return run_idle(a);
   return usage();
 }

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   if (auto slash = prog.rfind('/'); slash != std::string::npos) prog = prog.substr(slash + 1);
   std::vector<std::string> args(argv + (argc > 0 ? 1 : 0), argv + argc);
 
-  ParseResult p = parseIpvsadmArgs(args);
+  ParseResult p = parse_ipvsadm_args(args);
   if (!p.cmd) {
     if (!p.error.empty()) std::cerr << p.error << "\n";
     if (p.exit_code == 255 && p.error.empty())
@@ -26,11 +26,11 @@ int main(int argc, char** argv) {
   }
   const Command& c = *p.cmd;
   if (c.op == Op::Help) {
-    std::cout << usageText(prog);
+    std::cout << usage_text(prog);
     return 0;
   }
   if (c.op == Op::Version) {
-    std::cout << versionText();
+    std::cout << version_text();
     return 0;
   }
 
@@ -43,24 +43,24 @@ int main(int argc, char** argv) {
     int n = 0;
     for (std::string line; std::getline(std::cin, line);) {
       ++n;
-      ParseResult lp = parseSaveLine(line);
+      ParseResult lp = parse_save_line(line);
       if (!lp.cmd) {
         std::cerr << "line " << n << ": " << lp.error << "\n";
         return 2;
       }
       if (lp.cmd->op == Op::None) continue;
-      batch.push_back(commandToJson(*lp.cmd));
+      batch.push_back(command_to_json(*lp.cmd));
       lines.push_back(n);
     }
     req = {{"batch", batch}, {"lines", lines}};
   } else {
-    req = {{"cmd", commandToJson(c)}};
+    req = {{"cmd", command_to_json(c)}};
   }
 
-  const std::string socket = p.socket_path.empty() ? defaultControlSocket() : p.socket_path;
+  const std::string socket = p.socket_path.empty() ? default_control_socket() : p.socket_path;
   ControlReply r;
   try {
-    r = controlCall(socket, req);
+    r = control_call(socket, req);
   } catch (const std::exception& e) {
     std::cerr << "Can't initialize ipvs: " << e.what() << "\n"
               << "Is vmstack-lbd running? (control socket " << socket

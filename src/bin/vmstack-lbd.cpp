@@ -1,21 +1,19 @@
 // vmstack-lbd: the vmstack load balancer daemon. Rules come from
 // vmstack-ipvsadm over the control socket and are saved in the state dir;
-// the data plane is a user-space NAT proxy; with lb-ha built in, health
-// checks, VRRP failover and connection sync too.
+// the data plane is a user-space NAT proxy; health checks, VRRP failover
+// and connection sync come from lb-ha (HaRuntime).
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <iostream>
 
 #include "lb/control.h"
 #include "lb/daemon.h"
-
-#ifdef VMSTACK_LB_HAVE_HA
 #include "lb/ha_runtime.h"
-#endif
 
 using namespace vmstack::lb;
 
-#ifdef VMSTACK_LB_HAVE_HA
 namespace {
 
 // Owns the HaRuntime and lets `ipvsadm --start-daemon/--stop-daemon` change
@@ -24,11 +22,11 @@ class HaGlue {
  public:
   HaGlue(Daemon& d, ha::HaOptions opts) : d_(d), opts_(std::move(opts)) {
     ExecHooks h;
-    h.start_daemon = [this](const Command& c) { startDaemon(c); };
-    h.stop_daemon = [this](const Command& c) { stopDaemon(c); };
-    h.list_daemon = [this] { return listDaemon(); };
-    d_.setHooks(std::move(h));
-    d_.setExtraMetrics([this] { return rt_ ? rt_->metrics_text() : std::string(); });
+    h.start_daemon = [this](const Command& c) { start_daemon(c); };
+    h.stop_daemon = [this](const Command& c) { stop_daemon(c); };
+    h.list_daemon = [this] { return list_daemon(); };
+    d_.set_hooks(std::move(h));
+    d_.set_extra_metrics([this] { return rt_ ? rt_->metrics_text() : std::string(); });
   }
   void start() { rebuild(); }
   void stop() {
@@ -40,9 +38,7 @@ class HaGlue {
   void rebuild() {
     stop();
     if (!opts_.enabled()) return;
-    auto rt = std::make_unique<ha::HaRuntime>(d_.table(), opts_, [](const std::string& m) {
-      std::cerr << "vmstack-lbd: " << m << std::endl;
-    });
+    auto rt = std::make_unique<ha::HaRuntime>(d_.table(), opts_);
     rt->start();
     rt_ = std::move(rt);
   }
@@ -57,13 +53,12 @@ class HaGlue {
       try {
         rebuild();
       } catch (const std::exception& e) {
-        std::cerr << "vmstack-lbd: restoring the previous HA setup failed: " << e.what()
-                  << std::endl;
+        spdlog::error("restoring the previous HA setup failed: {}", e.what());
       }
       throw;
     }
   }
-  void startDaemon(const Command& c) {
+  void start_daemon(const Command& c) {
     if (opts_.start_daemon == c.daemon_state) throw LbError(LbError::Code::DaemonExists);
     ha::HaOptions next = opts_;
     next.start_daemon = c.daemon_state;
@@ -71,13 +66,13 @@ class HaGlue {
     if (c.has_syncid) next.sync_id = c.syncid;
     change(next);
   }
-  void stopDaemon(const Command& c) {
+  void stop_daemon(const Command& c) {
     if (opts_.start_daemon != c.daemon_state) throw LbError(LbError::Code::NoDaemon);
     ha::HaOptions next = opts_;
     next.start_daemon.clear();
     change(next);
   }
-  std::string listDaemon() const {
+  std::string list_daemon() const {
     if (opts_.start_daemon.empty() || !rt_) return {};
     std::string role = rt_->role();
     if (role != "master" && role != "backup") role = opts_.start_daemon;
@@ -96,7 +91,6 @@ class HaGlue {
 };
 
 }  // namespace
-#endif
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -104,7 +98,7 @@ int main(int argc, char** argv) {
       "Configure it with vmstack-ipvsadm (ipvsadm syntax)."};
   DaemonOptions o;
   std::string splice = "auto";
-  o.control_socket = defaultControlSocket();
+  o.control_socket = default_control_socket();
   app.add_option("--state-dir", o.state_dir, "Where the rules are saved (file 'rules')")
       ->capture_default_str();
   app.add_option("--control-socket,--socket", o.control_socket,
@@ -120,42 +114,41 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--nofile", o.nofile, "RLIMIT_NOFILE to ask for (2 per TCP connection)")
       ->capture_default_str();
-#ifdef VMSTACK_LB_HAVE_HA
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
+      ->capture_default_str();
   ha::HaOptions ha_opts;
   ha::add_ha_options(app, ha_opts);
-#endif
   CLI11_PARSE(app, argc, argv);
+  // The daemon and the lb library log through spdlog's default logger: on
+  // stderr, as "[time] [vmstack-lbd] [level] message".
+  spdlog::set_default_logger(spdlog::stderr_color_mt("vmstack-lbd"));
+  spdlog::set_level(spdlog::level::from_str(log_level));
   o.proxy.splice = splice == "always" ? SpliceMode::Always
                    : splice == "never" ? SpliceMode::Never
                                        : SpliceMode::Auto;
 
   Daemon d(o);
-#ifdef VMSTACK_LB_HAVE_HA
   std::unique_ptr<HaGlue> ha;
   try {
     ha = std::make_unique<HaGlue>(d, ha_opts);
   } catch (const std::exception& e) {
-    std::cerr << "vmstack-lbd: " << e.what() << std::endl;
+    spdlog::error("{}", e.what());
     return 2;
   }
-#endif
   try {
     d.start();
-#ifdef VMSTACK_LB_HAVE_HA
     ha->start();  // after the rules are back, so health checks see them
-#endif
   } catch (const std::exception& e) {
-    std::cerr << "vmstack-lbd: " << e.what() << std::endl;
+    spdlog::error("{}", e.what());
     return 1;
   }
-  std::cerr << "vmstack-lbd: serving (control " << d.controlSocket() << ", "
-            << d.proxy().workerCount() << " workers";
-  if (!o.metrics_listen.empty()) std::cerr << ", metrics http://" << d.metricsEndpoint().str() << "/metrics";
-  std::cerr << ")" << std::endl;
+  spdlog::info("serving (control {}, {} workers{})", d.control_socket(), d.proxy().worker_count(),
+               o.metrics_listen.empty() ? std::string()
+                                        : ", metrics http://" + d.metrics_endpoint().str() + "/metrics");
   d.run();
-#ifdef VMSTACK_LB_HAVE_HA
   ha->stop();  // a master hands over (priority-0 advert) before the data plane stops
-#endif
   d.shutdown();
   return 0;
 }

@@ -26,7 +26,7 @@ namespace {
 
 constexpr size_t kMaxRequest = 16u << 20;  // a restore of many thousands of rules fits
 
-sockaddr_un unixAddr(const std::string& path) {
+sockaddr_un unix_addr(const std::string& path) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   if (path.size() >= sizeof sa.sun_path)
@@ -36,28 +36,28 @@ sockaddr_un unixAddr(const std::string& path) {
 }
 
 // A connect() that succeeds means a live daemon owns the socket.
-bool socketIsLive(const std::string& path) {
+bool socket_is_live(const std::string& path) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  sockaddr_un sa = unixAddr(path);
+  sockaddr_un sa = unix_addr(path);
   return ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
 }
 
 }  // namespace
 
-std::string defaultControlSocket() {
+std::string default_control_socket() {
   const char* env = std::getenv("VMSTACK_LB_SOCKET");
   return env && *env ? env : "/run/vmstack-lb/lbd.sock";
 }
 
-ControlReply controlCall(const std::string& path, const nlohmann::json& request, int timeout_ms) {
+ControlReply control_call(const std::string& path, const nlohmann::json& request, int timeout_ms) {
   UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (!fd) throw std::runtime_error(std::string("socket: ") + std::strerror(errno));
-  sockaddr_un sa = unixAddr(path);
+  sockaddr_un sa = unix_addr(path);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0)
     throw std::runtime_error(path + ": " + std::strerror(errno));
   std::string req = request.dump() + "\n";
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-  auto waitFor = [&](short events) {
+  auto wait_for = [&](short events) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                     deadline - std::chrono::steady_clock::now())
                     .count();
@@ -66,7 +66,7 @@ ControlReply controlCall(const std::string& path, const nlohmann::json& request,
       throw std::runtime_error(path + ": no answer from vmstack-lbd (timeout)");
   };
   for (size_t off = 0; off < req.size();) {
-    waitFor(POLLOUT);
+    wait_for(POLLOUT);
     ssize_t n = ::send(fd.get(), req.data() + off, req.size() - off, MSG_NOSIGNAL);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -77,7 +77,7 @@ ControlReply controlCall(const std::string& path, const nlohmann::json& request,
   std::string resp;
   char buf[65536];
   for (;;) {
-    waitFor(POLLIN);
+    wait_for(POLLIN);
     ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -121,11 +121,11 @@ struct ControlServer::Impl : std::enable_shared_from_this<ControlServer::Impl> {
         if (!ec) self->sock.close(ec);
       });
       asio::async_read_until(sock, buf, '\n', [self](boost::system::error_code ec, size_t n) {
-        self->onRequest(ec, n);
+        self->on_request(ec, n);
       });
     }
 
-    void onRequest(boost::system::error_code ec, size_t n) {
+    void on_request(boost::system::error_code ec, size_t n) {
       nlohmann::json resp;
       if (ec) {
         if (ec != asio::error::not_found) return;  // closed or timed out
@@ -173,7 +173,7 @@ const std::string& ControlServer::path() const { return impl_->path; }
 
 void ControlServer::start() {
   const std::string& path = impl_->path;
-  unixAddr(path);  // length check
+  unix_addr(path);  // length check
   std::filesystem::path dir = std::filesystem::path(path).parent_path();
   std::error_code fec;
   if (!dir.empty() && !std::filesystem::exists(dir, fec)) {
@@ -185,7 +185,7 @@ void ControlServer::start() {
   struct stat st{};
   if (::lstat(path.c_str(), &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) throw std::runtime_error(path + " exists and is not a socket");
-    if (socketIsLive(path))
+    if (socket_is_live(path))
       throw std::runtime_error("another vmstack-lbd is already serving " + path);
     ::unlink(path.c_str());  // left behind by a daemon that died
   }

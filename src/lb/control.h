@@ -19,7 +19,7 @@ class io_context;
 namespace vmstack::lb {
 
 // Default path: $VMSTACK_LB_SOCKET, else /run/vmstack-lb/lbd.sock.
-std::string defaultControlSocket();
+std::string default_control_socket();
 
 struct ControlReply {
   int rc = 0;
@@ -29,7 +29,7 @@ struct ControlReply {
 // Sends one request and waits for the reply (bounded by timeout_ms).
 // Throws std::runtime_error when the daemon cannot be reached or answers
 // garbage.
-ControlReply controlCall(const std::string& socket_path, const nlohmann::json& request,
+ControlReply control_call(const std::string& socket_path, const nlohmann::json& request,
                          int timeout_ms = 60000);
 
 class ControlServer {

@@ -3,7 +3,8 @@
 #include <utility>  // before Asio: boost 1.74 awaitable.hpp uses std::exchange
 #include <boost/asio.hpp>
 #include <csignal>
-#include <iostream>
+
+#include <spdlog/spdlog.h>
 
 #include "lb/control.h"
 #include "lb/metrics.h"
@@ -25,7 +26,7 @@ struct Daemon::Io {
 
 namespace {
 
-bool isRuleChange(Op op) {
+bool is_rule_change(Op op) {
   switch (op) {
     case Op::AddService: case Op::EditService: case Op::DelService: case Op::Clear:
     case Op::AddDest: case Op::EditDest: case Op::DelDest: case Op::SetTimeouts:
@@ -43,8 +44,7 @@ nlohmann::json reply(const ExecResult& r) {
 
 Daemon::Daemon(DaemonOptions opts)
     : opts_(std::move(opts)), io_(std::make_unique<Io>(opts_.state_dir)) {
-  control_path_ = opts_.control_socket.empty() ? defaultControlSocket() : opts_.control_socket;
-  if (!opts_.proxy.log) opts_.proxy.log = [this](const std::string& m) { log(m); };
+  control_path_ = opts_.control_socket.empty() ? default_control_socket() : opts_.control_socket;
   proxy_ = std::make_unique<Proxy>(table_, opts_.proxy);
 }
 
@@ -52,50 +52,40 @@ Daemon::~Daemon() { shutdown(); }
 
 asio::io_context& Daemon::io() { return io_->ctx; }
 
-const std::string& Daemon::stateFile() const { return io_->state.path(); }
-
-void Daemon::log(const std::string& m) const {
-  if (opts_.log)
-    opts_.log(m);
-  else
-    std::cerr << "vmstack-lbd: " << m << std::endl;
-}
+const std::string& Daemon::state_file() const { return io_->state.path(); }
 
 void Daemon::start() {
-  uint64_t nofile = raiseNofileLimit(opts_.nofile);
+  uint64_t nofile = raise_nofile_limit(opts_.nofile);
   if (nofile < opts_.nofile)
-    log("open files limited to " + std::to_string(nofile) + " (about " +
-        std::to_string(nofile / 2) + " concurrent TCP connections)");
+    spdlog::warn("open files limited to {} (about {} concurrent TCP connections)", nofile, nofile / 2);
 
   // 1. Saved rules.
   io_->state.prepare();
   if (auto text = io_->state.read()) {
-    std::string err = loadState(table_, *text);
+    std::string err = load_state(table_, *text);
     if (!err.empty()) {
-      std::string copy = io_->state.setAside();
-      log("saved rules in " + io_->state.path() + " did not load cleanly (kept a copy in " + copy +
-          "): " + err);
+      std::string copy = io_->state.set_aside();
+      spdlog::error("saved rules in {} did not load cleanly (kept a copy in {}): {}", io_->state.path(), copy, err);
     } else {
-      log("restored " + std::to_string(table_.list().size()) + " virtual services from " +
-          io_->state.path());
+      spdlog::info("restored {} virtual services from {}", table_.list().size(), io_->state.path());
     }
   }
   dirty_ = false;
-  change_sub_ = table_.subscribeChanges([this] {
+  change_sub_ = table_.subscribe_changes([this] {
     // Any thread (control, health checks): save on the control thread.
     dirty_ = true;
-    asio::post(io_->ctx, [this] { saveIfDirty(); });
+    asio::post(io_->ctx, [this] { save_if_dirty(); });
   });
 
   // 2. Data plane, 3. control socket, 4. metrics.
   try {
     proxy_->start();
-    for (auto& [k, e] : proxy_->listenerErrors()) log(e + " (retrying)");
+    for (auto& [k, e] : proxy_->listener_errors()) spdlog::warn("{} (retrying)", e);
     io_->control = std::make_unique<ControlServer>(
         io_->ctx, control_path_, [this](const nlohmann::json& r) { return handle(r); });
     io_->control->start();
     if (!opts_.metrics_listen.empty()) {
-      io_->metrics = std::make_unique<MetricsServer>(io_->ctx, [this] { return metricsText(); });
+      io_->metrics = std::make_unique<MetricsServer>(io_->ctx, [this] { return metrics_text(); });
       io_->metrics->start(opts_.metrics_listen);
     }
   } catch (...) {
@@ -111,7 +101,7 @@ void Daemon::run() {
   io_->signals.add(SIGTERM);
   io_->signals.async_wait([this](boost::system::error_code ec, int sig) {
     if (ec) return;
-    log(std::string("caught ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") + ", stopping");
+    spdlog::info("caught {}, stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
     stop();
   });
   std::function<void()> arm = [this, &arm] {
@@ -147,25 +137,25 @@ void Daemon::shutdown() {
     change_sub_ = 0;
   }
   proxy_->stop();
-  if (dirty_) saveIfDirty();
+  if (dirty_) save_if_dirty();
   started_ = false;
 }
 
-void Daemon::saveIfDirty(std::string* warning) {
+void Daemon::save_if_dirty(std::string* warning) {
   if (!dirty_.exchange(false)) return;
   try {
-    io_->state.write(saveState(table_));
+    io_->state.write(save_state(table_));
   } catch (const std::exception& e) {
     dirty_ = true;  // try again on the next change
     std::string m = std::string("rules not saved: ") + e.what();
-    log(m);
+    spdlog::error("{}", m);
     if (warning) *warning = "warning: " + m + "\n";
   }
 }
 
-std::string Daemon::listenerWarning(const Command& c) const {
+std::string Daemon::listener_warning(const Command& c) const {
   if (c.op != Op::AddService && c.op != Op::EditService) return {};
-  auto errs = proxy_->listenerErrors();
+  auto errs = proxy_->listener_errors();
   auto it = errs.find(c.svc.key);
   return it == errs.end() ? std::string() : "warning: " + it->second + " (will retry)\n";
 }
@@ -174,21 +164,21 @@ nlohmann::json Daemon::handle(const nlohmann::json& request) {
   ExecResult r;
   try {
     if (request.contains("cmd")) {
-      Command c = commandFromJson(request.at("cmd"));
+      Command c = command_from_json(request.at("cmd"));
       if (c.op == Op::Restore) throw LbError(LbError::Code::Invalid, "send -R as a batch");
-      r = executeCommand(table_, c, hooks_);
-      if (r.rc == 0 && isRuleChange(c.op)) r.err += listenerWarning(c);
+      r = execute_command(table_, c, hooks_);
+      if (r.rc == 0 && is_rule_change(c.op)) r.err += listener_warning(c);
     } else if (request.contains("batch")) {
       std::vector<Command> cmds;
       for (const auto& j : request.at("batch")) {
-        Command c = commandFromJson(j);
-        if (!isRuleChange(c.op) && c.op != Op::StartDaemon && c.op != Op::StopDaemon &&
+        Command c = command_from_json(j);
+        if (!is_rule_change(c.op) && c.op != Op::StartDaemon && c.op != Op::StopDaemon &&
             c.op != Op::Zero)
           throw LbError(LbError::Code::Invalid, "only rule commands can be restored");
         cmds.push_back(std::move(c));
       }
       std::vector<int> lines = request.value("lines", std::vector<int>{});
-      r = executeBatch(table_, cmds, hooks_, lines.size() == cmds.size() ? &lines : nullptr);
+      r = execute_batch(table_, cmds, hooks_, lines.size() == cmds.size() ? &lines : nullptr);
     } else {
       throw LbError(LbError::Code::Invalid, "request has neither \"cmd\" nor \"batch\"");
     }
@@ -199,19 +189,19 @@ nlohmann::json Daemon::handle(const nlohmann::json& request) {
   // Saved before the reply: once ipvsadm returns, the rule survives a
   // restart.
   std::string warning;
-  saveIfDirty(&warning);
+  save_if_dirty(&warning);
   r.err += warning;
   return reply(r);
 }
 
-std::string Daemon::metricsText() {
+std::string Daemon::metrics_text() {
   ProxyStats ps = proxy_->stats();
-  std::string out = renderMetrics(table_.list(), &ps);
+  std::string out = render_metrics(table_.list(), &ps);
   if (extra_metrics_) out += extra_metrics_();
   return out;
 }
 
-Endpoint Daemon::metricsEndpoint() const {
+Endpoint Daemon::metrics_endpoint() const {
   return io_->metrics ? io_->metrics->endpoint() : Endpoint{};
 }
 

@@ -22,11 +22,10 @@ namespace vmstack::lb {
 
 struct DaemonOptions {
   std::string state_dir = "/var/lib/vmstack-lb";
-  std::string control_socket;  // "" = defaultControlSocket()
+  std::string control_socket;  // "" = default_control_socket()
   std::string metrics_listen;  // "addr:port", "" = no metrics endpoint
   ProxyOptions proxy;
   uint64_t nofile = 1048576;   // RLIMIT_NOFILE wanted (2 descriptors per TCP connection)
-  std::function<void(const std::string&)> log;  // default: stderr
 };
 
 class Daemon {
@@ -42,8 +41,8 @@ class Daemon {
 
   // HA glue, set before start(): --start-daemon/--stop-daemon/-L --daemon
   // and extra /metrics text. Both run on the control thread.
-  void setHooks(ExecHooks hooks) { hooks_ = std::move(hooks); }
-  void setExtraMetrics(std::function<std::string()> f) { extra_metrics_ = std::move(f); }
+  void set_hooks(ExecHooks hooks) { hooks_ = std::move(hooks); }
+  void set_extra_metrics(std::function<std::string()> f) { extra_metrics_ = std::move(f); }
 
   // Reloads the saved rules, starts the data plane, the control socket and
   // the metrics endpoint. Throws std::runtime_error (nothing left running).
@@ -57,16 +56,15 @@ class Daemon {
 
   // One control request (see control.h); runs on the control thread.
   nlohmann::json handle(const nlohmann::json& request);
-  std::string metricsText();
-  Endpoint metricsEndpoint() const;
-  const std::string& controlSocket() const { return control_path_; }
-  const std::string& stateFile() const;
+  std::string metrics_text();
+  Endpoint metrics_endpoint() const;
+  const std::string& control_socket() const { return control_path_; }
+  const std::string& state_file() const;
 
  private:
   struct Io;
-  void log(const std::string& m) const;
-  void saveIfDirty(std::string* warning = nullptr);
-  std::string listenerWarning(const Command& c) const;
+  void save_if_dirty(std::string* warning = nullptr);
+  std::string listener_warning(const Command& c) const;
 
   DaemonOptions opts_;
   ServiceTable table_;

@@ -2,10 +2,11 @@
 
 #include <arpa/inet.h>
 
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <cmath>
-#include <iostream>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -125,7 +126,6 @@ void add_ha_options(CLI::App& app, HaOptions& o) {
 struct HaRuntime::Impl {
   ServiceTable& table;
   HaOptions opts;
-  Logger log;
 
   bool vrrp_on = false;
   bool sync_on = false;
@@ -144,8 +144,7 @@ struct HaRuntime::Impl {
   std::atomic<uint64_t> health_events{0};
   std::atomic<uint64_t> templates_imported{0};
 
-  Impl(ServiceTable& t, const HaOptions& o, Logger l) : table(t), opts(o), log(std::move(l)), target(t) {
-    if (!log) log = [](const std::string& m) { std::cerr << "vmstack-lbd: ha: " << m << "\n"; };
+  Impl(ServiceTable& t, const HaOptions& o) : table(t), opts(o), target(t) {
     validate();
     if (!opts.ldirectord_cf.empty()) {
       ldcfg = load_ldirectord_config(opts.ldirectord_cf);  // ConfigError "file:line: ..."
@@ -208,9 +207,8 @@ struct HaRuntime::Impl {
     transitions.fetch_add(1);
     bool m = to == VrrpState::Master;
     master = m;
-    log(std::string("VRRP ") + to_string(from) + " -> " + to_string(to) +
-        (m ? ": forwarding on" : ": forwarding off"));
-    table.setForwarding(m);
+    spdlog::info("ha: VRRP {} -> {}: forwarding {}", to_string(from), to_string(to), m ? "on" : "off");
+    table.set_forwarding(m);
     // A new master pushes everything it knows at once, so a backup that
     // just lost the election (or started late) is current.
     if (m && sync_master) sync_master->sync_now();
@@ -233,7 +231,6 @@ struct HaRuntime::Impl {
       HealthChecker::Options ho;
       // Watched only when the file says autoreload=yes.
       ho.config_path = opts.ldirectord_cf;
-      ho.log = [this](const std::string& m) { log("health: " + m); };
       ho.on_event = [this](const HealthEvent&) { health_events.fetch_add(1); };
       checker = std::make_unique<HealthChecker>(*ldcfg, target, ho);
       checker->start();
@@ -247,7 +244,7 @@ struct HaRuntime::Impl {
           return master.load() ? table.connections() : std::vector<ConnEntry>{};
         });
         sync_master->start();
-        conn_sub = table.subscribeConnections([this](const ConnEntry& e) {
+        conn_sub = table.subscribe_connections([this](const ConnEntry& e) {
           if (master.load(std::memory_order_relaxed)) sync_master->push(e);
         });
       }
@@ -261,9 +258,9 @@ struct HaRuntime::Impl {
           // see that persistence has reached the backup.
           std::vector<ConnEntry> tmpl, conns;
           for (const auto& e : v) (e.is_template ? tmpl : conns).push_back(e);
-          size_t t = tmpl.empty() ? 0 : table.importConnections(tmpl);
+          size_t t = tmpl.empty() ? 0 : table.import_connections(tmpl);
           templates_imported.fetch_add(t);
-          return t + (conns.empty() ? 0 : table.importConnections(conns));
+          return t + (conns.empty() ? 0 : table.import_connections(conns));
         });
         sync_backup->start();
       }
@@ -282,16 +279,15 @@ struct HaRuntime::Impl {
       vc.src_addr = opts.vrrp_src;
       VrrpNode::Callbacks cb;
       cb.on_state = [this](VrrpState f, VrrpState t) { on_vrrp(f, t); };
-      cb.log = [this](const std::string& m) { log("vrrp: " + m); };
       // Until elected we are a backup: the data plane must not answer for
       // an address that another node may hold.
       master = false;
-      table.setForwarding(false);
+      table.set_forwarding(false);
       vrrp = std::make_unique<VrrpNode>(vc, cb);
       vrrp->start();
     } else if (!opts.start_daemon.empty()) {
       master = opts.start_daemon == "master";
-      log("connection sync " + opts.start_daemon + " (no VRRP: forwarding left on)");
+      spdlog::info("ha: connection sync {} (no VRRP: forwarding left on)", opts.start_daemon);
     }
   }
 
@@ -381,8 +377,8 @@ struct HaRuntime::Impl {
   }
 };
 
-HaRuntime::HaRuntime(ServiceTable& table, const HaOptions& opts, Logger log)
-    : impl_(std::make_unique<Impl>(table, opts, std::move(log))) {}
+HaRuntime::HaRuntime(ServiceTable& table, const HaOptions& opts)
+    : impl_(std::make_unique<Impl>(table, opts)) {}
 
 HaRuntime::~HaRuntime() { stop(); }
 

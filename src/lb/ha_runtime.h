@@ -1,6 +1,6 @@
 // vmstack-lb high availability, as one object the daemon owns.
 //
-// vmstack-lbd (lb-core) does, under #ifdef VMSTACK_LB_HAVE_HA:
+// vmstack-lbd does:
 //
 //   vmstack::lb::ha::HaOptions ha_opts;
 //   vmstack::lb::ha::add_ha_options(app, ha_opts);   // CLI11 flags below
@@ -24,7 +24,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -72,12 +71,10 @@ void add_ha_options(CLI::App& app, HaOptions& opts);
 
 class HaRuntime {
  public:
-  using Logger = std::function<void(const std::string&)>;
-
   // Validates the options (std::invalid_argument with a message naming the
   // flag) and loads the ldirectord file (ha::ConfigError "file:line: ...").
-  // Nothing runs until start(). `log` defaults to stderr.
-  HaRuntime(ServiceTable& table, const HaOptions& opts, Logger log = {});
+  // Nothing runs until start(). Logs through spdlog's default logger.
+  HaRuntime(ServiceTable& table, const HaOptions& opts);
   ~HaRuntime();  // stop()
   HaRuntime(const HaRuntime&) = delete;
   HaRuntime& operator=(const HaRuntime&) = delete;

@@ -14,9 +14,12 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 #include <set>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "core/strings.h"
 
 namespace vmstack::lb::ha {
 
@@ -82,7 +85,7 @@ bool http_status_ok(const std::string& in, bool* complete) {
   *complete = eol != std::string::npos;
   if (!*complete) return false;
   // "HTTP/1.1 200 OK"
-  if (in.compare(0, 5, "HTTP/") != 0) return false;
+  if (!starts_with(in, "HTTP/")) return false;
   auto sp = in.find(' ');
   if (sp == std::string::npos || sp + 4 > in.size()) return false;
   char c = in[sp + 1];
@@ -194,7 +197,7 @@ CheckResult run_blocking(const ProbeSpec& spec) {
 }
 
 std::string http_request(const std::string& method, std::string path, const std::string& host) {
-  if (path.rfind("http://", 0) == 0) {  // full URL: keep the path part
+  if (starts_with(path, "http://")) {  // full URL: keep the path part
     auto slash = path.find('/', 7);
     path = slash == std::string::npos ? "/" : path.substr(slash);
   }
@@ -293,11 +296,6 @@ HealthChecker::HealthChecker(LdirectordConfig cfg, HealthTarget& target, Options
 
 HealthChecker::~HealthChecker() { stop(); }
 
-void HealthChecker::log(const std::string& msg) {
-  if (opts_.log) opts_.log(msg);
-  else std::cerr << "health: " << msg << "\n";
-}
-
 void HealthChecker::wake() {
   uint64_t one = 1;
   [[maybe_unused]] auto n = ::write(wake_fd_.get(), &one, sizeof one);
@@ -307,7 +305,7 @@ void HealthChecker::start() {
   if (running_.exchange(true)) return;
   {
     std::lock_guard lk(mu_);
-    for (const auto& w : cfg_.warnings) log(w);
+    for (const auto& w : cfg_.warnings) spdlog::warn("health: {}", w);
     if (!opts_.config_path.empty()) {
       struct stat st{};
       if (::stat(opts_.config_path.c_str(), &st) == 0) {
@@ -338,7 +336,7 @@ void HealthChecker::stop() {
       try {
         target_.remove_virtual(v->cfg);
       } catch (const std::exception& e) {
-        log("remove " + v->cfg.key() + ": " + e.what());
+        spdlog::warn("health: remove {}: {}", v->cfg.key(), e.what());
       }
     }
     virts_.clear();
@@ -357,12 +355,12 @@ bool HealthChecker::reload_from_file() {
   if (opts_.config_path.empty()) return false;
   try {
     auto cfg = load_ldirectord_config(opts_.config_path);
-    for (const auto& w : cfg.warnings) log(w);
-    log("configuration reloaded from " + opts_.config_path);
+    for (const auto& w : cfg.warnings) spdlog::warn("health: {}", w);
+    spdlog::info("health: configuration reloaded from {}", opts_.config_path);
     reload(std::move(cfg));
     return true;
   } catch (const ConfigError& e) {
-    log(std::string("reload failed, keeping the old configuration: ") + e.what());
+    spdlog::error("health: reload failed, keeping the old configuration: {}", e.what());
     return false;
   }
 }
@@ -417,9 +415,9 @@ void HealthChecker::apply_config(LdirectordConfig cfg) {
     if (v->created) {
       try {
         target_.remove_virtual(v->cfg);
-        log("removed virtual service " + v->cfg.key());
+        spdlog::info("health: removed virtual service {}", v->cfg.key());
       } catch (const std::exception& e) {
-        log("remove " + v->cfg.key() + ": " + e.what());
+        spdlog::warn("health: remove {}: {}", v->cfg.key(), e.what());
       }
     }
   }
@@ -448,12 +446,12 @@ void HealthChecker::apply_config(LdirectordConfig cfg) {
       try {
         target_.ensure_virtual(st->cfg);
         if (!st->created) {
-          log("virtual service " + vs.key() + " (" + vs.scheduler + ")");
+          spdlog::info("health: virtual service {} ({})", vs.key(), vs.scheduler);
           adopt(*st);
         }
         st->created = true;
       } catch (const std::exception& e) {
-        log("add virtual " + vs.key() + ": " + e.what());
+        spdlog::warn("health: add virtual {}: {}", vs.key(), e.what());
       }
     }
     reconcile(*st);
@@ -469,7 +467,7 @@ void HealthChecker::adopt(VirtState& v) {
     try {
       if (auto p = target_.find_real(v.cfg, r->cfg.ep)) v.applied[r->cfg.ep] = {p->weight, p->quiesced};
     } catch (const std::exception& e) {
-      log("look up real " + r->cfg.ep.str() + " in " + v.cfg.key() + ": " + e.what());
+      spdlog::warn("health: look up real {} in {}: {}", r->cfg.ep.str(), v.cfg.key(), e.what());
     }
   }
 }
@@ -481,7 +479,7 @@ void HealthChecker::reconcile(VirtState& v) {
       adopt(v);
       v.created = true;
     } catch (const std::exception& e) {
-      log("add virtual " + v.cfg.key() + ": " + e.what());
+      spdlog::warn("health: add virtual {}: {}", v.cfg.key(), e.what());
       return;
     }
   }
@@ -508,7 +506,7 @@ void HealthChecker::reconcile(VirtState& v) {
     try {
       target_.remove_real(v.cfg, it->first);
     } catch (const std::exception& e) {
-      log("remove real " + it->first.str() + " from " + v.cfg.key() + ": " + e.what());
+      spdlog::warn("health: remove real {} from {}: {}", it->first.str(), v.cfg.key(), e.what());
     }
     it = v.applied.erase(it);
   }
@@ -519,13 +517,15 @@ void HealthChecker::reconcile(VirtState& v) {
       target_.set_real(v.cfg, ep, a.weight, a.quiesced);
       v.applied[ep] = a;
     } catch (const std::exception& e) {
-      log("set real " + ep.str() + " in " + v.cfg.key() + ": " + e.what());
+      spdlog::warn("health: set real {} in {}: {}", ep.str(), v.cfg.key(), e.what());
     }
   }
   if (fallback != v.fallback_on) {
     v.fallback_on = fallback;
-    log(std::string(fallback ? "all real servers down, fallback " : "real server back, fallback ") +
-        v.cfg.fallback->str() + (fallback ? " added to " : " removed from ") + v.cfg.key());
+    if (fallback)
+      spdlog::warn("health: all real servers down, fallback {} added to {}", v.cfg.fallback->str(), v.cfg.key());
+    else
+      spdlog::info("health: real server back, fallback {} removed from {}", v.cfg.fallback->str(), v.cfg.key());
     if (opts_.on_event) opts_.on_event(HealthEvent{v.cfg.key(), *v.cfg.fallback, fallback, true, ""});
   }
 }
@@ -544,8 +544,11 @@ void HealthChecker::finish_probe(Probe& p, bool ok, std::string detail) {
     if (r.fails >= p.v->cfg.failurecount || r.status == RealStatus::Unknown) r.status = RealStatus::Down;
   }
   if (r.status == before) return;
-  log("real server " + r.cfg.ep.str() + " of " + p.v->cfg.key() + " is " + to_string(r.status) +
-      (ok ? "" : " (" + detail + ")"));
+  if (ok)
+    spdlog::info("health: real server {} of {} is {}", r.cfg.ep.str(), p.v->cfg.key(), to_string(r.status));
+  else
+    spdlog::warn("health: real server {} of {} is {} ({})", r.cfg.ep.str(), p.v->cfg.key(), to_string(r.status),
+                 detail);
   reconcile(*p.v);
   if (opts_.on_event) opts_.on_event(HealthEvent{p.v->cfg.key(), r.cfg.ep, ok, false, detail});
 }
@@ -569,7 +572,7 @@ void HealthChecker::maybe_autoreload() {
   ss << f.rdbuf();
   if (ss.str() == last_text_) return;
   last_text_ = ss.str();
-  log("configuration file " + opts_.config_path + " changed");
+  spdlog::info("health: configuration file {} changed", opts_.config_path);
   reload_from_file();
 }
 
@@ -615,7 +618,7 @@ void HealthChecker::loop() {
     int ms = std::max(0, static_cast<int>((timeout_at - now_s()) * 1000) + 1);
     int rc = ::poll(pfds.data(), pfds.size(), ms);
     if (rc < 0 && errno != EINTR) {
-      log(std::string("poll: ") + std::strerror(errno));
+      spdlog::error("health: poll: {}", std::strerror(errno));
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (pfds[0].revents & POLLIN) {

@@ -86,8 +86,6 @@ class HealthChecker {
     std::string config_path;
     // How often the file is looked at for autoreload (mtime/size/content).
     double reload_poll_s = 1.0;
-    // Log sink (default: stderr). Called on the checker thread.
-    std::function<void(const std::string&)> log;
     // State changes (real up/down, fallback in/out). Checker thread.
     std::function<void(const HealthEvent&)> on_event;
     // Remove the virtual services from the target on stop() (ldirectord
@@ -137,7 +135,6 @@ class HealthChecker {
   void finish_probe(Probe& p, bool ok, std::string detail);  // under mu_
   void maybe_autoreload();
   void wake();
-  void log(const std::string& msg);
 
   HealthTarget& target_;
   Options opts_;

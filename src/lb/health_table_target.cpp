@@ -21,45 +21,45 @@ void ServiceTableTarget::ensure_virtual(const VirtualService& vs) {
   c.scheduler = vs.scheduler;
   c.persistent = vs.persistent.has_value();
   if (vs.persistent) c.timeout = *vs.persistent;
-  if (table_.hasService(c.key)) table_.editService(c);
-  else table_.addService(c);
+  if (table_.has_service(c.key)) table_.edit_service(c);
+  else table_.add_service(c);
 }
 
 void ServiceTableTarget::remove_virtual(const VirtualService& vs) {
   auto key = to_service_key(vs);
-  if (table_.hasService(key)) table_.deleteService(key);
+  if (table_.has_service(key)) table_.delete_service(key);
 }
 
 void ServiceTableTarget::set_real(const VirtualService& vs, const HostPort& real, int weight, bool quiesced) {
   auto key = to_service_key(vs);
   auto ep = to_lb_endpoint(real);
-  if (!table_.hasDest(key, ep)) {
+  if (!table_.has_dest(key, ep)) {
     DestConfig d;
     d.addr = ep;
     d.fwd = FwdMethod::Masq;
     // A quiesced real must never be schedulable, not even briefly: add it
     // with weight 0, mark it unhealthy, then give it its configured weight.
     d.weight = quiesced ? 0 : weight;
-    table_.addDest(key, d);
+    table_.add_dest(key, d);
     if (quiesced) {
-      table_.setDestHealthy(key, ep, false);
-      table_.setDestWeight(key, ep, weight);
+      table_.set_dest_healthy(key, ep, false);
+      table_.set_dest_weight(key, ep, weight);
     }
     return;
   }
   if (quiesced) {
-    table_.setDestHealthy(key, ep, false);
-    table_.setDestWeight(key, ep, weight);
+    table_.set_dest_healthy(key, ep, false);
+    table_.set_dest_weight(key, ep, weight);
   } else {
-    table_.setDestWeight(key, ep, weight);
-    table_.setDestHealthy(key, ep, true);
+    table_.set_dest_weight(key, ep, weight);
+    table_.set_dest_healthy(key, ep, true);
   }
 }
 
 void ServiceTableTarget::remove_real(const VirtualService& vs, const HostPort& real) {
   auto key = to_service_key(vs);
   auto ep = to_lb_endpoint(real);
-  if (table_.hasDest(key, ep)) table_.deleteDest(key, ep);
+  if (table_.has_dest(key, ep)) table_.delete_dest(key, ep);
 }
 
 std::optional<HealthTarget::Present> ServiceTableTarget::find_real(const VirtualService& vs, const HostPort& real) {

@@ -1,9 +1,9 @@
 // HealthTarget on lb-core's ServiceTable: what HealthChecker's decisions
 // become in the table that the proxy and `ipvsadm -L` use.
-//   ensure_virtual -> addService / editService (scheduler, persistence)
-//   set_real       -> addDest / setDestWeight, and setDestHealthy(!quiesced)
+//   ensure_virtual -> add_service / edit_service (scheduler, persistence)
+//   set_real       -> add_dest / set_dest_weight, and set_dest_healthy(!quiesced)
 //                     (quiesced = effective weight 0, configured weight kept)
-//   remove_real    -> deleteDest;   remove_virtual -> deleteService
+//   remove_real    -> delete_dest;   remove_virtual -> delete_service
 //   find_real      -> get (weight, healthy) of a destination already there
 #pragma once
 

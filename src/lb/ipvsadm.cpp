@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "core/strings.h"
+
 namespace vmstack::lb {
 namespace {
 
@@ -52,7 +54,7 @@ const CmdRule kRules[] = {
     {Op::Zero, "zero", "xx xxxxxxxxxxxxxxxxxxx"},
 };
 
-const CmdRule* ruleFor(Op op) {
+const CmdRule* rule_for(Op op) {
   for (const auto& r : kRules)
     if (r.op == op) return &r;
   return nullptr;
@@ -101,12 +103,12 @@ const OptSpec kSpecs[] = {
     {0, "socket", Arg::Required, kTagSocket},
 };
 
-const OptSpec* findShort(char c) {
+const OptSpec* find_short(char c) {
   for (const auto& s : kSpecs)
     if (s.short_name == c) return &s;
   return nullptr;
 }
-const OptSpec* findLong(std::string_view n) {
+const OptSpec* find_long(std::string_view n) {
   for (const auto& s : kSpecs)
     if (s.long_name && n == s.long_name) return &s;
   return nullptr;
@@ -122,7 +124,7 @@ struct ParseFail {
 
 // strtol over the whole string within [min, max]; -1 otherwise (ipvsadm's
 // string_to_number).
-long toNumber(const std::string& s, long min, long max) {
+long to_number(const std::string& s, long min, long max) {
   if (s.empty()) return -1;
   errno = 0;
   char* end = nullptr;
@@ -131,15 +133,15 @@ long toNumber(const std::string& s, long min, long max) {
   return v;
 }
 
-uint32_t parseTimeoutValue(const std::string& s, long min, long max) {
-  long v = toNumber(s, min, max);
+uint32_t parse_timeout_value(const std::string& s, long min, long max) {
+  long v = to_number(s, min, max);
   if (v < 0) fail("invalid timeout value `" + s + "' specified");
   return uint32_t(v);
 }
 
 // host[:port] as ipvsadm's parse_service: all digits is not an address.
 // Sets *has_port when a port was written.
-std::optional<Endpoint> parseServiceAddr(const std::string& s, bool* has_port) {
+std::optional<Endpoint> parse_service_addr(const std::string& s, bool* has_port) {
   if (s.empty() || s.find_first_not_of("0123456789") == std::string::npos) return std::nullopt;
   *has_port = false;
   if (s.front() == '[') {
@@ -149,7 +151,7 @@ std::optional<Endpoint> parseServiceAddr(const std::string& s, bool* has_port) {
     *has_port = true;
     return Endpoint::parse(s, false, true);
   }
-  if (auto a = Addr::parse(s); a && a->isV6()) return Endpoint{*a, 0};
+  if (auto a = Addr::parse(s); a && a->is_v6()) return Endpoint{*a, 0};
   *has_port = s.find(':') != std::string::npos;
   return Endpoint::parse(s, true, true);
 }
@@ -168,7 +170,7 @@ void tokenize(const std::vector<std::string>& args, std::vector<Token>* opts,
               std::vector<std::string>* positional) {
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
-    auto takeNext = [&](const OptSpec* sp, Token& t) {
+    auto take_next = [&](const OptSpec* sp, Token& t) {
       if (sp->arg == Arg::Required) {
         if (i + 1 >= args.size()) fail(t.text + ": missing argument", 255);
         t.arg = args[++i];
@@ -183,7 +185,7 @@ void tokenize(const std::vector<std::string>& args, std::vector<Token>* opts,
       for (++i; i < args.size(); ++i) positional->push_back(args[i]);
       break;
     }
-    if (a.size() > 2 && a.compare(0, 2, "--") == 0) {
+    if (a.size() > 2 && starts_with(a, "--")) {
       std::string name = a.substr(2), val;
       bool has_val = false;
       if (auto eq = name.find('='); eq != std::string::npos) {
@@ -191,17 +193,17 @@ void tokenize(const std::vector<std::string>& args, std::vector<Token>* opts,
         name.resize(eq);
         has_val = true;
       }
-      const OptSpec* sp = findLong(name);
+      const OptSpec* sp = find_long(name);
       if (!sp) fail("--" + name + ": unknown option", 255);
       Token t{sp, val, has_val, "--" + name};
       if (has_val && sp->arg == Arg::None) fail(t.text + ": option does not take an argument", 255);
-      if (!has_val) takeNext(sp, t);
+      if (!has_val) take_next(sp, t);
       opts->push_back(std::move(t));
       continue;
     }
     if (a.size() > 1 && a[0] == '-') {
       for (size_t j = 1; j < a.size(); ++j) {
-        const OptSpec* sp = findShort(a[j]);
+        const OptSpec* sp = find_short(a[j]);
         if (!sp) fail(std::string("-") + a[j] + ": unknown option", 255);
         Token t{sp, {}, false, std::string("-") + a[j]};
         if (sp->arg != Arg::None) {
@@ -209,7 +211,7 @@ void tokenize(const std::vector<std::string>& args, std::vector<Token>* opts,
             t.arg = a.substr(j + 1);
             t.has_arg = true;
           } else {
-            takeNext(sp, t);
+            take_next(sp, t);
           }
           opts->push_back(std::move(t));
           break;
@@ -222,18 +224,18 @@ void tokenize(const std::vector<std::string>& args, std::vector<Token>* opts,
   }
 }
 
-void setCommand(Command& c, Op op) {
+void set_command(Command& c, Op op) {
   if (c.op != Op::None) fail("multiple commands specified");
   c.op = op;
 }
 
-void setOption(unsigned& options, int bit) {
+void set_option(unsigned& options, int bit) {
   if (options & (1u << bit)) fail(std::string("multiple '") + kOptNames[bit] + "' options specified");
   options |= 1u << bit;
 }
 
-void checkOptions(Op op, unsigned options) {
-  const CmdRule* r = ruleFor(op);
+void check_options(Op op, unsigned options) {
+  const CmdRule* r = rule_for(op);
   if (!r) return;
   int last = -1;
   for (int j = 0; j < kNumOpts; ++j) {
@@ -258,7 +260,7 @@ void checkOptions(Op op, unsigned options) {
   }
 }
 
-Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_path) {
+Command parse_or_throw(const std::vector<std::string>& args, std::string* socket_path) {
   std::vector<Token> toks;
   std::vector<std::string> pos;
   tokenize(args, &toks, &pos);
@@ -271,24 +273,24 @@ Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_p
 
   for (auto& t : toks) {
     switch (t.spec->tag) {
-      case 'A': setCommand(c, Op::AddService); break;
-      case 'E': setCommand(c, Op::EditService); break;
-      case 'D': setCommand(c, Op::DelService); break;
-      case 'C': setCommand(c, Op::Clear); break;
-      case 'L': setCommand(c, Op::List); break;
-      case 'Z': setCommand(c, Op::Zero); break;
-      case 'a': setCommand(c, Op::AddDest); break;
-      case 'e': setCommand(c, Op::EditDest); break;
-      case 'd': setCommand(c, Op::DelDest); break;
-      case 'R': setCommand(c, Op::Restore); break;
-      case 'S': setCommand(c, Op::Save); break;
-      case kTagSet: setCommand(c, Op::SetTimeouts); break;
-      case 'h': setCommand(c, Op::Help); break;
-      case 'v': setCommand(c, Op::Version); break;
+      case 'A': set_command(c, Op::AddService); break;
+      case 'E': set_command(c, Op::EditService); break;
+      case 'D': set_command(c, Op::DelService); break;
+      case 'C': set_command(c, Op::Clear); break;
+      case 'L': set_command(c, Op::List); break;
+      case 'Z': set_command(c, Op::Zero); break;
+      case 'a': set_command(c, Op::AddDest); break;
+      case 'e': set_command(c, Op::EditDest); break;
+      case 'd': set_command(c, Op::DelDest); break;
+      case 'R': set_command(c, Op::Restore); break;
+      case 'S': set_command(c, Op::Save); break;
+      case kTagSet: set_command(c, Op::SetTimeouts); break;
+      case 'h': set_command(c, Op::Help); break;
+      case 'v': set_command(c, Op::Version); break;
       case kTagStartDaemon:
       case kTagStopDaemon: {
         bool start = t.spec->tag == kTagStartDaemon;
-        setCommand(c, start ? Op::StartDaemon : Op::StopDaemon);
+        set_command(c, start ? Op::StartDaemon : Op::StopDaemon);
         if (t.arg != "master" && t.arg != "backup")
           fail(start ? "illegal start-daemon parameter specified"
                      : "illegal start_daemon specified");
@@ -297,40 +299,40 @@ Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_p
       }
       case 't':
       case 'u': {
-        setOption(options, kService);
+        set_option(options, kService);
         c.has_service = true;
         c.svc.key.proto = t.spec->tag == 't' ? Proto::TCP : Proto::UDP;
         bool has_port = false;
-        auto ep = parseServiceAddr(t.arg, &has_port);
+        auto ep = parse_service_addr(t.arg, &has_port);
         if (!ep) fail("illegal virtual server address[:port] specified");
         c.svc.key.vip = *ep;
-        if (ep->addr.isV6()) c.svc.v6_prefix = 128;
+        if (ep->addr.is_v6()) c.svc.v6_prefix = 128;
         break;
       }
       case 'f':
-        setOption(options, kService);
+        set_option(options, kService);
         fwmark = true;
         break;
       case 's':
-        setOption(options, kScheduler);
+        set_option(options, kScheduler);
         c.svc.scheduler = t.arg;
         have_sched = true;
         break;
       case 'p':
-        setOption(options, kPersistent);
+        set_option(options, kPersistent);
         c.svc.persistent = true;
         c.svc.timeout =
-            t.has_arg ? parseTimeoutValue(t.arg, 1, kMaxTimeout) : kDefaultPersistTimeout;
+            t.has_arg ? parse_timeout_value(t.arg, 1, kMaxTimeout) : kDefaultPersistTimeout;
         break;
       case 'M':
-        setOption(options, kNetmask);
+        set_option(options, kNetmask);
         netmask_given = true;
         netmask_text = t.arg;
         break;
       case 'r': {
-        setOption(options, kServer);
+        set_option(options, kServer);
         c.has_dest = true;
-        auto ep = parseServiceAddr(t.arg, &dest_has_port);
+        auto ep = parse_service_addr(t.arg, &dest_has_port);
         if (!ep) fail("illegal real server address[:port] specified");
         c.dest.addr = *ep;
         break;
@@ -338,62 +340,62 @@ Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_p
       case 'm':
       case 'i':
       case 'g':
-        setOption(options, kForward);
+        set_option(options, kForward);
         c.dest.fwd = t.spec->tag == 'm' ? FwdMethod::Masq
                      : t.spec->tag == 'i' ? FwdMethod::Tunnel
                                           : FwdMethod::Route;
         break;
       case 'w': {
-        setOption(options, kWeight);
-        long w = toNumber(t.arg, 0, 65535);
+        set_option(options, kWeight);
+        long w = to_number(t.arg, 0, 65535);
         if (w < 0) fail("illegal weight specified");
         c.dest.weight = int(w);
         break;
       }
       case 'x': {
-        setOption(options, kUThreshold);
-        long v = toNumber(t.arg, 0, INT_MAX);
+        set_option(options, kUThreshold);
+        long v = to_number(t.arg, 0, INT_MAX);
         if (v < 0) fail("illegal u_threshold specified");
         c.dest.u_threshold = uint32_t(v);
         break;
       }
       case 'y': {
-        setOption(options, kLThreshold);
-        long v = toNumber(t.arg, 0, INT_MAX);
+        set_option(options, kLThreshold);
+        long v = to_number(t.arg, 0, INT_MAX);
         if (v < 0) fail("illegal l_threshold specified");
         c.dest.l_threshold = uint32_t(v);
         break;
       }
-      case 'c': setOption(options, kConnection); c.list.conns = true; break;
-      case 'n': setOption(options, kNumeric); c.list.numeric = true; break;
+      case 'c': set_option(options, kConnection); c.list.conns = true; break;
+      case 'n': set_option(options, kNumeric); c.list.numeric = true; break;
       case kTagMcast:
-        setOption(options, kMcast);
+        set_option(options, kMcast);
         c.mcast_interface = t.arg;
         break;
       case kTagSyncId: {
-        setOption(options, kSyncId);
-        long v = toNumber(t.arg, 0, 255);
+        set_option(options, kSyncId);
+        long v = to_number(t.arg, 0, 255);
         if (v < 0) fail("illegal syncid specified");
         c.syncid = int(v);
         c.has_syncid = true;
         break;
       }
-      case kTagTimeout: setOption(options, kTimeout); c.list.timeout = true; break;
-      case kTagDaemon: setOption(options, kDaemon); c.list.daemon = true; break;
-      case kTagStats: setOption(options, kStats); c.list.stats = true; break;
-      case kTagRate: setOption(options, kRate); c.list.rate = true; break;
-      case kTagThresholds: setOption(options, kThresholds); c.list.thresholds = true; break;
+      case kTagTimeout: set_option(options, kTimeout); c.list.timeout = true; break;
+      case kTagDaemon: set_option(options, kDaemon); c.list.daemon = true; break;
+      case kTagStats: set_option(options, kStats); c.list.stats = true; break;
+      case kTagRate: set_option(options, kRate); c.list.rate = true; break;
+      case kTagThresholds: set_option(options, kThresholds); c.list.thresholds = true; break;
       case kTagPersistentConn:
-        setOption(options, kPersistentConn);
+        set_option(options, kPersistentConn);
         c.list.persistent_conn = true;
         break;
-      case kTagNoSort: setOption(options, kNoSort); c.list.nosort = true; break;
+      case kTagNoSort: set_option(options, kNoSort); c.list.nosort = true; break;
       case kTagSort: break;  // the default; accepted for compatibility
-      case 'X': setOption(options, kExact); c.list.exact = true; break;
+      case 'X': set_option(options, kExact); c.list.exact = true; break;
       case '6':
         if (!fwmark) fail("-6 used before -f");
         break;
-      case 'o': setOption(options, kOps); break;
+      case 'o': set_option(options, kOps); break;
       case kTagSocket:
         if (socket_path) *socket_path = t.arg;
         break;
@@ -406,14 +408,14 @@ Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_p
 
   if (c.op == Op::SetTimeouts) {
     if (pos.size() < 3) fail("--set option requires 3 timeout values");
-    c.timeouts.tcp = parseTimeoutValue(pos[0], 0, kMaxTimeout);
-    c.timeouts.tcpfin = parseTimeoutValue(pos[1], 0, kMaxTimeout);
-    c.timeouts.udp = parseTimeoutValue(pos[2], 0, kMaxTimeout);
+    c.timeouts.tcp = parse_timeout_value(pos[0], 0, kMaxTimeout);
+    c.timeouts.tcpfin = parse_timeout_value(pos[1], 0, kMaxTimeout);
+    c.timeouts.udp = parse_timeout_value(pos[2], 0, kMaxTimeout);
     pos.erase(pos.begin(), pos.begin() + 3);
   }
   if (!pos.empty()) fail("unexpected argument " + pos.front());
 
-  checkOptions(c.op, options);
+  check_options(c.op, options);
 
   // What a user-space data plane cannot do, said plainly.
   if (fwmark)
@@ -422,8 +424,8 @@ Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_p
     fail("one-packet scheduling (-o) needs kernel IPVS");
 
   if (netmask_given) {
-    if (c.svc.key.vip.addr.isV6()) {
-      long p = toNumber(netmask_text, 1, 128);
+    if (c.svc.key.vip.addr.is_v6()) {
+      long p = to_number(netmask_text, 1, 128);
       if (p < 0) fail("illegal ipv6 netmask specified");
       c.svc.v6_prefix = int(p);
     } else {
@@ -445,7 +447,7 @@ Command parseOrThrow(const std::vector<std::string>& args, std::string* socket_p
 
 }  // namespace
 
-ParseResult parseIpvsadmArgs(const std::vector<std::string>& args) {
+ParseResult parse_ipvsadm_args(const std::vector<std::string>& args) {
   ParseResult r;
   try {
     // No arguments: ipvsadm lists the table.
@@ -455,7 +457,7 @@ ParseResult parseIpvsadmArgs(const std::vector<std::string>& args) {
       r.cmd = c;
       return r;
     }
-    r.cmd = parseOrThrow(args, &r.socket_path);
+    r.cmd = parse_or_throw(args, &r.socket_path);
   } catch (const ParseFail& f) {
     r.cmd.reset();
     r.error = f.msg;
@@ -464,7 +466,7 @@ ParseResult parseIpvsadmArgs(const std::vector<std::string>& args) {
   return r;
 }
 
-ParseResult parseSaveLine(const std::string& line) {
+ParseResult parse_save_line(const std::string& line) {
   std::istringstream in(line);
   std::vector<std::string> words;
   for (std::string w; in >> w;) {
@@ -476,7 +478,7 @@ ParseResult parseSaveLine(const std::string& line) {
     r.cmd = Command{};  // blank line or comment: Op::None
     return r;
   }
-  r = parseIpvsadmArgs(words);
+  r = parse_ipvsadm_args(words);
   if (r.cmd && (r.cmd->op == Op::Restore || r.cmd->op == Op::Help || r.cmd->op == Op::Version)) {
     r.cmd.reset();
     r.error = "this command is not allowed in a restore file";
@@ -489,7 +491,7 @@ ParseResult parseSaveLine(const std::string& line) {
 // ------------------------------------------------------------------ JSON
 namespace {
 
-const char* opName(Op op) {
+const char* op_name(Op op) {
   switch (op) {
     case Op::None: return "none";
     case Op::AddService: return "add-service";
@@ -512,15 +514,15 @@ const char* opName(Op op) {
   return "none";
 }
 
-Op opFromName(const std::string& n) {
+Op op_from_name(const std::string& n) {
   for (Op op : {Op::None, Op::AddService, Op::EditService, Op::DelService, Op::Clear, Op::Restore,
                 Op::Save, Op::AddDest, Op::EditDest, Op::DelDest, Op::List, Op::Zero,
                 Op::SetTimeouts, Op::StartDaemon, Op::StopDaemon, Op::Help, Op::Version})
-    if (n == opName(op)) return op;
+    if (n == op_name(op)) return op;
   throw LbError(LbError::Code::Invalid, "unknown command '" + n + "'");
 }
 
-Endpoint endpointFromJson(const nlohmann::json& j) {
+Endpoint endpoint_from_json(const nlohmann::json& j) {
   auto e = Endpoint::parse(j.get<std::string>());
   if (!e) throw LbError(LbError::Code::Invalid, "bad address " + j.dump());
   return *e;
@@ -528,11 +530,11 @@ Endpoint endpointFromJson(const nlohmann::json& j) {
 
 }  // namespace
 
-nlohmann::json commandToJson(const Command& c) {
+nlohmann::json command_to_json(const Command& c) {
   nlohmann::json j;
-  j["op"] = opName(c.op);
+  j["op"] = op_name(c.op);
   if (c.has_service) {
-    j["service"] = {{"proto", protoName(c.svc.key.proto)},
+    j["service"] = {{"proto", proto_name(c.svc.key.proto)},
                     {"vip", c.svc.key.vip.str()},
                     {"scheduler", c.svc.scheduler},
                     {"persistent", c.svc.persistent},
@@ -543,7 +545,7 @@ nlohmann::json commandToJson(const Command& c) {
   if (c.has_dest) {
     j["dest"] = {{"addr", c.dest.addr.str()},
                  {"weight", c.dest.weight},
-                 {"fwd", fwdSwitch(c.dest.fwd)},
+                 {"fwd", fwd_switch(c.dest.fwd)},
                  {"u_threshold", c.dest.u_threshold},
                  {"l_threshold", c.dest.l_threshold}};
   }
@@ -560,10 +562,10 @@ nlohmann::json commandToJson(const Command& c) {
   return j;
 }
 
-Command commandFromJson(const nlohmann::json& j) {
+Command command_from_json(const nlohmann::json& j) {
   try {
     Command c;
-    c.op = opFromName(j.at("op").get<std::string>());
+    c.op = op_from_name(j.at("op").get<std::string>());
     if (j.contains("service")) {
       const auto& s = j["service"];
       c.has_service = true;
@@ -571,7 +573,7 @@ Command commandFromJson(const nlohmann::json& j) {
       if (proto != "TCP" && proto != "UDP")
         throw LbError(LbError::Code::Invalid, "bad protocol " + proto);
       c.svc.key.proto = proto == "TCP" ? Proto::TCP : Proto::UDP;
-      c.svc.key.vip = endpointFromJson(s.at("vip"));
+      c.svc.key.vip = endpoint_from_json(s.at("vip"));
       c.svc.scheduler = s.value("scheduler", std::string("wlc"));
       c.svc.persistent = s.value("persistent", false);
       c.svc.timeout = s.value("timeout", 300u);
@@ -581,7 +583,7 @@ Command commandFromJson(const nlohmann::json& j) {
     if (j.contains("dest")) {
       const auto& d = j["dest"];
       c.has_dest = true;
-      c.dest.addr = endpointFromJson(d.at("addr"));
+      c.dest.addr = endpoint_from_json(d.at("addr"));
       c.dest.weight = d.value("weight", 1);
       std::string fwd = d.value("fwd", std::string("-m"));
       c.dest.fwd = fwd == "-g" ? FwdMethod::Route : fwd == "-i" ? FwdMethod::Tunnel : FwdMethod::Masq;

@@ -68,22 +68,22 @@ struct ParseResult {
 };
 
 // argv without the program name.
-ParseResult parseIpvsadmArgs(const std::vector<std::string>& args);
+ParseResult parse_ipvsadm_args(const std::vector<std::string>& args);
 // Parse one line of `ipvsadm -S` output (for -R and the state file).
-ParseResult parseSaveLine(const std::string& line);
+ParseResult parse_save_line(const std::string& line);
 
-nlohmann::json commandToJson(const Command& c);
-Command commandFromJson(const nlohmann::json& j);
+nlohmann::json command_to_json(const Command& c);
+Command command_from_json(const nlohmann::json& j);
 
 // ---- output ----
 // with_header: the "IP Virtual Server version" line (-L without -t).
-std::string formatList(const std::vector<ServiceInfo>& svcs, const ListOptions& o,
+std::string format_list(const std::vector<ServiceInfo>& svcs, const ListOptions& o,
                        bool with_header = true);
-std::string formatConnections(const std::vector<ConnEntry>& conns, const ListOptions& o);
-std::string formatSave(const std::vector<ServiceInfo>& svcs, const Timeouts* t = nullptr);
-std::string formatTimeouts(const Timeouts& t);
-std::string usageText(const std::string& program = "vmstack-ipvsadm");
-std::string versionText();
+std::string format_connections(const std::vector<ConnEntry>& conns, const ListOptions& o);
+std::string format_save(const std::vector<ServiceInfo>& svcs, const Timeouts* t = nullptr);
+std::string format_timeouts(const Timeouts& t);
+std::string usage_text(const std::string& program = "vmstack-ipvsadm");
+std::string version_text();
 
 // ---- execution (daemon side) ----
 struct ExecResult {
@@ -101,18 +101,18 @@ struct ExecHooks {
   std::function<std::string()> list_daemon;
 };
 
-ExecResult executeCommand(ServiceTable& table, const Command& c, const ExecHooks& hooks = {});
+ExecResult execute_command(ServiceTable& table, const Command& c, const ExecHooks& hooks = {});
 // Apply a batch (restore). All or nothing: on the first error ("line N:
 // ...") the rules are put back as they were before the batch.
 // `lines` (optional, same size as cmds) gives the line numbers for messages.
-ExecResult executeBatch(ServiceTable& table, const std::vector<Command>& cmds,
+ExecResult execute_batch(ServiceTable& table, const std::vector<Command>& cmds,
                         const ExecHooks& hooks = {}, const std::vector<int>* lines = nullptr);
 // Rules as a restore batch: the text of `ipvsadm -S -n` (plus a --set line).
-std::string saveState(const ServiceTable& table);
+std::string save_state(const ServiceTable& table);
 // Load a state file's text into the table. Every line is parsed first; a
 // syntax error leaves the table untouched. Then the table is cleared and the
 // lines applied; a line that fails is skipped (the others still load).
 // Returns error text ("" on success).
-std::string loadState(ServiceTable& table, const std::string& text);
+std::string load_state(ServiceTable& table, const std::string& text);
 
 }  // namespace vmstack::lb

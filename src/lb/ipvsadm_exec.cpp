@@ -9,33 +9,33 @@ namespace {
 
 constexpr int kFailRc = 255;  // ipvsadm exits with -1 when the kernel refuses
 
-std::string runList(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
-  if (c.list.conns) return formatConnections(table.connections(), c.list);
-  if (c.list.timeout) return formatTimeouts(table.timeouts());
+std::string run_list(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
+  if (c.list.conns) return format_connections(table.connections(), c.list);
+  if (c.list.timeout) return format_timeouts(table.timeouts());
   if (c.list.daemon) return hooks.list_daemon ? hooks.list_daemon() : std::string();
   if (c.has_service) {
     auto s = table.get(c.svc.key);
     if (!s) throw LbError(LbError::Code::NoService);
-    return formatList({*s}, c.list, false);
+    return format_list({*s}, c.list, false);
   }
-  return formatList(table.list(), c.list);
+  return format_list(table.list(), c.list);
 }
 
 std::string run(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
   switch (c.op) {
-    case Op::AddService: table.addService(c.svc); return {};
-    case Op::EditService: table.editService(c.svc); return {};
-    case Op::DelService: table.deleteService(c.svc.key); return {};
+    case Op::AddService: table.add_service(c.svc); return {};
+    case Op::EditService: table.edit_service(c.svc); return {};
+    case Op::DelService: table.delete_service(c.svc.key); return {};
     case Op::Clear: table.clear(); return {};
-    case Op::AddDest: table.addDest(c.svc.key, c.dest); return {};
-    case Op::EditDest: table.editDest(c.svc.key, c.dest); return {};
-    case Op::DelDest: table.deleteDest(c.svc.key, c.dest.addr); return {};
+    case Op::AddDest: table.add_dest(c.svc.key, c.dest); return {};
+    case Op::EditDest: table.edit_dest(c.svc.key, c.dest); return {};
+    case Op::DelDest: table.delete_dest(c.svc.key, c.dest.addr); return {};
     case Op::Zero:
       table.zero(c.has_service ? std::optional<ServiceKey>(c.svc.key) : std::nullopt);
       return {};
-    case Op::SetTimeouts: table.setTimeouts(c.timeouts); return {};
-    case Op::List: return runList(table, c, hooks);
-    case Op::Save: return formatSave(table.list());
+    case Op::SetTimeouts: table.set_timeouts(c.timeouts); return {};
+    case Op::List: return run_list(table, c, hooks);
+    case Op::Save: return format_save(table.list());
     case Op::StartDaemon:
       if (!hooks.start_daemon)
         throw LbError(LbError::Code::Invalid,
@@ -46,8 +46,8 @@ std::string run(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
       if (!hooks.stop_daemon) throw LbError(LbError::Code::NoDaemon);
       hooks.stop_daemon(c);
       return {};
-    case Op::Help: return usageText();
-    case Op::Version: return versionText();
+    case Op::Help: return usage_text();
+    case Op::Version: return version_text();
     case Op::None: return {};
     case Op::Restore:
       throw LbError(LbError::Code::Invalid, "restore is sent as a batch of commands");
@@ -57,7 +57,7 @@ std::string run(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
 
 }  // namespace
 
-ExecResult executeCommand(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
+ExecResult execute_command(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
   ExecResult r;
   try {
     r.out = run(table, c, hooks);
@@ -72,17 +72,17 @@ ExecResult executeCommand(ServiceTable& table, const Command& c, const ExecHooks
   return r;
 }
 
-ExecResult executeBatch(ServiceTable& table, const std::vector<Command>& cmds,
+ExecResult execute_batch(ServiceTable& table, const std::vector<Command>& cmds,
                         const ExecHooks& hooks, const std::vector<int>* lines) {
-  const std::string before = saveState(table);
+  const std::string before = save_state(table);
   ExecResult all;
   for (size_t i = 0; i < cmds.size(); ++i) {
-    ExecResult r = executeCommand(table, cmds[i], hooks);
+    ExecResult r = execute_command(table, cmds[i], hooks);
     all.out += r.out;
     if (r.rc != 0) {
       int line = lines && i < lines->size() ? (*lines)[i] : int(i + 1);
       // All or nothing: put the rules back as they were.
-      std::string rb = loadState(table, before);
+      std::string rb = load_state(table, before);
       all.rc = r.rc;
       all.err = "line " + std::to_string(line) + ": " + r.err;
       all.err += rb.empty() ? "nothing restored: the rules are unchanged\n"
@@ -93,19 +93,19 @@ ExecResult executeBatch(ServiceTable& table, const std::vector<Command>& cmds,
   return all;
 }
 
-std::string saveState(const ServiceTable& table) {
+std::string save_state(const ServiceTable& table) {
   Timeouts t = table.timeouts();
-  return formatSave(table.list(), &t);
+  return format_save(table.list(), &t);
 }
 
-std::string loadState(ServiceTable& table, const std::string& text) {
+std::string load_state(ServiceTable& table, const std::string& text) {
   std::vector<std::pair<int, Command>> cmds;
   std::istringstream in(text);
   int n = 0;
   std::string errors;
   for (std::string line; std::getline(in, line);) {
     ++n;
-    ParseResult p = parseSaveLine(line);
+    ParseResult p = parse_save_line(line);
     if (!p.cmd) return "line " + std::to_string(n) + ": " + p.error;
     if (p.cmd->op == Op::None) continue;
     switch (p.cmd->op) {
@@ -118,9 +118,9 @@ std::string loadState(ServiceTable& table, const std::string& text) {
     cmds.emplace_back(n, *p.cmd);
   }
   table.clear();
-  table.setTimeouts(Timeouts{});  // defaults unless the file says otherwise
+  table.set_timeouts(Timeouts{});  // defaults unless the file says otherwise
   for (auto& [line, c] : cmds) {
-    ExecResult r = executeCommand(table, c);
+    ExecResult r = execute_command(table, c);
     if (r.rc != 0) errors += "line " + std::to_string(line) + ": " + r.err;
   }
   return errors;

@@ -25,7 +25,7 @@ __attribute__((format(printf, 2, 3))) void appendf(std::string& out, const char*
 }
 
 // Numbers in --stats/--rate: 9 columns, scaled with K/M/G/T unless --exact.
-void largeNum(std::string& out, uint64_t v, bool exact) {
+void large_num(std::string& out, uint64_t v, bool exact) {
   if (exact) {
     int len = std::snprintf(nullptr, 0, "%" PRIu64, v);
     appendf(out, "%*" PRIu64, len <= 8 ? 9 : len + 1, v);
@@ -45,7 +45,7 @@ void largeNum(std::string& out, uint64_t v, bool exact) {
 
 uint64_t rnd(double d) { return d <= 0 ? 0 : uint64_t(std::llround(d)); }
 
-std::string maskText(uint32_t host_order) {
+std::string mask_text(uint32_t host_order) {
   in_addr a{};
   a.s_addr = htonl(host_order);
   char buf[INET_ADDRSTRLEN] = {};
@@ -72,7 +72,7 @@ void title(std::string& out, const ListOptions& o) {
         "  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n";
 }
 
-std::vector<DestInfo> sortedDests(const ServiceInfo& s, bool nosort) {
+std::vector<DestInfo> sorted_dests(const ServiceInfo& s, bool nosort) {
   std::vector<DestInfo> d = s.dests;
   if (!nosort)
     std::stable_sort(d.begin(), d.end(),
@@ -80,52 +80,52 @@ std::vector<DestInfo> sortedDests(const ServiceInfo& s, bool nosort) {
   return d;
 }
 
-void serviceEntry(std::string& out, const ServiceInfo& s, const ListOptions& o) {
+void service_entry(std::string& out, const ServiceInfo& s, const ListOptions& o) {
   const ServiceConfig& c = s.cfg;
-  std::string name = std::string(protoName(c.key.proto)) + "  " + c.key.vip.str();
-  if (!c.key.vip.addr.isV6() && name.size() > 33) name.resize(33);
+  std::string name = std::string(proto_name(c.key.proto)) + "  " + c.key.vip.str();
+  if (!c.key.vip.addr.is_v6() && name.size() > 33) name.resize(33);
   if (o.stats) {
     appendf(out, "%-33s", name.c_str());
-    largeNum(out, s.stats.conns, o.exact);
-    largeNum(out, s.stats.inpkts, o.exact);
-    largeNum(out, s.stats.outpkts, o.exact);
-    largeNum(out, s.stats.inbytes, o.exact);
-    largeNum(out, s.stats.outbytes, o.exact);
+    large_num(out, s.stats.conns, o.exact);
+    large_num(out, s.stats.inpkts, o.exact);
+    large_num(out, s.stats.outpkts, o.exact);
+    large_num(out, s.stats.inbytes, o.exact);
+    large_num(out, s.stats.outbytes, o.exact);
   } else if (o.rate) {
     appendf(out, "%-33s", name.c_str());
-    largeNum(out, rnd(s.rate.cps), o.exact);
-    largeNum(out, rnd(s.rate.inpps), o.exact);
-    largeNum(out, rnd(s.rate.outpps), o.exact);
-    largeNum(out, rnd(s.rate.inbps), o.exact);
-    largeNum(out, rnd(s.rate.outbps), o.exact);
+    large_num(out, rnd(s.rate.cps), o.exact);
+    large_num(out, rnd(s.rate.inpps), o.exact);
+    large_num(out, rnd(s.rate.outpps), o.exact);
+    large_num(out, rnd(s.rate.inbps), o.exact);
+    large_num(out, rnd(s.rate.outbps), o.exact);
   } else {
     // Also the service line of --thresholds and --persistent-conn.
     appendf(out, "%s %s", name.c_str(), c.scheduler.c_str());
     if (c.persistent) {
       appendf(out, " persistent %u", c.timeout);
-      if (!c.key.vip.addr.isV6() && c.netmask != 0xffffffffu)
-        appendf(out, " mask %s", maskText(c.netmask).c_str());
-      if (c.key.vip.addr.isV6() && c.v6_prefix != 128) appendf(out, " mask %i", c.v6_prefix);
+      if (!c.key.vip.addr.is_v6() && c.netmask != 0xffffffffu)
+        appendf(out, " mask %s", mask_text(c.netmask).c_str());
+      if (c.key.vip.addr.is_v6() && c.v6_prefix != 128) appendf(out, " mask %i", c.v6_prefix);
     }
   }
   out += '\n';
 
-  for (const DestInfo& d : sortedDests(s, o.nosort)) {
+  for (const DestInfo& d : sorted_dests(s, o.nosort)) {
     std::string dn = d.cfg.addr.str();
-    if (!d.cfg.addr.addr.isV6() && dn.size() > 28) dn.resize(28);
+    if (!d.cfg.addr.addr.is_v6() && dn.size() > 28) dn.resize(28);
     if (o.stats) {
       appendf(out, "  -> %-28s", dn.c_str());
-      largeNum(out, d.stats.conns, o.exact);
-      largeNum(out, d.stats.inpkts, o.exact);
-      largeNum(out, d.stats.outpkts, o.exact);
-      largeNum(out, d.stats.inbytes, o.exact);
-      largeNum(out, d.stats.outbytes, o.exact);
+      large_num(out, d.stats.conns, o.exact);
+      large_num(out, d.stats.inpkts, o.exact);
+      large_num(out, d.stats.outpkts, o.exact);
+      large_num(out, d.stats.inbytes, o.exact);
+      large_num(out, d.stats.outbytes, o.exact);
       out += '\n';
     } else if (o.rate) {
       appendf(out, "  -> %-28s %8u %8u %8u", dn.c_str(), unsigned(rnd(d.rate.cps)),
               unsigned(rnd(d.rate.inpps)), unsigned(rnd(d.rate.outpps)));
-      largeNum(out, rnd(d.rate.inbps), o.exact);
-      largeNum(out, rnd(d.rate.outbps), o.exact);
+      large_num(out, rnd(d.rate.inbps), o.exact);
+      large_num(out, rnd(d.rate.outbps), o.exact);
       out += '\n';
     } else if (o.thresholds) {
       appendf(out, "  -> %-28s %-10u %-10u %-10u %-10u\n", dn.c_str(), d.cfg.u_threshold,
@@ -134,19 +134,19 @@ void serviceEntry(std::string& out, const ServiceInfo& s, const ListOptions& o) 
       appendf(out, "  -> %-28s %-9d %-11u %-10u %-10u\n", dn.c_str(), d.effective_weight,
               d.persistconns, d.activeconns, d.inactconns);
     } else {
-      appendf(out, "  -> %-28s %-7s %-6d %-10u %-10u\n", dn.c_str(), fwdName(d.cfg.fwd),
+      appendf(out, "  -> %-28s %-7s %-6d %-10u %-10u\n", dn.c_str(), fwd_name(d.cfg.fwd),
               d.effective_weight, d.activeconns, d.inactconns);
     }
   }
 }
 
-std::string saveServiceArg(const ServiceConfig& c) {
+std::string save_service_arg(const ServiceConfig& c) {
   return std::string(c.key.proto == Proto::TCP ? "-t " : "-u ") + c.key.vip.str();
 }
 
 }  // namespace
 
-std::string formatList(const std::vector<ServiceInfo>& svcs, const ListOptions& o,
+std::string format_list(const std::vector<ServiceInfo>& svcs, const ListOptions& o,
                        bool with_header) {
   std::string out;
   if (with_header) out += "IP Virtual Server version 1.2.1 (size=4096)\n";
@@ -157,11 +157,11 @@ std::string formatList(const std::vector<ServiceInfo>& svcs, const ListOptions& 
     std::stable_sort(order.begin(), order.end(), [](const ServiceInfo* a, const ServiceInfo* b) {
       return a->cfg.key < b->cfg.key;
     });
-  for (const ServiceInfo* s : order) serviceEntry(out, *s, o);
+  for (const ServiceInfo* s : order) service_entry(out, *s, o);
   return out;
 }
 
-std::string formatConnections(const std::vector<ConnEntry>& conns, const ListOptions& o) {
+std::string format_connections(const std::vector<ConnEntry>& conns, const ListOptions& o) {
   (void)o;  // always numeric
   std::string out = "IPVS connection entries\n";
   appendf(out, "pro expire %-11s %-18s %-18s %s\n", "state", "source", "virtual", "destination");
@@ -169,13 +169,13 @@ std::string formatConnections(const std::vector<ConnEntry>& conns, const ListOpt
     unsigned secs = (e.expires_ms + 999) / 1000;
     char expire[16];
     std::snprintf(expire, sizeof expire, "%02u:%02u", secs / 60, secs % 60);
-    appendf(out, "%-3s %-6s %-11s %-18s %-18s %s\n", protoName(e.proto), expire,
+    appendf(out, "%-3s %-6s %-11s %-18s %-18s %s\n", proto_name(e.proto), expire,
             e.state.c_str(), e.client.str().c_str(), e.vip.str().c_str(), e.dest.str().c_str());
   }
   return out;
 }
 
-std::string formatSave(const std::vector<ServiceInfo>& svcs, const Timeouts* t) {
+std::string format_save(const std::vector<ServiceInfo>& svcs, const Timeouts* t) {
   std::string out;
   std::vector<const ServiceInfo*> order;
   for (const auto& s : svcs) order.push_back(&s);
@@ -184,19 +184,19 @@ std::string formatSave(const std::vector<ServiceInfo>& svcs, const Timeouts* t) 
   });
   for (const ServiceInfo* s : order) {
     const ServiceConfig& c = s->cfg;
-    std::string svc = saveServiceArg(c);
+    std::string svc = save_service_arg(c);
     appendf(out, "-A %s -s %s", svc.c_str(), c.scheduler.c_str());
     if (c.persistent) {
       appendf(out, " -p %u", c.timeout);
-      if (!c.key.vip.addr.isV6() && c.netmask != 0xffffffffu)
-        appendf(out, " -M %s", maskText(c.netmask).c_str());
-      if (c.key.vip.addr.isV6() && c.v6_prefix != 128) appendf(out, " -M %i", c.v6_prefix);
+      if (!c.key.vip.addr.is_v6() && c.netmask != 0xffffffffu)
+        appendf(out, " -M %s", mask_text(c.netmask).c_str());
+      if (c.key.vip.addr.is_v6() && c.v6_prefix != 128) appendf(out, " -M %i", c.v6_prefix);
     }
     out += '\n';
-    for (const DestInfo& d : sortedDests(*s, false)) {
+    for (const DestInfo& d : sorted_dests(*s, false)) {
       // The configured weight: a health-check quiesce is not a rule.
       appendf(out, "-a %s -r %s %s -w %d", svc.c_str(), d.cfg.addr.str().c_str(),
-              fwdSwitch(d.cfg.fwd), d.cfg.weight);
+              fwd_switch(d.cfg.fwd), d.cfg.weight);
       if (d.cfg.u_threshold) appendf(out, " -x %u", d.cfg.u_threshold);
       if (d.cfg.l_threshold) appendf(out, " -y %u", d.cfg.l_threshold);
       out += '\n';
@@ -206,18 +206,18 @@ std::string formatSave(const std::vector<ServiceInfo>& svcs, const Timeouts* t) 
   return out;
 }
 
-std::string formatTimeouts(const Timeouts& t) {
+std::string format_timeouts(const Timeouts& t) {
   std::string out;
   appendf(out, "Timeout (tcp tcpfin udp): %u %u %u\n", t.tcp, t.tcpfin, t.udp);
   return out;
 }
 
-std::string versionText() {
+std::string version_text() {
   return "ipvsadm v1.31 (vmstack-lb: user-space NAT data plane, IPVS v1.2.1 compatible)\n";
 }
 
-std::string usageText(const std::string& p) {
-  std::string out = versionText();
+std::string usage_text(const std::string& p) {
+  std::string out = version_text();
   const char* cmds[] = {
       " -A|E -t|u service-address [-s scheduler] [-p [timeout]] [-M netmask]",
       " -D -t|u service-address",

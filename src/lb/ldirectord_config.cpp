@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "core/strings.h"
+
 namespace vmstack::lb::ha {
 
 std::string HostPort::str() const {
@@ -101,18 +103,6 @@ const std::set<std::string> kIgnored = {
     "cleanstop",  "readdquiescent", "checkcount",       "fallbackcommand", "monitorfile",
     "netmask",    "login",          "passwd",           "database",       "secret",
     "cipher",     "hostname"};
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t");
-  return s.substr(b, e - b + 1);
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
 
 // Per-virtual values that may be unset until global defaults are applied.
 struct PendingVirtual {
@@ -326,8 +316,7 @@ class Parser {
     } else if (key == "virtualhost") {
       vs.virtualhost = unquote(value);
     } else if (key == "httpmethod") {
-      std::string m = unquote(value);
-      for (auto& c : m) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      std::string m = upper(unquote(value));
       if (m != "GET" && m != "HEAD") fail("httpmethod: expected GET or HEAD, got '" + m + "'");
       vs.httpmethod = m;
     } else if (key == "persistent") {

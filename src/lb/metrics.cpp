@@ -9,7 +9,7 @@
 namespace vmstack::lb {
 namespace {
 
-std::string escapeLabel(const std::string& v) {
+std::string escape_label(const std::string& v) {
   std::string out;
   for (char c : v) {
     if (c == '\\' || c == '"') out += '\\';
@@ -22,9 +22,9 @@ std::string escapeLabel(const std::string& v) {
   return out;
 }
 
-std::string svcLabels(const ServiceConfig& c) {
+std::string svc_labels(const ServiceConfig& c) {
   std::string proto = c.key.proto == Proto::TCP ? "tcp" : "udp";
-  return "proto=\"" + proto + "\",vip=\"" + escapeLabel(c.key.vip.str()) + "\"";
+  return "proto=\"" + proto + "\",vip=\"" + escape_label(c.key.vip.str()) + "\"";
 }
 
 class Writer {
@@ -92,7 +92,7 @@ const RateMetric kRateMetrics[] = {
 
 }  // namespace
 
-std::string renderMetrics(const std::vector<ServiceInfo>& services, const ProxyStats* proxy) {
+std::string render_metrics(const std::vector<ServiceInfo>& services, const ProxyStats* proxy) {
   std::string out;
   Writer w(out);
   std::string name;
@@ -103,23 +103,23 @@ std::string renderMetrics(const std::vector<ServiceInfo>& services, const ProxyS
   for (const auto& m : kStatMetrics) {
     name = std::string("vmstack_lb_service_") + m.name;
     w.family(name.c_str(), "counter", m.help);
-    for (const auto& s : services) w.sample(name.c_str(), svcLabels(s.cfg), s.stats.*m.field);
+    for (const auto& s : services) w.sample(name.c_str(), svc_labels(s.cfg), s.stats.*m.field);
     name = std::string("vmstack_lb_real_") + m.name;
     w.family(name.c_str(), "counter", m.help);
     for (const auto& s : services)
       for (const auto& d : s.dests)
-        w.sample(name.c_str(), svcLabels(s.cfg) + ",real=\"" + escapeLabel(d.cfg.addr.str()) + "\"",
+        w.sample(name.c_str(), svc_labels(s.cfg) + ",real=\"" + escape_label(d.cfg.addr.str()) + "\"",
                  d.stats.*m.field);
   }
   for (const auto& m : kRateMetrics) {
     name = std::string("vmstack_lb_service_") + m.name;
     w.family(name.c_str(), "gauge", m.help);
-    for (const auto& s : services) w.sample(name.c_str(), svcLabels(s.cfg), s.rate.*m.field);
+    for (const auto& s : services) w.sample(name.c_str(), svc_labels(s.cfg), s.rate.*m.field);
     name = std::string("vmstack_lb_real_") + m.name;
     w.family(name.c_str(), "gauge", m.help);
     for (const auto& s : services)
       for (const auto& d : s.dests)
-        w.sample(name.c_str(), svcLabels(s.cfg) + ",real=\"" + escapeLabel(d.cfg.addr.str()) + "\"",
+        w.sample(name.c_str(), svc_labels(s.cfg) + ",real=\"" + escape_label(d.cfg.addr.str()) + "\"",
                  d.rate.*m.field);
   }
 
@@ -148,7 +148,7 @@ std::string renderMetrics(const std::vector<ServiceInfo>& services, const ProxyS
     w.family(g.name, "gauge", g.help);
     for (const auto& s : services)
       for (const auto& d : s.dests)
-        w.sample(g.name, svcLabels(s.cfg) + ",real=\"" + escapeLabel(d.cfg.addr.str()) + "\"",
+        w.sample(g.name, svc_labels(s.cfg) + ",real=\"" + escape_label(d.cfg.addr.str()) + "\"",
                  g.get(d));
   }
 

@@ -19,7 +19,7 @@ namespace vmstack::lb {
 // Per virtual service and per real server: connections, packets (reads),
 // bytes, rates (as ipvsadm --rate), active/inactive/persistent connections,
 // weights; data-plane totals when `proxy` is given.
-std::string renderMetrics(const std::vector<ServiceInfo>& services, const ProxyStats* proxy);
+std::string render_metrics(const std::vector<ServiceInfo>& services, const ProxyStats* proxy);
 
 class MetricsServer {
  public:

@@ -96,7 +96,7 @@ void MetricsServer::start(const std::string& listen) {
   auto ep = Endpoint::parse(listen);
   if (!ep) throw std::runtime_error("--metrics-listen: expected addr:port, got '" + listen + "'");
   sockaddr_storage ss;
-  socklen_t len = ep->toSockaddr(&ss);
+  socklen_t len = ep->to_sockaddr(&ss);
   tcp::endpoint tep;
   std::memcpy(tep.data(), &ss, len);
   tep.resize(len);
@@ -123,7 +123,7 @@ Endpoint MetricsServer::endpoint() const {
   beast::error_code ec;
   tcp::endpoint e = impl_->acceptor.local_endpoint(ec);
   if (ec) return {};
-  return Endpoint::fromSockaddr(e.data());
+  return Endpoint::from_sockaddr(e.data());
 }
 
 }  // namespace vmstack::lb

@@ -13,20 +13,21 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
-#include <iostream>
+
+#include <spdlog/spdlog.h>
 
 #include "lb/proxy_worker.h"
 
 namespace vmstack::lb {
 namespace detail {
 
-Millis nowMs() {
+Millis now_ms() {
   timespec ts{};
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return Millis(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
 }
 
-const char* stateName(ConnState s) {
+const char* state_name(ConnState s) {
   switch (s) {
     case ConnState::SynSent: return "SYN_SENT";
     case ConnState::Established: return "ESTABLISHED";
@@ -45,7 +46,7 @@ size_t UdpKeyHash::operator()(const UdpKey& k) const {
 namespace {
 
 // Idle limit for an entry in state s (seconds).
-uint32_t timeoutFor(ConnState s, const Timeouts& t, uint32_t connect_cap) {
+uint32_t timeout_for(ConnState s, const Timeouts& t, uint32_t connect_cap) {
   switch (s) {
     case ConnState::SynSent: return std::min(t.tcp, connect_cap);
     case ConnState::Established: return t.tcp;
@@ -55,18 +56,11 @@ uint32_t timeoutFor(ConnState s, const Timeouts& t, uint32_t connect_cap) {
   return t.tcp;
 }
 
-std::string errnoText(int e) { return std::strerror(e); }
+std::string errno_text(int e) { return std::strerror(e); }
 
 }  // namespace
 
 // ------------------------------------------------------------ ProxyShared
-void ProxyShared::log(const std::string& m) const {
-  if (opts.log)
-    opts.log(m);
-  else
-    std::cerr << "vmstack-lb proxy: " << m << "\n";
-}
-
 bool ProxyShared::refresh() {
   std::vector<ServicePtr> want;
   if (table.forwarding()) want = table.services();
@@ -77,13 +71,13 @@ bool ProxyShared::refresh() {
   return true;
 }
 
-void ProxyShared::waitApplied(uint64_t g) {
+void ProxyShared::wait_applied(uint64_t g) {
   for (auto& w : workers) w->wake();
   std::unique_lock lk(mu);
   cv.wait_for(lk, std::chrono::seconds(3), [&] {
     if (stopping) return true;
     for (auto& w : workers)
-      if (w->appliedGen() < g) return false;
+      if (w->applied_gen() < g) return false;
     return true;
   });
 }
@@ -93,9 +87,9 @@ Worker::Worker(ProxyShared& sh, int index)
     : sh_(sh), index_(index), scratch_(new char[kScratchSize]) {
   ep_.reset(epoll_create1(EPOLL_CLOEXEC));
   wake_.reset(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-  if (!ep_ || !wake_) throw std::runtime_error("proxy worker: " + errnoText(errno));
-  if (!epollAdd(wake_.get(), EPOLLIN, &wake_h_))
-    throw std::runtime_error("proxy worker: epoll_ctl: " + errnoText(errno));
+  if (!ep_ || !wake_) throw std::runtime_error("proxy worker: " + errno_text(errno));
+  if (!epoll_add(wake_.get(), EPOLLIN, &wake_h_))
+    throw std::runtime_error("proxy worker: epoll_ctl: " + errno_text(errno));
 }
 
 Worker::~Worker() { stop(); }
@@ -113,7 +107,7 @@ void Worker::wake() {
   if (wake_) (void)!::write(wake_.get(), &one, sizeof one);
 }
 
-bool Worker::epollAdd(int fd, uint32_t events, Handle* h) {
+bool Worker::epoll_add(int fd, uint32_t events, Handle* h) {
   epoll_event ev{};
   ev.events = events;
   ev.data.ptr = h;
@@ -123,11 +117,11 @@ bool Worker::epollAdd(int fd, uint32_t events, Handle* h) {
 void Worker::run() {
   constexpr int kMaxEvents = 256;
   epoll_event evs[kMaxEvents];
-  now_ = nowMs();
+  now_ = now_ms();
   reconcile(false);
   while (!stop_.load(std::memory_order_relaxed)) {
     int n = epoll_wait(ep_.get(), evs, kMaxEvents, 250);
-    now_ = nowMs();
+    now_ = now_ms();
     for (int i = 0; i < n; ++i) {
       auto* h = static_cast<Handle*>(evs[i].data.ptr);
       switch (h->kind) {
@@ -138,12 +132,12 @@ void Worker::run() {
           if (!stop_) reconcile(false);
           break;
         }
-        case Handle::kListener: onListener(static_cast<Listener*>(h->owner)); break;
+        case Handle::kListener: on_listener(static_cast<Listener*>(h->owner)); break;
         case Handle::kTcpClient:
         case Handle::kTcpBackend:
-          onTcp(static_cast<TcpConn*>(h->owner), h->kind == Handle::kTcpClient, evs[i].events);
+          on_tcp(static_cast<TcpConn*>(h->owner), h->kind == Handle::kTcpClient, evs[i].events);
           break;
-        case Handle::kUdpBackend: onUdpBackend(static_cast<UdpFlow*>(h->owner)); break;
+        case Handle::kUdpBackend: on_udp_backend(static_cast<UdpFlow*>(h->owner)); break;
       }
     }
     // Objects closed during this batch may still have had events in it.
@@ -156,8 +150,8 @@ void Worker::run() {
     }
   }
   // Shutting down: listeners first (no new work), then every connection.
-  while (!listeners_.empty()) closeListener(listeners_.begin()->first);
-  while (head_) closeConn(head_, false);
+  while (!listeners_.empty()) close_listener(listeners_.begin()->first);
+  while (head_) close_conn(head_, false);
   graveyard_.clear();
   dead_listeners_.clear();
   nlisteners_ = 0;
@@ -178,7 +172,7 @@ void Worker::reconcile(bool retry_only) {
                               [&](const ServicePtr& s) { return s->key() == k; });
       if (!keep) gone.push_back(k);
     }
-    for (auto& k : gone) closeListener(k);
+    for (auto& k : gone) close_listener(k);
   }
   for (const ServicePtr& s : want) {
     auto it = listeners_.find(s->key());
@@ -187,13 +181,13 @@ void Worker::reconcile(bool retry_only) {
       continue;
     }
     std::string err;
-    bool ok = openListener(s, &err);
+    bool ok = open_listener(s, &err);
     std::lock_guard lk(sh_.mu);
     if (ok) {
       sh_.errors.erase(s->key());
     } else if (!sh_.errors.count(s->key())) {
       sh_.errors[s->key()] = err;
-      if (index_ == 0) sh_.log(err);
+      if (index_ == 0) spdlog::warn("proxy: {}", err);
     }
   }
   nlisteners_ = listeners_.size();
@@ -204,12 +198,12 @@ void Worker::reconcile(bool retry_only) {
   }
 }
 
-bool Worker::openListener(const ServicePtr& svc, std::string* err) {
+bool Worker::open_listener(const ServicePtr& svc, std::string* err) {
   const ServiceKey key = svc->key();
   const bool tcp = key.proto == Proto::TCP;
   const int family = key.vip.addr.family;
   auto fail = [&](const char* what) {
-    *err = std::string("cannot listen on ") + key.str() + ": " + what + ": " + errnoText(errno);
+    *err = std::string("cannot listen on ") + key.str() + ": " + what + ": " + errno_text(errno);
     return false;
   };
   UniqueFd fd(::socket(family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -230,19 +224,19 @@ bool Worker::openListener(const ServicePtr& svc, std::string* err) {
     setsockopt(fd.get(), IPPROTO_IP, IP_FREEBIND, &one, sizeof one);
   }
   sockaddr_storage ss;
-  socklen_t len = key.vip.toSockaddr(&ss);
+  socklen_t len = key.vip.to_sockaddr(&ss);
   if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return fail("bind");
   if (tcp && ::listen(fd.get(), sh_.opts.listen_backlog) != 0) return fail("listen");
   auto l = std::make_unique<Listener>();
   l->key = key;
   l->svc = svc;
   l->fd = std::move(fd);
-  if (!epollAdd(l->fd.get(), EPOLLIN | EPOLLET, &l->h)) return fail("epoll_ctl");
+  if (!epoll_add(l->fd.get(), EPOLLIN | EPOLLET, &l->h)) return fail("epoll_ctl");
   listeners_[key] = std::move(l);
   return true;
 }
 
-void Worker::closeListener(const ServiceKey& key) {
+void Worker::close_listener(const ServiceKey& key) {
   auto it = listeners_.find(key);
   if (it == listeners_.end()) return;
   Listener* l = it->second.get();
@@ -250,7 +244,7 @@ void Worker::closeListener(const ServiceKey& key) {
     // Replies go out through the listener's socket: its flows end with it.
     for (Conn* c = head_; c;) {
       Conn* next = c->next;
-      if (c->proto == Proto::UDP && static_cast<UdpFlow*>(c)->listener == l) closeConn(c, false);
+      if (c->proto == Proto::UDP && static_cast<UdpFlow*>(c)->listener == l) close_conn(c, false);
       c = next;
     }
   }
@@ -260,12 +254,12 @@ void Worker::closeListener(const ServiceKey& key) {
   nlisteners_ = listeners_.size();
 }
 
-void Worker::onListener(Listener* l) {
+void Worker::on_listener(Listener* l) {
   if (!l->fd) return;
   if (l->key.proto == Proto::TCP)
-    acceptTcp(l);
+    accept_tcp(l);
   else
-    readUdpListener(l);
+    read_udp_listener(l);
 }
 
 void Worker::sweep() {
@@ -273,9 +267,9 @@ void Worker::sweep() {
   const uint32_t cap = sh_.opts.connect_timeout_s;
   for (Conn* c = head_; c;) {
     Conn* next = c->next;
-    Millis limit = Millis(timeoutFor(c->state.load(std::memory_order_relaxed), t, cap)) * 1000;
+    Millis limit = Millis(timeout_for(c->state.load(std::memory_order_relaxed), t, cap)) * 1000;
     if (now_ - c->last_active.load(std::memory_order_relaxed) > limit) {
-      closeConn(c, c->proto == Proto::TCP);  // like LVS dropping the entry: RST
+      close_conn(c, c->proto == Proto::TCP);  // like LVS dropping the entry: RST
       sh_.expired.fetch_add(1, std::memory_order_relaxed);
     }
     c = next;
@@ -290,7 +284,7 @@ void Worker::sweep() {
   for (auto& [k, l] : listeners_)
     if (l->retry_accept) {
       l->retry_accept = false;
-      onListener(l.get());
+      on_listener(l.get());
     }
 }
 
@@ -302,10 +296,10 @@ Worker::Placement Worker::place(const ServicePtr& svc, const Endpoint& client, i
     return p;
   }
   sockaddr_storage ds;
-  socklen_t dl = p.dest->addr().toSockaddr(&ds);
+  socklen_t dl = p.dest->addr().to_sockaddr(&ds);
   p.fd.reset(::socket(ds.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!p.fd || (::connect(p.fd.get(), reinterpret_cast<sockaddr*>(&ds), dl) != 0 && errno != EINPROGRESS)) {
-    if (p.persistent) svc->releasePersist(client);
+    if (p.persistent) svc->release_persist(client);
     sh_.connect_failed.fetch_add(1, std::memory_order_relaxed);
     p.dest = nullptr;
   }
@@ -321,7 +315,7 @@ void Worker::adopt(Conn* c, const Listener* l, const Endpoint& client, const Pla
   c->last_active.store(now_, std::memory_order_relaxed);
   c->svc->stats.conns.fetch_add(1, std::memory_order_relaxed);
   p.dest->stats.conns.fetch_add(1, std::memory_order_relaxed);
-  p.dest->connOpened(c->active);
+  p.dest->conn_opened(c->active);
   sh_.accepted.fetch_add(1, std::memory_order_relaxed);
   link(c);
 }
@@ -333,7 +327,7 @@ void Worker::link(Conn* c) {
   head_ = c;
 }
 
-void Worker::closeConn(Conn* c, bool rst) {
+void Worker::close_conn(Conn* c, bool rst) {
   if (c->dead) return;
   c->dead = true;
   if (c->proto == Proto::TCP) {
@@ -358,8 +352,8 @@ void Worker::closeConn(Conn* c, bool rst) {
     f->bfd.reset();
     sh_.udp_active.fetch_sub(1, std::memory_order_relaxed);
   }
-  c->dest->connClosed(c->active);
-  if (c->persistent) c->svc->releasePersist(c->client);
+  c->dest->conn_closed(c->active);
+  if (c->persistent) c->svc->release_persist(c->client);
   {
     std::lock_guard lk(list_mu_);
     if (c->prev) c->prev->next = c->next;
@@ -370,7 +364,7 @@ void Worker::closeConn(Conn* c, bool rst) {
   graveyard_.emplace_back(c);
 }
 
-std::unique_ptr<Pipe> Worker::getPipe() {
+std::unique_ptr<Pipe> Worker::get_pipe() {
   if (!pipe_pool_.empty()) {
     auto p = std::move(pipe_pool_.back());
     pipe_pool_.pop_back();
@@ -384,7 +378,7 @@ std::unique_ptr<Pipe> Worker::getPipe() {
   return p;
 }
 
-void Worker::putPipe(std::unique_ptr<Pipe> p) {
+void Worker::put_pipe(std::unique_ptr<Pipe> p) {
   if (!p || p->bytes) return;  // never reuse a pipe with data in it
   if (pipe_pool_.size() < kPipePoolMax) pipe_pool_.push_back(std::move(p));
 }
@@ -405,28 +399,28 @@ void Worker::account(Conn* c, bool inbound, size_t bytes) {
   c->last_active.store(now_, r);
 }
 
-ConnEntry Worker::entryOf(const Conn* c, const Timeouts& t, Millis now) const {
+ConnEntry Worker::entry_of(const Conn* c, const Timeouts& t, Millis now) const {
   ConnEntry e;
   e.proto = c->proto;
   e.client = c->client;
   e.vip = c->vip;
   e.dest = c->dest->addr();
   ConnState s = c->state.load(std::memory_order_relaxed);
-  e.state = stateName(s);
-  Millis left = Millis(timeoutFor(s, t, sh_.opts.connect_timeout_s)) * 1000 -
+  e.state = state_name(s);
+  Millis left = Millis(timeout_for(s, t, sh_.opts.connect_timeout_s)) * 1000 -
                 (now - c->last_active.load(std::memory_order_relaxed));
   e.expires_ms = left > 0 ? uint32_t(left) : 0;
   return e;
 }
 
-void Worker::notifySync(const Conn* c) {
-  if (!sh_.table.hasConnectionSubscribers()) return;
-  sh_.table.notifyConnection(entryOf(c, sh_.table.timeouts(), now_));
+void Worker::notify_sync(const Conn* c) {
+  if (!sh_.table.has_connection_subscribers()) return;
+  sh_.table.notify_connection(entry_of(c, sh_.table.timeouts(), now_));
 }
 
-void Worker::listConnections(std::vector<ConnEntry>* out, const Timeouts& t, Millis now) const {
+void Worker::list_connections(std::vector<ConnEntry>* out, const Timeouts& t, Millis now) const {
   std::lock_guard lk(list_mu_);
-  for (const Conn* c = head_; c; c = c->next) out->push_back(entryOf(c, t, now));
+  for (const Conn* c = head_; c; c = c->next) out->push_back(entry_of(c, t, now));
 }
 
 }  // namespace detail
@@ -459,16 +453,16 @@ void Proxy::start() {
         std::lock_guard lk(sh->mu);
         g = sh->gen;
       }
-      sh->waitApplied(g);
+      sh->wait_applied(g);
     }
   };
-  subs_.push_back(sh_->table.subscribeChanges(follow));
-  subs_.push_back(sh_->table.subscribeForwarding([follow](bool) { follow(); }));
-  sh_->table.setConnectionSource([sh] {
+  subs_.push_back(sh_->table.subscribe_changes(follow));
+  subs_.push_back(sh_->table.subscribe_forwarding([follow](bool) { follow(); }));
+  sh_->table.set_connection_source([sh] {
     std::vector<ConnEntry> out;
     Timeouts t = sh->table.timeouts();
-    detail::Millis now = detail::nowMs();
-    for (auto& w : sh->workers) w->listConnections(&out, t, now);
+    detail::Millis now = detail::now_ms();
+    for (auto& w : sh->workers) w->list_connections(&out, t, now);
     return out;
   });
   sh_->refresh();
@@ -480,7 +474,7 @@ void Proxy::stop() {
   started_ = false;
   for (int id : subs_) sh_->table.unsubscribe(id);
   subs_.clear();
-  sh_->table.setConnectionSource(nullptr);
+  sh_->table.set_connection_source(nullptr);
   {
     std::lock_guard lk(sh_->mu);
     sh_->stopping = true;
@@ -496,14 +490,14 @@ void Proxy::sync() {
     std::lock_guard lk(sh_->mu);
     g = sh_->gen;
   }
-  sh_->waitApplied(g);
+  sh_->wait_applied(g);
 }
 
 std::vector<ConnEntry> Proxy::connections() const {
   std::vector<ConnEntry> out;
   Timeouts t = sh_->table.timeouts();
-  detail::Millis now = detail::nowMs();
-  for (auto& w : sh_->workers) w->listConnections(&out, t, now);
+  detail::Millis now = detail::now_ms();
+  for (auto& w : sh_->workers) w->list_connections(&out, t, now);
   return out;
 }
 
@@ -521,18 +515,18 @@ ProxyStats Proxy::stats() const {
   s.accept_errors = sh_->accept_errors.load(r);
   s.pipes_in_use = sh_->pipes_in_use.load(r);
   s.spliced_bytes = sh_->spliced_bytes.load(r);
-  for (auto& w : sh_->workers) s.listeners += w->listenerCount();
+  for (auto& w : sh_->workers) s.listeners += w->listener_count();
   return s;
 }
 
-std::map<ServiceKey, std::string> Proxy::listenerErrors() const {
+std::map<ServiceKey, std::string> Proxy::listener_errors() const {
   std::lock_guard lk(sh_->mu);
   return sh_->errors;
 }
 
-int Proxy::workerCount() const { return int(sh_->workers.size()); }
+int Proxy::worker_count() const { return int(sh_->workers.size()); }
 
-uint64_t raiseNofileLimit(uint64_t want) {
+uint64_t raise_nofile_limit(uint64_t want) {
   rlimit rl{};
   if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
   if (rl.rlim_max < want) {

@@ -35,7 +35,6 @@ struct ProxyOptions {
   int listen_backlog = 4096;
   // Upper bound on the connect phase (SYN_SENT), capped by the tcp timeout.
   uint32_t connect_timeout_s = 120;
-  std::function<void(const std::string&)> log;  // default: stderr
 };
 
 // Data-plane totals (all workers), for /metrics.
@@ -77,8 +76,8 @@ class Proxy {
   ProxyStats stats() const;
   // Services whose listener could not be opened ("bind 1.2.3.4:80: ...").
   // The proxy retries them every few hundred milliseconds.
-  std::map<ServiceKey, std::string> listenerErrors() const;
-  int workerCount() const;
+  std::map<ServiceKey, std::string> listener_errors() const;
+  int worker_count() const;
 
  private:
   std::shared_ptr<detail::ProxyShared> sh_;
@@ -88,6 +87,6 @@ class Proxy {
 
 // Raises RLIMIT_NOFILE as far as allowed (up to `want`); returns the new soft
 // limit. Each proxied TCP connection needs two descriptors.
-uint64_t raiseNofileLimit(uint64_t want = 1048576);
+uint64_t raise_nofile_limit(uint64_t want = 1048576);
 
 }  // namespace vmstack::lb

@@ -14,29 +14,29 @@
 namespace vmstack::lb::detail {
 namespace {
 
-void setNoDelay(int fd) {
+void set_no_delay(int fd) {
   // Proxied request/response traffic: never hold small segments back.
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-void rstClose(UniqueFd fd) {
+void rst_close(UniqueFd fd) {
   linger lg{1, 0};
   setsockopt(fd.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 }
 
-bool wouldBlock(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
+bool would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 
 }  // namespace
 
-void Worker::acceptTcp(Listener* l) {
+void Worker::accept_tcp(Listener* l) {
   for (;;) {
     sockaddr_storage sa{};
     socklen_t len = sizeof sa;
     int fd = ::accept4(l->fd.get(), reinterpret_cast<sockaddr*>(&sa), &len,
                        SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (wouldBlock(errno)) return;
+      if (would_block(errno)) return;
       if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO) continue;
       // EMFILE, ENFILE, ENOBUFS, ENOMEM: the queue stays; edge-triggered
       // epoll will not tell us again, so the sweep retries.
@@ -44,21 +44,21 @@ void Worker::acceptTcp(Listener* l) {
       l->retry_accept = true;
       return;
     }
-    newTcp(l, UniqueFd(fd), sa);
+    new_tcp(l, UniqueFd(fd), sa);
   }
 }
 
-void Worker::newTcp(Listener* l, UniqueFd cfd, const sockaddr_storage& sa) {
-  const Endpoint client = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa));
+void Worker::new_tcp(Listener* l, UniqueFd cfd, const sockaddr_storage& sa) {
+  const Endpoint client = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa));
   Placement p = place(l->svc, client, SOCK_STREAM);
   if (!p.dest) {
     // No real server (LVS drops the SYN) or none reachable: having accepted
     // already, we reset.
-    rstClose(std::move(cfd));
+    rst_close(std::move(cfd));
     return;
   }
-  setNoDelay(cfd.get());
-  setNoDelay(p.fd.get());
+  set_no_delay(cfd.get());
+  set_no_delay(p.fd.get());
 
   auto* c = new TcpConn;
   c->proto = Proto::TCP;
@@ -69,14 +69,14 @@ void Worker::newTcp(Listener* l, UniqueFd cfd, const sockaddr_storage& sa) {
   sh_.tcp_active.fetch_add(1, std::memory_order_relaxed);
   adopt(c, l, client, p);
   constexpr uint32_t kEvents = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-  if (!epollAdd(c->cfd.get(), kEvents, &c->ch) || !epollAdd(c->bfd.get(), kEvents, &c->bh)) {
+  if (!epoll_add(c->cfd.get(), kEvents, &c->ch) || !epoll_add(c->bfd.get(), kEvents, &c->bh)) {
     sh_.reset.fetch_add(1, std::memory_order_relaxed);
-    closeConn(c, true);
+    close_conn(c, true);
   }
   // The backend's EPOLLOUT (connect finished) drives the rest.
 }
 
-void Worker::onTcp(TcpConn* c, bool client_side, uint32_t ev) {
+void Worker::on_tcp(TcpConn* c, bool client_side, uint32_t ev) {
   if (c->dead) return;
   constexpr uint32_t kRd = EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR;
   constexpr uint32_t kWr = EPOLLOUT | EPOLLHUP | EPOLLERR;
@@ -91,30 +91,30 @@ void Worker::onTcp(TcpConn* c, bool client_side, uint32_t ev) {
       getsockopt(c->bfd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
       if (err != 0) {
         // Real server refused or unreachable: the client sees a reset.
-        closeConn(c, true);
+        close_conn(c, true);
         sh_.connect_failed.fetch_add(1, std::memory_order_relaxed);
         return;
       }
       c->connected = true;
       c->state.store(ConnState::Established, std::memory_order_relaxed);
       c->last_active.store(now_, std::memory_order_relaxed);
-      notifySync(c);
+      notify_sync(c);
     }
     if (ev & kRd) c->b_rd = true;
     if (ev & kWr) c->b_wr = true;
   }
-  pumpConn(c);
+  pump_conn(c);
 }
 
-void Worker::pumpConn(TcpConn* c) {
+void Worker::pump_conn(TcpConn* c) {
   if (!c->connected) return;  // client bytes wait in its socket until then
   if (pump(c, c->c2b, c->cfd.get(), c->bfd.get(), c->c_rd, c->b_wr, true) == Pump::Fatal ||
       pump(c, c->b2c, c->bfd.get(), c->cfd.get(), c->b_rd, c->c_wr, false) == Pump::Fatal) {
-    closeConn(c, true);
+    close_conn(c, true);
     sh_.reset.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  if (c->c2b.shut && c->b2c.shut) closeConn(c, false);  // both FINs passed on
+  if (c->c2b.shut && c->b2c.shut) close_conn(c, false);  // both FINs passed on
 }
 
 Worker::Pump Worker::flush(Dir& d, int to, bool& to_wr) {
@@ -125,11 +125,11 @@ Worker::Pump Worker::flush(Dir& d, int to, bool& to_wr) {
       d.pipe->bytes -= size_t(m);
       if (d.pipe->bytes == 0) {
         sh_.pipes_in_use.fetch_sub(1, std::memory_order_relaxed);
-        putPipe(std::move(d.pipe));
+        put_pipe(std::move(d.pipe));
       }
       return Pump::Ok;
     }
-    if (m < 0 && wouldBlock(errno)) {
+    if (m < 0 && would_block(errno)) {
       to_wr = false;
       return Pump::Ok;
     }
@@ -144,7 +144,7 @@ Worker::Pump Worker::flush(Dir& d, int to, bool& to_wr) {
     }
     return Pump::Ok;
   }
-  if (m < 0 && wouldBlock(errno)) {
+  if (m < 0 && would_block(errno)) {
     to_wr = false;
     return Pump::Ok;
   }
@@ -168,14 +168,14 @@ Worker::Pump Worker::pump(TcpConn* c, Dir& d, int from, int to, bool& from_rd, b
         // Half-close: pass the FIN on, keep the other direction open.
         ::shutdown(to, SHUT_WR);
         d.shut = true;
-        onFin(c);
+        on_fin(c);
       }
       return Pump::Ok;
     }
     if (!from_rd || !to_wr) return Pump::Ok;
 
     if (d.splice) {
-      if (!d.pipe) d.pipe = getPipe();
+      if (!d.pipe) d.pipe = get_pipe();
       if (!d.pipe) {
         d.splice = false;  // out of descriptors: copy instead
         continue;
@@ -190,12 +190,12 @@ Worker::Pump Worker::pump(TcpConn* c, Dir& d, int from, int to, bool& from_rd, b
         continue;
       }
       int e = errno;
-      putPipe(std::move(d.pipe));
+      put_pipe(std::move(d.pipe));
       if (n == 0) {
         d.eof = true;
         continue;
       }
-      if (wouldBlock(e)) {
+      if (would_block(e)) {
         from_rd = false;
         return Pump::Ok;
       }
@@ -210,8 +210,8 @@ Worker::Pump Worker::pump(TcpConn* c, Dir& d, int from, int to, bool& from_rd, b
       if (sh_.opts.splice == SpliceMode::Auto && size_t(n) >= kScratchSize / 2) d.splice = true;
       ssize_t w = ::send(to, scratch_.get(), size_t(n), MSG_NOSIGNAL);
       if (w < 0) {
-        if (!wouldBlock(errno) && errno != EINTR) return Pump::Fatal;
-        to_wr = wouldBlock(errno) ? false : to_wr;
+        if (!would_block(errno) && errno != EINTR) return Pump::Fatal;
+        to_wr = would_block(errno) ? false : to_wr;
         w = 0;
       }
       if (w < n) {
@@ -226,7 +226,7 @@ Worker::Pump Worker::pump(TcpConn* c, Dir& d, int from, int to, bool& from_rd, b
       d.eof = true;
       continue;
     }
-    if (wouldBlock(errno)) {
+    if (would_block(errno)) {
       from_rd = false;
       return Pump::Ok;
     }
@@ -235,15 +235,15 @@ Worker::Pump Worker::pump(TcpConn* c, Dir& d, int from, int to, bool& from_rd, b
   }
 }
 
-void Worker::onFin(TcpConn* c) {
+void Worker::on_fin(TcpConn* c) {
   if (c->state.load(std::memory_order_relaxed) == ConnState::FinWait) return;
   c->state.store(ConnState::FinWait, std::memory_order_relaxed);
   c->last_active.store(now_, std::memory_order_relaxed);
   if (c->active) {
-    c->dest->connDeactivated();  // LVS: ActiveConn -> InActConn on FIN
+    c->dest->conn_deactivated();  // LVS: ActiveConn -> InActConn on FIN
     c->active = false;
   }
-  notifySync(c);
+  notify_sync(c);
 }
 
 }  // namespace vmstack::lb::detail

@@ -11,7 +11,7 @@
 
 namespace vmstack::lb::detail {
 
-void Worker::readUdpListener(Listener* l) {
+void Worker::read_udp_listener(Listener* l) {
   for (;;) {
     sockaddr_storage sa{};
     socklen_t len = sizeof sa;
@@ -21,9 +21,9 @@ void Worker::readUdpListener(Listener* l) {
       if (errno == EINTR) continue;
       return;  // EAGAIN (drained) or a socket error already reported
     }
-    const Endpoint client = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa));
+    const Endpoint client = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa));
     auto it = udp_flows_.find(UdpKey{l, client});
-    UdpFlow* f = it != udp_flows_.end() ? it->second : newUdpFlow(l, sa, len);
+    UdpFlow* f = it != udp_flows_.end() ? it->second : new_udp_flow(l, sa, len);
     if (!f) {
       sh_.udp_dropped.fetch_add(1, std::memory_order_relaxed);
       continue;
@@ -36,8 +36,8 @@ void Worker::readUdpListener(Listener* l) {
   }
 }
 
-UdpFlow* Worker::newUdpFlow(Listener* l, const sockaddr_storage& sa, socklen_t len) {
-  const Endpoint client = Endpoint::fromSockaddr(reinterpret_cast<const sockaddr*>(&sa));
+UdpFlow* Worker::new_udp_flow(Listener* l, const sockaddr_storage& sa, socklen_t len) {
+  const Endpoint client = Endpoint::from_sockaddr(reinterpret_cast<const sockaddr*>(&sa));
   Placement p = place(l->svc, client, SOCK_DGRAM);
   if (!p.dest) return nullptr;
   auto* f = new UdpFlow;
@@ -51,15 +51,15 @@ UdpFlow* Worker::newUdpFlow(Listener* l, const sockaddr_storage& sa, socklen_t l
   sh_.udp_active.fetch_add(1, std::memory_order_relaxed);
   adopt(f, l, client, p);
   udp_flows_[UdpKey{l, client}] = f;
-  if (!epollAdd(f->bfd.get(), EPOLLIN | EPOLLET, &f->bh)) {
-    closeConn(f, false);
+  if (!epoll_add(f->bfd.get(), EPOLLIN | EPOLLET, &f->bh)) {
+    close_conn(f, false);
     return nullptr;
   }
-  notifySync(f);
+  notify_sync(f);
   return f;
 }
 
-void Worker::onUdpBackend(UdpFlow* f) {
+void Worker::on_udp_backend(UdpFlow* f) {
   if (f->dead) return;
   for (;;) {
     ssize_t n = ::recv(f->bfd.get(), scratch_.get(), kScratchSize, 0);

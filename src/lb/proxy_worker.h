@@ -19,10 +19,10 @@
 namespace vmstack::lb::detail {
 
 using Millis = int64_t;
-Millis nowMs();  // CLOCK_MONOTONIC_COARSE: cheap, ~4 ms resolution
+Millis now_ms();  // CLOCK_MONOTONIC_COARSE: cheap, ~4 ms resolution
 
 enum class ConnState : uint8_t { SynSent, Established, FinWait, Udp };
-const char* stateName(ConnState s);
+const char* state_name(ConnState s);
 
 // What an epoll registration points at.
 struct Handle {
@@ -122,11 +122,10 @@ struct ProxyShared {
       connect_failed{0}, expired{0}, reset{0}, udp_dropped{0}, accept_errors{0}, pipes_in_use{0},
       spliced_bytes{0};
 
-  void log(const std::string& m) const;
   // Recomputes the desired set from the table; true when it changed.
   bool refresh();
   // Wakes the workers and waits until all applied generation `g`.
-  void waitApplied(uint64_t g);
+  void wait_applied(uint64_t g);
 };
 
 class Worker {
@@ -136,34 +135,34 @@ class Worker {
   void start();
   void stop();  // joins
   void wake();
-  uint64_t appliedGen() const { return applied_gen_.load(); }
-  size_t listenerCount() const { return nlisteners_.load(); }
+  uint64_t applied_gen() const { return applied_gen_.load(); }
+  size_t listener_count() const { return nlisteners_.load(); }
   // Snapshot for -L -c (any thread).
-  void listConnections(std::vector<ConnEntry>* out, const Timeouts& t, Millis now) const;
+  void list_connections(std::vector<ConnEntry>* out, const Timeouts& t, Millis now) const;
 
  private:
   void run();
   void reconcile(bool retry_only);
-  bool openListener(const ServicePtr& svc, std::string* err);
-  void closeListener(const ServiceKey& key);
-  void onListener(Listener* l);
+  bool open_listener(const ServicePtr& svc, std::string* err);
+  void close_listener(const ServiceKey& key);
+  void on_listener(Listener* l);
   void sweep();
 
   // TCP (proxy_tcp.cpp)
-  void acceptTcp(Listener* l);
-  void newTcp(Listener* l, UniqueFd cfd, const sockaddr_storage& sa);
-  void onTcp(TcpConn* c, bool client_side, uint32_t ev);
-  void pumpConn(TcpConn* c);
+  void accept_tcp(Listener* l);
+  void new_tcp(Listener* l, UniqueFd cfd, const sockaddr_storage& sa);
+  void on_tcp(TcpConn* c, bool client_side, uint32_t ev);
+  void pump_conn(TcpConn* c);
   enum class Pump { Ok, Fatal };
   Pump pump(TcpConn* c, Dir& d, int from, int to, bool& from_rd, bool& to_wr, bool inbound);
   Pump flush(Dir& d, int to, bool& to_wr);
-  void onFin(TcpConn* c);
+  void on_fin(TcpConn* c);
   void account(Conn* c, bool inbound, size_t bytes);
 
   // UDP (proxy_udp.cpp)
-  void readUdpListener(Listener* l);
-  UdpFlow* newUdpFlow(Listener* l, const sockaddr_storage& sa, socklen_t len);
-  void onUdpBackend(UdpFlow* f);
+  void read_udp_listener(Listener* l);
+  UdpFlow* new_udp_flow(Listener* l, const sockaddr_storage& sa, socklen_t len);
+  void on_udp_backend(UdpFlow* f);
 
   // Shared by both
   // The start of every new flow: a real server picked for the client and a
@@ -178,12 +177,12 @@ class Worker {
   // Records what every flow carries, counts it as opened and links it.
   void adopt(Conn* c, const Listener* l, const Endpoint& client, const Placement& p);
   void link(Conn* c);
-  void closeConn(Conn* c, bool rst);
-  ConnEntry entryOf(const Conn* c, const Timeouts& t, Millis now) const;
-  void notifySync(const Conn* c);  // new connection / state change -> sync master
-  std::unique_ptr<Pipe> getPipe();
-  void putPipe(std::unique_ptr<Pipe> p);
-  bool epollAdd(int fd, uint32_t events, Handle* h);
+  void close_conn(Conn* c, bool rst);
+  ConnEntry entry_of(const Conn* c, const Timeouts& t, Millis now) const;
+  void notify_sync(const Conn* c);  // new connection / state change -> sync master
+  std::unique_ptr<Pipe> get_pipe();
+  void put_pipe(std::unique_ptr<Pipe> p);
+  bool epoll_add(int fd, uint32_t events, Handle* h);
 
   ProxyShared& sh_;
   int index_;

@@ -17,17 +17,17 @@ bool usable(const DestPtr& d) { return d->weight() > 0 && !d->overloaded(); }
 
 // LVS connection overhead used by lc/wlc/lblc/lblcr: active connections
 // weigh 256 times an inactive one.
-uint64_t connOverhead(const Destination& d) {
-  return (uint64_t(d.activeConns()) << 8) + d.inactConns();
+uint64_t conn_overhead(const Destination& d) {
+  return (uint64_t(d.active_conns()) << 8) + d.inact_conns();
 }
 
 // Weighted least-connection pick: minimise overhead/weight without division.
-DestPtr pickWlc(const std::vector<DestPtr>& dests) {
+DestPtr pick_wlc(const std::vector<DestPtr>& dests) {
   DestPtr least;
   uint64_t loh = 0;
   for (const auto& d : dests) {
     if (!usable(d)) continue;
-    uint64_t doh = connOverhead(*d);
+    uint64_t doh = conn_overhead(*d);
     if (!least || loh * uint64_t(d->weight()) > doh * uint64_t(least->weight())) {
       least = d;
       loh = doh;
@@ -37,7 +37,7 @@ DestPtr pickWlc(const std::vector<DestPtr>& dests) {
 }
 
 // Knuth multiplicative hash onto 2^bits buckets (as dh/sh do).
-uint32_t hashBucket(uint32_t key, int bits) {
+uint32_t hash_bucket(uint32_t key, int bits) {
   return uint32_t((uint64_t(key) * 2654435761ULL) & 0xffffffffULL) >> (32 - bits);
 }
 
@@ -125,7 +125,7 @@ class LeastConnection : public Scheduler {
     uint64_t loh = 0;
     for (const auto& d : dests) {
       if (!usable(d)) continue;
-      uint64_t doh = connOverhead(*d);
+      uint64_t doh = conn_overhead(*d);
       if (!least || doh < loh) {
         least = d;
         loh = doh;
@@ -140,18 +140,18 @@ class WeightedLeastConnection : public Scheduler {
  public:
   std::string_view name() const override { return "wlc"; }
   DestPtr schedule(const std::vector<DestPtr>& dests, const SchedInput&) override {
-    return pickWlc(dests);
+    return pick_wlc(dests);
   }
 };
 
 // ---------------------------------------------------------------- sed
 // Shortest expected delay: (active + 1) / weight; inactive ignored.
-DestPtr pickSed(const std::vector<DestPtr>& dests) {
+DestPtr pick_sed(const std::vector<DestPtr>& dests) {
   DestPtr least;
   uint64_t loh = 0;
   for (const auto& d : dests) {
     if (!usable(d)) continue;
-    uint64_t doh = uint64_t(d->activeConns()) + 1;
+    uint64_t doh = uint64_t(d->active_conns()) + 1;
     if (!least || loh * uint64_t(d->weight()) > doh * uint64_t(least->weight())) {
       least = d;
       loh = doh;
@@ -164,7 +164,7 @@ class ShortestExpectedDelay : public Scheduler {
  public:
   std::string_view name() const override { return "sed"; }
   DestPtr schedule(const std::vector<DestPtr>& dests, const SchedInput&) override {
-    return pickSed(dests);
+    return pick_sed(dests);
   }
 };
 
@@ -176,18 +176,18 @@ class NeverQueue : public Scheduler {
   std::string_view name() const override { return "nq"; }
   DestPtr schedule(const std::vector<DestPtr>& dests, const SchedInput&) override {
     for (const auto& d : dests)
-      if (usable(d) && d->activeConns() == 0) return d;
-    return pickSed(dests);
+      if (usable(d) && d->active_conns() == 0) return d;
+    return pick_sed(dests);
   }
 };
 
 // lblc/lblcr overload test: a server is "overloaded" for locality purposes
 // when it has more active connections than its weight and some other server
 // is below half of its weight.
-bool localityOverloaded(const Destination& dest, const std::vector<DestPtr>& dests) {
-  if (dest.activeConns() > uint32_t(std::max(0, dest.weight()))) {
+bool locality_overloaded(const Destination& dest, const std::vector<DestPtr>& dests) {
+  if (dest.active_conns() > uint32_t(std::max(0, dest.weight()))) {
     for (const auto& d : dests)
-      if (uint64_t(d->activeConns()) * 2 < uint64_t(std::max(0, d->weight()))) return true;
+      if (uint64_t(d->active_conns()) * 2 < uint64_t(std::max(0, d->weight()))) return true;
   }
   return false;
 }
@@ -213,12 +213,12 @@ class LocalityLeastConnection : public Scheduler {
     if (it != table_.end()) {
       DestPtr d = it->second.dest;
       if (contains(dests, d) && d->weight() > 0 && !d->overloaded() &&
-          !localityOverloaded(*d, dests)) {
+          !locality_overloaded(*d, dests)) {
         it->second.lastuse = in.now;
         return d;
       }
     }
-    DestPtr d = pickWlc(dests);
+    DestPtr d = pick_wlc(dests);
     if (!d) return nullptr;
     table_[in.target] = {d, in.now};
     return d;
@@ -262,25 +262,25 @@ class LocalityLeastConnectionReplication : public Scheduler {
     expire(in.now);
     auto it = table_.find(in.target);
     if (it == table_.end()) {
-      DestPtr d = pickWlc(dests);
+      DestPtr d = pick_wlc(dests);
       if (!d) return nullptr;
       table_[in.target] = Entry{{d}, in.now, in.now};
       return d;
     }
     Entry& en = it->second;
     en.lastuse = in.now;
-    DestPtr d = setMin(en.set);
+    DestPtr d = set_min(en.set);
     // Compress a long-unmodified set: drop its most loaded member.
     if (en.set.size() > 1 && in.now - en.lastmod > kCompress) {
-      DestPtr m = setMax(en.set);
+      DestPtr m = set_max(en.set);
       if (m) {
         en.set.erase(std::find(en.set.begin(), en.set.end(), m));
         en.lastmod = in.now;
-        if (m == d) d = setMin(en.set);
+        if (m == d) d = set_min(en.set);
       }
     }
-    if (!d || localityOverloaded(*d, dests)) {
-      DestPtr n = pickWlc(dests);
+    if (!d || locality_overloaded(*d, dests)) {
+      DestPtr n = pick_wlc(dests);
       if (!n) return nullptr;
       if (!contains(en.set, n)) {
         en.set.push_back(n);
@@ -296,12 +296,12 @@ class LocalityLeastConnectionReplication : public Scheduler {
     std::vector<DestPtr> set;
     Clock::time_point lastuse, lastmod;
   };
-  static DestPtr setMin(const std::vector<DestPtr>& set) {
+  static DestPtr set_min(const std::vector<DestPtr>& set) {
     DestPtr least;
     uint64_t loh = 0;
     for (const auto& d : set) {
       if (!usable(d)) continue;
-      uint64_t doh = connOverhead(*d);
+      uint64_t doh = conn_overhead(*d);
       if (!least || loh * uint64_t(d->weight()) > doh * uint64_t(least->weight())) {
         least = d;
         loh = doh;
@@ -309,12 +309,12 @@ class LocalityLeastConnectionReplication : public Scheduler {
     }
     return least;
   }
-  static DestPtr setMax(const std::vector<DestPtr>& set) {
+  static DestPtr set_max(const std::vector<DestPtr>& set) {
     DestPtr most;
     uint64_t moh = 0;
     for (const auto& d : set) {
       uint64_t w = uint64_t(std::max(0, d->weight()));
-      uint64_t doh = connOverhead(*d);
+      uint64_t doh = conn_overhead(*d);
       uint64_t mw = most ? uint64_t(std::max(0, most->weight())) : 0;
       if (!most || doh * mw > moh * w) {
         most = d;
@@ -360,7 +360,7 @@ class HashScheduler : public Scheduler {
   DestPtr schedule(const std::vector<DestPtr>& dests, const SchedInput& in) override {
     if (table_.size() != size_t(kSize)) update(dests);
     const Addr& key = source_ ? in.client : in.target;
-    DestPtr d = table_[hashBucket(key.hash32(), kBits)];
+    DestPtr d = table_[hash_bucket(key.hash32(), kBits)];
     if (!d || !usable(d)) return nullptr;
     return d;
   }
@@ -372,18 +372,18 @@ class HashScheduler : public Scheduler {
 
 }  // namespace
 
-const std::vector<std::string>& schedulerNames() {
+const std::vector<std::string>& scheduler_names() {
   static const std::vector<std::string> names = {"rr",    "wrr", "lc", "wlc", "lblc",
                                                  "lblcr", "dh",  "sh", "sed", "nq"};
   return names;
 }
 
-bool isKnownScheduler(std::string_view name) {
-  const auto& n = schedulerNames();
+bool is_known_scheduler(std::string_view name) {
+  const auto& n = scheduler_names();
   return std::find(n.begin(), n.end(), name) != n.end();
 }
 
-std::unique_ptr<Scheduler> makeScheduler(std::string_view name) {
+std::unique_ptr<Scheduler> make_scheduler(std::string_view name) {
   if (name == "rr") return std::make_unique<RoundRobin>();
   if (name == "wrr") return std::make_unique<WeightedRoundRobin>();
   if (name == "lc") return std::make_unique<LeastConnection>();

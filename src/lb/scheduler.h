@@ -32,8 +32,8 @@ class Scheduler {
 };
 
 // rr wrr lc wlc lblc lblcr dh sh sed nq; nullptr for an unknown name.
-std::unique_ptr<Scheduler> makeScheduler(std::string_view name);
-bool isKnownScheduler(std::string_view name);
-const std::vector<std::string>& schedulerNames();
+std::unique_ptr<Scheduler> make_scheduler(std::string_view name);
+bool is_known_scheduler(std::string_view name);
+const std::vector<std::string>& scheduler_names();
 
 }  // namespace vmstack::lb

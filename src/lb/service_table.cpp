@@ -68,9 +68,9 @@ DestConfig Destination::config() const {
   DestConfig c;
   c.addr = addr_;
   c.fwd = fwd_;
-  c.weight = configWeight();
-  c.u_threshold = uThreshold();
-  c.l_threshold = lThreshold();
+  c.weight = config_weight();
+  c.u_threshold = u_threshold();
+  c.l_threshold = l_threshold();
   return c;
 }
 
@@ -79,14 +79,14 @@ void Destination::apply(const DestConfig& cfg) {
   weight_ = cfg.weight;
   u_threshold_ = cfg.u_threshold;
   l_threshold_ = cfg.l_threshold;
-  updateOverload();
+  update_overload();
 }
 
 // LVS threshold rule: set the overloaded flag when active+inactive reaches
 // the upper threshold; clear it below the lower threshold, or below 3/4 of
 // the upper one when no lower threshold is set.
-void Destination::updateOverload() {
-  uint32_t u = uThreshold(), l = lThreshold(), total = totalConns();
+void Destination::update_overload() {
+  uint32_t u = u_threshold(), l = l_threshold(), total = total_conns();
   if (u != 0 && total >= u) {
     overloaded_ = true;
     return;
@@ -100,25 +100,25 @@ void Destination::updateOverload() {
   }
 }
 
-void Destination::connOpened(bool active) {
+void Destination::conn_opened(bool active) {
   (active ? active_ : inact_).fetch_add(1, std::memory_order_relaxed);
-  uint32_t u = uThreshold();
-  if (u != 0 && totalConns() >= u) overloaded_.store(true, std::memory_order_relaxed);
+  uint32_t u = u_threshold();
+  if (u != 0 && total_conns() >= u) overloaded_.store(true, std::memory_order_relaxed);
 }
 
-void Destination::connDeactivated() {
+void Destination::conn_deactivated() {
   active_.fetch_sub(1, std::memory_order_relaxed);
   inact_.fetch_add(1, std::memory_order_relaxed);
 }
 
-void Destination::connClosed(bool active) {
+void Destination::conn_closed(bool active) {
   (active ? active_ : inact_).fetch_sub(1, std::memory_order_relaxed);
-  if (overloaded()) updateOverload();
+  if (overloaded()) update_overload();
 }
 
 // ------------------------------------------------------------ Service
 Service::Service(const ServiceConfig& cfg) : key_(cfg.key), cfg_(cfg) {
-  sched_ = makeScheduler(cfg.scheduler);
+  sched_ = make_scheduler(cfg.scheduler);
   if (!sched_) throw LbError(LbError::Code::NoScheduler);
 }
 
@@ -134,7 +134,7 @@ std::vector<DestPtr> Service::dests() const {
   return dests_;
 }
 
-Addr Service::persistKey(const Addr& client) const {
+Addr Service::persist_key(const Addr& client) const {
   return client.masked(cfg_.netmask, cfg_.v6_prefix);
 }
 
@@ -145,7 +145,7 @@ DestPtr Service::schedule(const Endpoint& client, bool* persistent_out) {
   SchedInput in{client.addr, key_.vip.addr, now};
   if (!cfg_.persistent) return sched_->schedule(dests_, in);
 
-  Addr k = persistKey(client.addr);
+  Addr k = persist_key(client.addr);
   auto it = templates_.find(k);
   if (it != templates_.end()) {
     Template& t = it->second;
@@ -159,20 +159,20 @@ DestPtr Service::schedule(const Endpoint& client, bool* persistent_out) {
       if (persistent_out) *persistent_out = true;
       return t.dest;
     }
-    t.dest->persistChanged(-1);
+    t.dest->persist_changed(-1);
     templates_.erase(it);
   }
   DestPtr d = sched_->schedule(dests_, in);
   if (!d) return nullptr;
   templates_[k] = Template{d, now, 1};
-  d->persistChanged(+1);
+  d->persist_changed(+1);
   if (persistent_out) *persistent_out = true;
   return d;
 }
 
-void Service::releasePersist(const Endpoint& client) {
+void Service::release_persist(const Endpoint& client) {
   std::lock_guard lk(mu_);
-  auto it = templates_.find(persistKey(client.addr));
+  auto it = templates_.find(persist_key(client.addr));
   if (it == templates_.end()) return;
   if (it->second.refs > 0) --it->second.refs;
   it->second.last_used = Clock::now();
@@ -200,13 +200,13 @@ std::vector<ConnEntry> Service::templates() const {
   return out;
 }
 
-void Service::expireTemplates() {
+void Service::expire_templates() {
   std::lock_guard lk(mu_);
   auto now = Clock::now();
   for (auto it = templates_.begin(); it != templates_.end();) {
     const Template& t = it->second;
     if (t.refs == 0 && now - t.last_used > std::chrono::seconds(cfg_.timeout)) {
-      t.dest->persistChanged(-1);
+      t.dest->persist_changed(-1);
       it = templates_.erase(it);
     } else {
       ++it;
@@ -218,20 +218,20 @@ void Service::expireTemplates() {
 ServiceTable::ServiceTable() = default;
 ServiceTable::~ServiceTable() = default;
 
-ServicePtr ServiceTable::mustFind(const ServiceKey& key, LbError::Code missing) const {
+ServicePtr ServiceTable::must_find(const ServiceKey& key, LbError::Code missing) const {
   auto it = services_.find(key);
   if (it == services_.end()) throw LbError(missing);
   return it->second;
 }
 
-static void validateService(const ServiceConfig& cfg) {
-  if (!isKnownScheduler(cfg.scheduler)) throw LbError(LbError::Code::NoScheduler);
+static void validate_service(const ServiceConfig& cfg) {
+  if (!is_known_scheduler(cfg.scheduler)) throw LbError(LbError::Code::NoScheduler);
   if (cfg.key.vip.port == 0)
     throw LbError(LbError::Code::Invalid,
                   "Invalid operation: port 0 (all ports) services need kernel IPVS");
 }
 
-static void validateDest(const ServiceConfig& svc, const DestConfig& d) {
+static void validate_dest(const ServiceConfig& svc, const DestConfig& d) {
   if (d.fwd == FwdMethod::Route)
     throw LbError(LbError::Code::NeedsKernel,
                   "Direct routing (-g) needs kernel IPVS: vmstack-lb forwards in user space "
@@ -249,42 +249,42 @@ static void validateDest(const ServiceConfig& svc, const DestConfig& d) {
                   "Invalid operation: real server and virtual service address families differ");
 }
 
-void ServiceTable::addService(const ServiceConfig& cfg) {
-  validateService(cfg);
+void ServiceTable::add_service(const ServiceConfig& cfg) {
+  validate_service(cfg);
   {
     std::lock_guard lk(mu_);
     if (services_.count(cfg.key)) throw LbError(LbError::Code::ServiceExists);
     services_[cfg.key] = std::make_shared<Service>(cfg);
   }
-  fireChanged();
+  fire_changed();
 }
 
-void ServiceTable::editService(const ServiceConfig& cfg) {
+void ServiceTable::edit_service(const ServiceConfig& cfg) {
   {
     std::lock_guard lk(mu_);
-    ServicePtr s = mustFind(cfg.key, LbError::Code::NoService);
-    validateService(cfg);
+    ServicePtr s = must_find(cfg.key, LbError::Code::NoService);
+    validate_service(cfg);
     std::lock_guard sl(s->mu_);
     if (cfg.scheduler != s->cfg_.scheduler) {
-      s->sched_ = makeScheduler(cfg.scheduler);
+      s->sched_ = make_scheduler(cfg.scheduler);
       s->sched_->update(s->dests_);
     }
     if (!cfg.persistent) {
-      for (auto& [a, t] : s->templates_) t.dest->persistChanged(-1);
+      for (auto& [a, t] : s->templates_) t.dest->persist_changed(-1);
       s->templates_.clear();
     }
     s->cfg_ = cfg;
   }
-  fireChanged();
+  fire_changed();
 }
 
-void ServiceTable::deleteService(const ServiceKey& key) {
+void ServiceTable::delete_service(const ServiceKey& key) {
   {
     std::lock_guard lk(mu_);
-    mustFind(key, LbError::Code::NoService);
+    must_find(key, LbError::Code::NoService);
     services_.erase(key);
   }
-  fireChanged();
+  fire_changed();
 }
 
 void ServiceTable::clear() {
@@ -292,42 +292,42 @@ void ServiceTable::clear() {
     std::lock_guard lk(mu_);
     services_.clear();
   }
-  fireChanged();
+  fire_changed();
 }
 
-void ServiceTable::addDest(const ServiceKey& key, const DestConfig& d) {
+void ServiceTable::add_dest(const ServiceKey& key, const DestConfig& d) {
   {
     std::lock_guard lk(mu_);
-    ServicePtr s = mustFind(key, LbError::Code::ServiceNotDefined);
+    ServicePtr s = must_find(key, LbError::Code::ServiceNotDefined);
     std::lock_guard sl(s->mu_);
-    validateDest(s->cfg_, d);
+    validate_dest(s->cfg_, d);
     for (auto& x : s->dests_)
       if (x->addr() == d.addr) throw LbError(LbError::Code::DestExists);
     s->dests_.push_back(std::make_shared<Destination>(d));
     s->sched_->update(s->dests_);
   }
-  fireChanged();
+  fire_changed();
 }
 
-void ServiceTable::editDest(const ServiceKey& key, const DestConfig& d) {
+void ServiceTable::edit_dest(const ServiceKey& key, const DestConfig& d) {
   {
     std::lock_guard lk(mu_);
-    ServicePtr s = mustFind(key, LbError::Code::ServiceNotDefined);
+    ServicePtr s = must_find(key, LbError::Code::ServiceNotDefined);
     std::lock_guard sl(s->mu_);
-    validateDest(s->cfg_, d);
+    validate_dest(s->cfg_, d);
     auto it = std::find_if(s->dests_.begin(), s->dests_.end(),
                            [&](const DestPtr& x) { return x->addr() == d.addr; });
     if (it == s->dests_.end()) throw LbError(LbError::Code::NoDest);
     (*it)->apply(d);
     s->sched_->update(s->dests_);
   }
-  fireChanged();
+  fire_changed();
 }
 
-void ServiceTable::deleteDest(const ServiceKey& key, const Endpoint& dest) {
+void ServiceTable::delete_dest(const ServiceKey& key, const Endpoint& dest) {
   {
     std::lock_guard lk(mu_);
-    ServicePtr s = mustFind(key, LbError::Code::ServiceNotDefined);
+    ServicePtr s = must_find(key, LbError::Code::ServiceNotDefined);
     std::lock_guard sl(s->mu_);
     auto it = std::find_if(s->dests_.begin(), s->dests_.end(),
                            [&](const DestPtr& x) { return x->addr() == dest; });
@@ -336,7 +336,7 @@ void ServiceTable::deleteDest(const ServiceKey& key, const Endpoint& dest) {
     s->dests_.erase(it);
     for (auto t = s->templates_.begin(); t != s->templates_.end();) {
       if (t->second.dest == gone) {
-        gone->persistChanged(-1);
+        gone->persist_changed(-1);
         t = s->templates_.erase(t);
       } else {
         ++t;
@@ -344,13 +344,13 @@ void ServiceTable::deleteDest(const ServiceKey& key, const Endpoint& dest) {
     }
     s->sched_->update(s->dests_);
   }
-  fireChanged();
+  fire_changed();
 }
 
-void ServiceTable::setDestWeight(const ServiceKey& key, const Endpoint& dest, int weight) {
+void ServiceTable::set_dest_weight(const ServiceKey& key, const Endpoint& dest, int weight) {
   {
     std::lock_guard lk(mu_);
-    ServicePtr s = mustFind(key, LbError::Code::ServiceNotDefined);
+    ServicePtr s = must_find(key, LbError::Code::ServiceNotDefined);
     std::lock_guard sl(s->mu_);
     if (weight < 0) throw LbError(LbError::Code::Invalid, "Invalid weight: must be >= 0");
     auto it = std::find_if(s->dests_.begin(), s->dests_.end(),
@@ -359,25 +359,25 @@ void ServiceTable::setDestWeight(const ServiceKey& key, const Endpoint& dest, in
     (*it)->weight_ = weight;
     s->sched_->update(s->dests_);
   }
-  fireChanged();
+  fire_changed();
 }
 
-void ServiceTable::setDestHealthy(const ServiceKey& key, const Endpoint& dest, bool healthy) {
+void ServiceTable::set_dest_healthy(const ServiceKey& key, const Endpoint& dest, bool healthy) {
   std::lock_guard lk(mu_);
-  ServicePtr s = mustFind(key, LbError::Code::ServiceNotDefined);
+  ServicePtr s = must_find(key, LbError::Code::ServiceNotDefined);
   std::lock_guard sl(s->mu_);
   auto it = std::find_if(s->dests_.begin(), s->dests_.end(),
                          [&](const DestPtr& x) { return x->addr() == dest; });
   if (it == s->dests_.end()) throw LbError(LbError::Code::NoDest);
   if ((*it)->healthy() == healthy) return;
-  (*it)->setHealthy(healthy);
+  (*it)->set_healthy(healthy);
   s->sched_->update(s->dests_);
   // Not a rule change: the state file keeps the configured weight.
 }
 
 void ServiceTable::zero(const std::optional<ServiceKey>& key) {
   std::lock_guard lk(mu_);
-  auto zeroOne = [](const ServicePtr& s) {
+  auto zero_one = [](const ServicePtr& s) {
     s->stats.zero();
     s->rate.reset();
     for (auto& d : s->dests()) {
@@ -386,13 +386,13 @@ void ServiceTable::zero(const std::optional<ServiceKey>& key) {
     }
   };
   if (key) {
-    zeroOne(mustFind(*key, LbError::Code::NoService));
+    zero_one(must_find(*key, LbError::Code::NoService));
   } else {
-    for (auto& [k, s] : services_) zeroOne(s);
+    for (auto& [k, s] : services_) zero_one(s);
   }
 }
 
-void ServiceTable::setTimeouts(const Timeouts& t) {
+void ServiceTable::set_timeouts(const Timeouts& t) {
   {
     std::lock_guard lk(mu_);
     // ipvsadm --set: 0 means "leave unchanged".
@@ -400,7 +400,7 @@ void ServiceTable::setTimeouts(const Timeouts& t) {
     if (t.tcpfin) timeouts_.tcpfin = t.tcpfin;
     if (t.udp) timeouts_.udp = t.udp;
   }
-  fireChanged();
+  fire_changed();
 }
 
 Timeouts ServiceTable::timeouts() const {
@@ -408,7 +408,7 @@ Timeouts ServiceTable::timeouts() const {
   return timeouts_;
 }
 
-static ServiceInfo infoOf(const Service& s) {
+static ServiceInfo info_of(const Service& s) {
   ServiceInfo si;
   si.cfg = s.config();
   si.stats = s.stats.snapshot();
@@ -418,9 +418,9 @@ static ServiceInfo infoOf(const Service& s) {
     di.cfg = d->config();
     di.effective_weight = d->weight();
     di.healthy = d->healthy();
-    di.activeconns = d->activeConns();
-    di.inactconns = d->inactConns();
-    di.persistconns = d->persistConns();
+    di.activeconns = d->active_conns();
+    di.inactconns = d->inact_conns();
+    di.persistconns = d->persist_conns();
     di.overloaded = d->overloaded();
     di.stats = d->stats.snapshot();
     di.rate = d->rate.rate();
@@ -433,19 +433,19 @@ std::vector<ServiceInfo> ServiceTable::list() const {
   std::vector<ServicePtr> svcs = services();
   std::vector<ServiceInfo> out;
   out.reserve(svcs.size());
-  for (auto& s : svcs) out.push_back(infoOf(*s));
+  for (auto& s : svcs) out.push_back(info_of(*s));
   return out;
 }
 
 std::optional<ServiceInfo> ServiceTable::get(const ServiceKey& key) const {
   ServicePtr s = find(key);
   if (!s) return std::nullopt;
-  return infoOf(*s);
+  return info_of(*s);
 }
 
-bool ServiceTable::hasService(const ServiceKey& key) const { return find(key) != nullptr; }
+bool ServiceTable::has_service(const ServiceKey& key) const { return find(key) != nullptr; }
 
-bool ServiceTable::hasDest(const ServiceKey& key, const Endpoint& dest) const {
+bool ServiceTable::has_dest(const ServiceKey& key, const Endpoint& dest) const {
   ServicePtr s = find(key);
   if (!s) return false;
   for (auto& d : s->dests())
@@ -491,7 +491,7 @@ std::vector<ConnEntry> ServiceTable::connections() const {
   return out;
 }
 
-size_t ServiceTable::importConnections(const std::vector<ConnEntry>& entries) {
+size_t ServiceTable::import_connections(const std::vector<ConnEntry>& entries) {
   size_t accepted = 0;
   auto now = Clock::now();
   for (const auto& e : entries) {
@@ -504,18 +504,18 @@ size_t ServiceTable::importConnections(const std::vector<ConnEntry>& entries) {
     if (e.is_template) {
       std::lock_guard sl(s->mu_);
       if (!s->cfg_.persistent) continue;
-      Addr k = s->persistKey(e.client.addr);
+      Addr k = s->persist_key(e.client.addr);
       auto it = s->templates_.find(k);
       // last_used such that the template expires in e.expires_ms.
       auto last = now - std::chrono::seconds(s->cfg_.timeout) +
                   std::chrono::milliseconds(e.expires_ms);
       if (it == s->templates_.end()) {
         s->templates_[k] = Service::Template{dest, last, 0};
-        dest->persistChanged(+1);
+        dest->persist_changed(+1);
       } else if (it->second.dest != dest) {
-        it->second.dest->persistChanged(-1);
+        it->second.dest->persist_changed(-1);
         it->second.dest = dest;
-        dest->persistChanged(+1);
+        dest->persist_changed(+1);
         it->second.last_used = last;
       } else {
         it->second.last_used = std::max(it->second.last_used, last);
@@ -539,7 +539,7 @@ size_t ServiceTable::importConnections(const std::vector<ConnEntry>& entries) {
   return accepted;
 }
 
-int ServiceTable::subscribeConnections(ConnListener fn) {
+int ServiceTable::subscribe_connections(ConnListener fn) {
   std::lock_guard lk(sub_mu_);
   int id = next_id_++;
   conn_subs_[id] = std::move(fn);
@@ -547,12 +547,12 @@ int ServiceTable::subscribeConnections(ConnListener fn) {
   return id;
 }
 
-void ServiceTable::setConnectionSource(std::function<std::vector<ConnEntry>()> src) {
+void ServiceTable::set_connection_source(std::function<std::vector<ConnEntry>()> src) {
   std::lock_guard lk(sub_mu_);
   conn_source_ = std::move(src);
 }
 
-void ServiceTable::notifyConnection(const ConnEntry& e) {
+void ServiceTable::notify_connection(const ConnEntry& e) {
   if (!have_conn_subs_.load(std::memory_order_relaxed)) return;
   std::vector<ConnListener> subs;
   {
@@ -563,7 +563,7 @@ void ServiceTable::notifyConnection(const ConnEntry& e) {
 }
 
 // ------------------------------------------------------------ forwarding gate
-void ServiceTable::setForwarding(bool on) {
+void ServiceTable::set_forwarding(bool on) {
   if (forwarding_.exchange(on) == on) return;
   std::vector<std::function<void(bool)>> subs;
   {
@@ -575,14 +575,14 @@ void ServiceTable::setForwarding(bool on) {
 
 bool ServiceTable::forwarding() const { return forwarding_.load(); }
 
-int ServiceTable::subscribeForwarding(std::function<void(bool)> fn) {
+int ServiceTable::subscribe_forwarding(std::function<void(bool)> fn) {
   std::lock_guard lk(sub_mu_);
   int id = next_id_++;
   fwd_subs_[id] = std::move(fn);
   return id;
 }
 
-int ServiceTable::subscribeChanges(std::function<void()> fn) {
+int ServiceTable::subscribe_changes(std::function<void()> fn) {
   std::lock_guard lk(sub_mu_);
   int id = next_id_++;
   change_subs_[id] = std::move(fn);
@@ -597,7 +597,7 @@ void ServiceTable::unsubscribe(int id) {
   have_conn_subs_ = !conn_subs_.empty();
 }
 
-void ServiceTable::fireChanged() {
+void ServiceTable::fire_changed() {
   std::vector<std::function<void()>> subs;
   {
     std::lock_guard lk(sub_mu_);
@@ -609,7 +609,7 @@ void ServiceTable::fireChanged() {
 void ServiceTable::tick() {
   auto now = Clock::now();
   for (auto& s : services()) {
-    s->expireTemplates();
+    s->expire_templates();
     s->rate.sample(s->stats.snapshot(), now);
     for (auto& d : s->dests()) d->rate.sample(d->stats.snapshot(), now);
   }

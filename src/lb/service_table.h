@@ -7,16 +7,16 @@
 //
 // API for the HA side (health checks, VRRP, connection sync), see the
 // "HA integration" section below:
-//   * health checks:   setDestWeight (persistent, like `-e -w`),
-//                      setDestHealthy (non-persistent quiesce: effective weight 0),
-//                      deleteDest / addDest (remove / re-add a real server),
-//                      hasService / hasDest / list.
+//   * health checks:   set_dest_weight (persistent, like `-e -w`),
+//                      set_dest_healthy (non-persistent quiesce: effective weight 0),
+//                      delete_dest / add_dest (remove / re-add a real server),
+//                      has_service / has_dest / list.
 //   * connection sync: connections() lists entries (live + templates + imported),
-//                      importConnections() stores entries received from a master,
-//                      subscribeConnections() is called on every new connection /
+//                      import_connections() stores entries received from a master,
+//                      subscribe_connections() is called on every new connection /
 //                      state change so a sync master can send updates.
-//   * VRRP:            setForwarding(true|false) starts/stops the data plane
-//                      (listeners only run when "master"); subscribeForwarding().
+//   * VRRP:            set_forwarding(true|false) starts/stops the data plane
+//                      (listeners only run when "master"); subscribe_forwarding().
 #pragma once
 
 #include <atomic>
@@ -71,36 +71,36 @@ class Destination {
   const Endpoint& addr() const { return addr_; }
   FwdMethod fwd() const { return fwd_; }
   // Configured weight (-w) and the effective one (0 while unhealthy).
-  int configWeight() const { return weight_.load(std::memory_order_relaxed); }
-  int weight() const { return healthy_.load(std::memory_order_relaxed) ? configWeight() : 0; }
+  int config_weight() const { return weight_.load(std::memory_order_relaxed); }
+  int weight() const { return healthy_.load(std::memory_order_relaxed) ? config_weight() : 0; }
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
-  uint32_t uThreshold() const { return u_threshold_.load(std::memory_order_relaxed); }
-  uint32_t lThreshold() const { return l_threshold_.load(std::memory_order_relaxed); }
+  uint32_t u_threshold() const { return u_threshold_.load(std::memory_order_relaxed); }
+  uint32_t l_threshold() const { return l_threshold_.load(std::memory_order_relaxed); }
   bool overloaded() const { return overloaded_.load(std::memory_order_relaxed); }
   // Can take new connections: weight > 0 and not overloaded.
   bool available() const { return weight() > 0 && !overloaded(); }
   DestConfig config() const;
 
-  uint32_t activeConns() const { return active_.load(std::memory_order_relaxed); }
-  uint32_t inactConns() const { return inact_.load(std::memory_order_relaxed); }
-  uint32_t persistConns() const { return persist_.load(std::memory_order_relaxed); }
-  uint32_t totalConns() const { return activeConns() + inactConns(); }
+  uint32_t active_conns() const { return active_.load(std::memory_order_relaxed); }
+  uint32_t inact_conns() const { return inact_.load(std::memory_order_relaxed); }
+  uint32_t persist_conns() const { return persist_.load(std::memory_order_relaxed); }
+  uint32_t total_conns() const { return active_conns() + inact_conns(); }
 
   // Connection accounting (data path). A new connection is active (TCP) or
   // inactive (UDP); TCP moves to inactive on the first FIN.
-  void connOpened(bool active);
-  void connDeactivated();  // active -> inactive
-  void connClosed(bool active);
-  void persistChanged(int delta) { persist_.fetch_add(delta, std::memory_order_relaxed); }
+  void conn_opened(bool active);
+  void conn_deactivated();  // active -> inactive
+  void conn_closed(bool active);
+  void persist_changed(int delta) { persist_.fetch_add(delta, std::memory_order_relaxed); }
 
   // Test hooks for scripted scheduler workloads.
-  void setCounts(uint32_t active, uint32_t inact) {
+  void set_counts(uint32_t active, uint32_t inact) {
     active_ = active;
     inact_ = inact;
-    updateOverload();
+    update_overload();
   }
 
-  // Replace weight/thresholds (address is fixed). ServiceTable::editDest is
+  // Replace weight/thresholds (address is fixed). ServiceTable::edit_dest is
   // the locked, scheduler-notifying way; tests use this directly.
   void apply(const DestConfig& cfg);
 
@@ -110,8 +110,8 @@ class Destination {
  private:
   friend class ServiceTable;
   friend class Service;
-  void setHealthy(bool h) { healthy_ = h; }
-  void updateOverload();
+  void set_healthy(bool h) { healthy_ = h; }
+  void update_overload();
 
   Endpoint addr_;
   FwdMethod fwd_;
@@ -152,13 +152,13 @@ class Service {
   // Pick a real server for a new connection from `client` (data path).
   // Honours persistence templates. Returns nullptr when no server is
   // available. `persistent_out` is set when a template was used/created;
-  // the caller must then call releasePersist(client) when the connection ends.
+  // the caller must then call release_persist(client) when the connection ends.
   DestPtr schedule(const Endpoint& client, bool* persistent_out = nullptr);
-  void releasePersist(const Endpoint& client);
+  void release_persist(const Endpoint& client);
 
   std::vector<DestPtr> dests() const;
   std::vector<ConnEntry> templates() const;
-  void expireTemplates();
+  void expire_templates();
 
   Counters stats;
   RateEstimator rate;
@@ -170,7 +170,7 @@ class Service {
     std::chrono::steady_clock::time_point last_used;
     uint32_t refs = 0;  // live connections controlled by this template
   };
-  Addr persistKey(const Addr& client) const;
+  Addr persist_key(const Addr& client) const;
 
   ServiceKey key_;
   mutable std::mutex mu_;  // guards everything below
@@ -189,32 +189,32 @@ class ServiceTable {
   ServiceTable& operator=(const ServiceTable&) = delete;
 
   // ---- rules (ipvsadm -A/-E/-D/-a/-e/-d/-C/-Z/--set); throw LbError ----
-  void addService(const ServiceConfig& cfg);
-  void editService(const ServiceConfig& cfg);
-  void deleteService(const ServiceKey& key);
+  void add_service(const ServiceConfig& cfg);
+  void edit_service(const ServiceConfig& cfg);
+  void delete_service(const ServiceKey& key);
   void clear();
-  void addDest(const ServiceKey& svc, const DestConfig& d);
-  void editDest(const ServiceKey& svc, const DestConfig& d);
-  void deleteDest(const ServiceKey& svc, const Endpoint& dest);
+  void add_dest(const ServiceKey& svc, const DestConfig& d);
+  void edit_dest(const ServiceKey& svc, const DestConfig& d);
+  void delete_dest(const ServiceKey& svc, const Endpoint& dest);
   void zero(const std::optional<ServiceKey>& svc = std::nullopt);
-  void setTimeouts(const Timeouts& t);
+  void set_timeouts(const Timeouts& t);
   Timeouts timeouts() const;
 
   // ---- queries ----
   std::vector<ServiceInfo> list() const;  // sorted by (proto, vip)
   std::optional<ServiceInfo> get(const ServiceKey& key) const;
-  bool hasService(const ServiceKey& key) const;
-  bool hasDest(const ServiceKey& svc, const Endpoint& dest) const;
+  bool has_service(const ServiceKey& key) const;
+  bool has_dest(const ServiceKey& svc, const Endpoint& dest) const;
   ServicePtr find(const ServiceKey& key) const;  // data path handle
   std::vector<ServicePtr> services() const;
 
   // ---- HA integration: health checks ----
   // Persistent weight change (same as `ipvsadm -e ... -w w`; weight 0 = quiesce).
-  void setDestWeight(const ServiceKey& svc, const Endpoint& dest, int weight);
+  void set_dest_weight(const ServiceKey& svc, const Endpoint& dest, int weight);
   // Non-persistent health override: an unhealthy destination keeps its
   // configured weight in the rules/state file but schedules as weight 0
   // (ldirectord "quiescent=yes"). Throws LbError when missing.
-  void setDestHealthy(const ServiceKey& svc, const Endpoint& dest, bool healthy);
+  void set_dest_healthy(const ServiceKey& svc, const Endpoint& dest, bool healthy);
 
   // ---- HA integration: connection sync ----
   // Live connections (from the registered source), persistence templates and
@@ -225,29 +225,29 @@ class ServiceTable {
   // entries are kept for display (`-L -c`, synced=true) until they expire.
   // Entries for unknown services/destinations are ignored. Returns how many
   // were accepted.
-  size_t importConnections(const std::vector<ConnEntry>& entries);
+  size_t import_connections(const std::vector<ConnEntry>& entries);
   using ConnListener = std::function<void(const ConnEntry&)>;
   // Called from data-path threads on new connections and state changes:
   // keep it short and non-blocking (queue and return).
-  int subscribeConnections(ConnListener fn);
+  int subscribe_connections(ConnListener fn);
   // The data plane registers how to list live connections.
-  void setConnectionSource(std::function<std::vector<ConnEntry>()> src);
-  void notifyConnection(const ConnEntry& e);  // data plane -> listeners
+  void set_connection_source(std::function<std::vector<ConnEntry>()> src);
+  void notify_connection(const ConnEntry& e);  // data plane -> listeners
   // Cheap check so the data plane builds ConnEntry values only when a sync
   // master listens.
-  bool hasConnectionSubscribers() const {
+  bool has_connection_subscribers() const {
     return have_conn_subs_.load(std::memory_order_relaxed);
   }
 
   // ---- HA integration: master/backup gate ----
   // true (default): the data plane forwards (listeners open). false: backup,
   // listeners closed. Listeners are called (outside locks) on change.
-  void setForwarding(bool on);
+  void set_forwarding(bool on);
   bool forwarding() const;
-  int subscribeForwarding(std::function<void(bool)> fn);
+  int subscribe_forwarding(std::function<void(bool)> fn);
 
   // Rule changes (add/edit/delete/clear/restore/set). Called outside locks.
-  int subscribeChanges(std::function<void()> fn);
+  int subscribe_changes(std::function<void()> fn);
   void unsubscribe(int id);
 
   // Housekeeping, called about once a second by the daemon: rate samples,
@@ -255,8 +255,8 @@ class ServiceTable {
   void tick();
 
  private:
-  void fireChanged();
-  ServicePtr mustFind(const ServiceKey& key, LbError::Code missing) const;
+  void fire_changed();
+  ServicePtr must_find(const ServiceKey& key, LbError::Code missing) const;
 
   mutable std::mutex mu_;
   std::map<ServiceKey, ServicePtr> services_;

@@ -68,7 +68,7 @@ void StateFile::write(const std::string& text) {
   if (dir) ::fsync(dir.get());  // the rename itself must reach the disk
 }
 
-std::string StateFile::setAside() const {
+std::string StateFile::set_aside() const {
   char stamp[32];
   std::time_t now = std::time(nullptr);
   std::tm tm{};

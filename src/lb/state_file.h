@@ -19,7 +19,7 @@ class StateFile {
   void write(const std::string& text);
   // Keeps a copy of a file that could not be loaded (rules.rejected-<time>),
   // so the next save does not silently destroy it. Returns the copy's path.
-  std::string setAside() const;
+  std::string set_aside() const;
   const std::string& path() const { return path_; }
 
  private:

@@ -7,7 +7,7 @@
 // snapshot every full_sync_interval so a backup that starts late catches up.
 // The backup decodes the datagrams, keeps only those with its sync id, marks
 // entries synced=true and hands them to an import callback (lb-core's
-// ServiceTable::importConnections), which turns templates into real
+// ServiceTable::import_connections), which turns templates into real
 // persistence templates: after a failover, clients keep their real server.
 // Proxied TCP flows themselves cannot move (see docs/lb-ha.md).
 //

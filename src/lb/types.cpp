@@ -8,9 +8,9 @@
 
 namespace vmstack::lb {
 
-const char* protoName(Proto p) { return p == Proto::TCP ? "TCP" : "UDP"; }
+const char* proto_name(Proto p) { return p == Proto::TCP ? "TCP" : "UDP"; }
 
-const char* fwdName(FwdMethod f) {
+const char* fwd_name(FwdMethod f) {
   switch (f) {
     case FwdMethod::Masq: return "Masq";
     case FwdMethod::Route: return "Route";
@@ -19,7 +19,7 @@ const char* fwdName(FwdMethod f) {
   return "?";
 }
 
-const char* fwdSwitch(FwdMethod f) {
+const char* fwd_switch(FwdMethod f) {
   switch (f) {
     case FwdMethod::Masq: return "-m";
     case FwdMethod::Route: return "-g";
@@ -84,7 +84,7 @@ Addr Addr::masked(uint32_t v4_netmask, int v6_prefix) const {
   return a;
 }
 
-static bool parsePort(std::string_view s, uint16_t* out, bool resolve) {
+static bool parse_port(std::string_view s, uint16_t* out, bool resolve) {
   if (s.empty()) return false;
   unsigned v = 0;
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
@@ -101,7 +101,7 @@ static bool parsePort(std::string_view s, uint16_t* out, bool resolve) {
   return true;
 }
 
-static std::optional<Addr> parseHost(std::string_view h, bool resolve) {
+static std::optional<Addr> parse_host(std::string_view h, bool resolve) {
   if (auto a = Addr::parse(h)) return a;
   if (!resolve || h.empty()) return std::nullopt;
   addrinfo hints{};
@@ -109,7 +109,7 @@ static std::optional<Addr> parseHost(std::string_view h, bool resolve) {
   addrinfo* res = nullptr;
   std::string host(h);
   if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || !res) return std::nullopt;
-  Endpoint e = Endpoint::fromSockaddr(res->ai_addr);
+  Endpoint e = Endpoint::from_sockaddr(res->ai_addr);
   freeaddrinfo(res);
   return e.addr;
 }
@@ -137,19 +137,19 @@ std::optional<Endpoint> Endpoint::parse(std::string_view s, bool allow_no_port, 
       host = s;  // no port, or bare IPv6 without brackets
     }
   }
-  auto a = parseHost(host, resolve);
+  auto a = parse_host(host, resolve);
   if (!a) return std::nullopt;
   e.addr = *a;
   if (port.empty()) {
     if (!allow_no_port) return std::nullopt;
     e.port = 0;
-  } else if (!parsePort(port, &e.port, resolve)) {
+  } else if (!parse_port(port, &e.port, resolve)) {
     return std::nullopt;
   }
   return e;
 }
 
-Endpoint Endpoint::fromSockaddr(const sockaddr* sa) {
+Endpoint Endpoint::from_sockaddr(const sockaddr* sa) {
   Endpoint e;
   if (sa->sa_family == AF_INET) {
     auto* s4 = reinterpret_cast<const sockaddr_in*>(sa);
@@ -165,7 +165,7 @@ Endpoint Endpoint::fromSockaddr(const sockaddr* sa) {
   return e;
 }
 
-socklen_t Endpoint::toSockaddr(sockaddr_storage* ss) const {
+socklen_t Endpoint::to_sockaddr(sockaddr_storage* ss) const {
   std::memset(ss, 0, sizeof *ss);
   if (addr.family == AF_INET) {
     auto* s4 = reinterpret_cast<sockaddr_in*>(ss);
@@ -182,13 +182,13 @@ socklen_t Endpoint::toSockaddr(sockaddr_storage* ss) const {
 }
 
 std::string Endpoint::str() const {
-  if (addr.isV6()) return "[" + addr.str() + "]:" + std::to_string(port);
+  if (addr.is_v6()) return "[" + addr.str() + "]:" + std::to_string(port);
   return addr.str() + ":" + std::to_string(port);
 }
 
-std::string ServiceKey::str() const { return std::string(protoName(proto)) + "  " + vip.str(); }
+std::string ServiceKey::str() const { return std::string(proto_name(proto)) + "  " + vip.str(); }
 
-std::string LbError::defaultMessage(Code c) {
+std::string LbError::default_message(Code c) {
   switch (c) {
     case Code::ServiceExists: return "Service already exists";
     case Code::NoScheduler: return "Scheduler or persistence engine not found";
@@ -208,6 +208,6 @@ std::string LbError::defaultMessage(Code c) {
 }
 
 LbError::LbError(Code c, std::string msg)
-    : std::runtime_error(msg.empty() ? defaultMessage(c) : msg), code_(c) {}
+    : std::runtime_error(msg.empty() ? default_message(c) : msg), code_(c) {}
 
 }  // namespace vmstack::lb

@@ -17,7 +17,7 @@
 namespace vmstack::lb {
 
 enum class Proto : uint8_t { TCP = 0, UDP = 1 };
-const char* protoName(Proto p);  // "TCP" / "UDP"
+const char* proto_name(Proto p);  // "TCP" / "UDP"
 
 // An IPv4 or IPv6 address (no port).
 struct Addr {
@@ -28,7 +28,7 @@ struct Addr {
   static Addr v4(uint32_t host_order);
   std::string str() const;
   uint32_t v4host() const;  // host-order IPv4 value (0 for v6)
-  bool isV6() const { return family == AF_INET6; }
+  bool is_v6() const { return family == AF_INET6; }
   // A 32-bit digest of the address (v4: the address itself; v6: folded).
   uint32_t hash32() const;
   Addr masked(uint32_t v4_netmask, int v6_prefix) const;
@@ -45,8 +45,8 @@ struct Endpoint {
   // resolve is true (the CLI); the daemon never resolves.
   static std::optional<Endpoint> parse(std::string_view s, bool allow_no_port = false,
                                        bool resolve = false);
-  static Endpoint fromSockaddr(const sockaddr* sa);
-  socklen_t toSockaddr(sockaddr_storage* ss) const;
+  static Endpoint from_sockaddr(const sockaddr* sa);
+  socklen_t to_sockaddr(sockaddr_storage* ss) const;
   std::string str() const;
   auto operator<=>(const Endpoint&) const = default;
 };
@@ -61,8 +61,8 @@ struct ServiceKey {
 // Packet forwarding method as ipvsadm names it. Only Masq (NAT) can be done
 // by a user-space data plane; Route (-g) and Tunnel (-i) are refused.
 enum class FwdMethod : uint8_t { Masq, Route, Tunnel };
-const char* fwdName(FwdMethod f);    // "Masq" / "Route" / "Tunnel"
-const char* fwdSwitch(FwdMethod f);  // "-m" / "-g" / "-i"
+const char* fwd_name(FwdMethod f);    // "Masq" / "Route" / "Tunnel"
+const char* fwd_switch(FwdMethod f);  // "-m" / "-g" / "-i"
 
 struct DestConfig {
   Endpoint addr;
@@ -126,7 +126,7 @@ class LbError : public std::runtime_error {
   };
   LbError(Code c, std::string msg = {});
   Code code() const { return code_; }
-  static std::string defaultMessage(Code c);
+  static std::string default_message(Code c);
 
  private:
   Code code_;

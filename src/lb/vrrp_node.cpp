@@ -13,8 +13,11 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <iostream>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
+
+#include "core/strings.h"
 
 namespace vmstack::lb::ha {
 
@@ -36,12 +39,6 @@ std::string v4str(uint32_t a) {
   char buf[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &a, buf, sizeof buf);
   return buf;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t\r");
-  if (b == std::string::npos) return "";
-  return s.substr(b, s.find_last_not_of(" \t\r") - b + 1);
 }
 
 }  // namespace
@@ -140,11 +137,6 @@ VrrpNode::VrrpNode(VrrpNodeConfig cfg, Callbacks cb, std::shared_ptr<VipManager>
 
 VrrpNode::~VrrpNode() { stop(true); }
 
-void VrrpNode::log(const std::string& m) {
-  if (cb_.log) cb_.log(m);
-  else std::cerr << "vrrp: " << m << "\n";
-}
-
 void VrrpNode::start() {
   if (running_.load()) return;
   vip_addrs_.clear();
@@ -156,7 +148,7 @@ void VrrpNode::start() {
   }
   for (const auto& p : cfg_.unicast_peers) peers_.push_back(parse_v4(p, "unicast_peer"));
   // A VIP left behind by a crashed instance must not become our identity.
-  std::string src = cfg_.src_addr.empty() ? interface_ipv4(cfg_.interface, vip_ips) : cfg_.src_addr;
+  std::string src = cfg_.src_addr.empty() ? net::first_ipv4(cfg_.interface, vip_ips) : cfg_.src_addr;
   if (src.empty()) throw std::runtime_error("vrrp: interface " + cfg_.interface + " has no IPv4 address");
   src_ = parse_v4(src, "source address");
 
@@ -214,14 +206,13 @@ void VrrpNode::start() {
       try {
         vips_->del(cfg_.interface, v);
       } catch (const std::exception& e) {
-        log(e.what());
+        spdlog::error("vrrp: {}", e.what());
       }
     }
   }
   running_ = true;
-  log("vrid " + std::to_string(cfg_.vrid) + " priority " + std::to_string(cfg_.priority) + " on " +
-      cfg_.interface + " (" + (peers_.empty() ? "multicast " + cfg_.mcast_group : "unicast") + ", src " +
-      v4str(src_) + ")");
+  spdlog::info("vrrp: vrid {} priority {} on {} ({}, src {})", cfg_.vrid, cfg_.priority, cfg_.interface,
+               peers_.empty() ? "multicast " + cfg_.mcast_group : "unicast", v4str(src_));
   {
     std::lock_guard lk(mu_);
     sm_->startup(now_ms());
@@ -263,7 +254,7 @@ void VrrpNode::send_advert(uint8_t prio) {
     if (::sendto(fd_.get(), pkt.data(), pkt.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
       // Expected while a peer's namespace/link is gone; keep quiet-ish.
       if (errno != ECONNREFUSED && errno != ENETUNREACH && errno != EHOSTUNREACH)
-        log(std::string("send advert: ") + std::strerror(errno));
+        spdlog::warn("vrrp: send advert: {}", std::strerror(errno));
     }
   };
   if (peers_.empty()) send_to(parse_v4(cfg_.mcast_group, "mcast_group"));
@@ -274,14 +265,14 @@ void VrrpNode::send_advert(uint8_t prio) {
 
 void VrrpNode::handle_transition(VrrpState from, VrrpState to) {
   state_ = to;
-  log(std::string("vrid ") + std::to_string(cfg_.vrid) + ": " + to_string(from) + " -> " + to_string(to));
+  spdlog::info("vrrp: vrid {}: {} -> {}", cfg_.vrid, to_string(from), to_string(to));
   if (to == VrrpState::Master) {
     if (cfg_.manage_vips) {
       for (const auto& v : cfg_.vips) {
         try {
           vips_->add(cfg_.interface, v);
         } catch (const std::exception& e) {
-          log(e.what());
+          spdlog::error("vrrp: {}", e.what());
         }
       }
       announce_vips();
@@ -296,7 +287,7 @@ void VrrpNode::handle_transition(VrrpState from, VrrpState to) {
         try {
           vips_->del(cfg_.interface, v);
         } catch (const std::exception& e) {
-          log(e.what());
+          spdlog::error("vrrp: {}", e.what());
         }
       }
     }
@@ -308,7 +299,7 @@ void VrrpNode::announce_vips() {
     try {
       vips_->announce(cfg_.interface, v.substr(0, v.find('/')));
     } catch (const std::exception& e) {
-      log(e.what());
+      spdlog::warn("vrrp: {}", e.what());
     }
   }
 }

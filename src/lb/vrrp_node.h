@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "core/fd.h"
-#include "lb/netlink_addr.h"
+#include "lb/vip_manager.h"
 #include "lb/vrrp.h"
 
 namespace vmstack::lb::ha {
@@ -58,7 +58,6 @@ class VrrpNode {
     // Called on the node's thread after VIPs were added (to Master) or
     // before they are removed (from Master). Keep it short.
     std::function<void(VrrpState from, VrrpState to)> on_state;
-    std::function<void(const std::string&)> log;
   };
 
   // `vips` may be null: a NetlinkVipManager is used.
@@ -84,7 +83,6 @@ class VrrpNode {
   void loop();
   void send_advert(uint8_t prio);
   void handle_transition(VrrpState from, VrrpState to);
-  void log(const std::string& m);
   void announce_vips();
 
   VrrpNodeConfig cfg_;

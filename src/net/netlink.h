@@ -6,12 +6,14 @@
 // netlink socket (so calls are thread-safe) and throws NetlinkError on
 // failure; its message names the interface and carries the netlink (or
 // system) error text, e.g. "set mtu 70000 on tap0: Invalid input data or
-// parameter". Creating what exists (of the right kind) and removing what is
-// absent are not errors.
+// parameter". Interface names are checked before anything is sent (1..15
+// bytes, no '/', ':' or whitespace). Creating what exists (of the right kind)
+// and removing what is absent are not errors.
 #pragma once
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace vmstack::net {
@@ -69,7 +71,8 @@ void set_mac(const std::string& name, const std::string& mac);
 // ---- addresses ----
 
 // "10.0.0.100/24", "10.0.0.100" (/32), "fd00::1/64", "fd00::1" (/128).
-// Adding an address that is present / deleting one that is absent is fine.
+// Adding an address that is present / deleting one that is absent (or whose
+// interface is gone) is fine.
 void add_address(const std::string& ifname, const std::string& cidr);
 void delete_address(const std::string& ifname, const std::string& cidr);
 // Whether `ip` (no prefix) is configured on `ifname` (on any interface if

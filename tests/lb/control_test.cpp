@@ -31,7 +31,7 @@ struct IoThread {
     t.join();
   }
   template <class F>
-  void onIo(F f) {  // run f on the io thread and wait
+  void on_io(F f) {  // run f on the io thread and wait
     std::promise<void> done;
     boost::asio::post(io, [&] {
       f();
@@ -55,15 +55,15 @@ TEST(Control, RequestAndReply) {
   ASSERT_EQ(::stat(path.c_str(), &st), 0);
   EXPECT_TRUE(S_ISSOCK(st.st_mode));
   EXPECT_EQ(st.st_mode & 0777, 0600u) << "only the owner may change rules";
-  ControlReply r = controlCall(path, {{"cmd", {{"op", "list"}}}});
+  ControlReply r = control_call(path, {{"cmd", {{"op", "list"}}}});
   EXPECT_EQ(r.rc, 3);
   EXPECT_EQ(r.out, R"({"op":"list"})");
   EXPECT_EQ(r.err, "e\n");
   // A large request (a big restore) goes through too.
   std::string big(2 << 20, 'x');
-  r = controlCall(path, {{"cmd", big}});
+  r = control_call(path, {{"cmd", big}});
   EXPECT_EQ(r.out.size(), big.size() + 2);
-  io.onIo([&] { srv.stop(); });
+  io.on_io([&] { srv.stop(); });
   EXPECT_FALSE(std::filesystem::exists(path)) << "socket file left behind";
 }
 
@@ -81,14 +81,14 @@ TEST(Control, BadRequestsGetAnErrorReply) {
     sa.sun_family = AF_UNIX;
     std::strcpy(sa.sun_path, path.c_str());
     UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM, 0));
-    setTimeouts(fd.get(), 3000);
+    set_timeouts(fd.get(), 3000);
     ASSERT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
-    ASSERT_TRUE(sendAll(fd.get(), raw));
-    auto reply = nlohmann::json::parse(readUpTo(fd.get(), 1 << 16));
+    ASSERT_TRUE(send_all(fd.get(), raw));
+    auto reply = nlohmann::json::parse(read_up_to(fd.get(), 1 << 16));
     EXPECT_EQ(reply["rc"], 2) << raw;
     EXPECT_NE(reply["err"].get<std::string>().find("bad request"), std::string::npos);
   }
-  io.onIo([&] { srv.stop(); });
+  io.on_io([&] { srv.stop(); });
 }
 
 TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
@@ -106,7 +106,7 @@ TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
   auto h = [](const nlohmann::json&) { return nlohmann::json{{"rc", 0}, {"out", "first"}}; };
   ControlServer first(io.io, path, h);
   first.start();
-  EXPECT_EQ(controlCall(path, {{"cmd", 1}}).out, "first");
+  EXPECT_EQ(control_call(path, {{"cmd", 1}}).out, "first");
   ControlServer second(io.io, path, h);
   try {
     second.start();
@@ -114,8 +114,8 @@ TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("another vmstack-lbd"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(controlCall(path, {{"cmd", 1}}).out, "first");
-  io.onIo([&] { first.stop(); });
+  EXPECT_EQ(control_call(path, {{"cmd", 1}}).out, "first");
+  io.on_io([&] { first.stop(); });
 
   std::string plain = (d.path / "plain").string();
   std::ofstream(plain) << "not a socket";
@@ -126,6 +126,6 @@ TEST(Control, StaleSocketIsReplacedLiveOneIsNot) {
 
 TEST(Control, UnreachableDaemonIsAnError) {
   TempDir d;
-  EXPECT_THROW(controlCall((d.path / "none.sock").string(), {{"cmd", 1}}, 1000),
+  EXPECT_THROW(control_call((d.path / "none.sock").string(), {{"cmd", 1}}, 1000),
                std::runtime_error);
 }

@@ -11,6 +11,7 @@
 #include "lb/daemon.h"
 #include "lb/metrics.h"
 #include "lb_test_util.h"
+#include "log_capture.h"
 
 using namespace vmstack::lb;
 using namespace lbtest;
@@ -25,16 +26,15 @@ std::string slurp(const std::string& p) {
 // A started Daemon whose control thread runs until the object dies.
 class Running {
  public:
+  LogCapture logs;  // the first member: outlives the daemon and its threads
+  std::unique_ptr<Daemon> daemon;
+
   Running(const TempDir& d, std::string metrics = {}) {
     DaemonOptions o;
     o.state_dir = d.file("state");
     o.control_socket = d.file("ctl.sock");
     o.metrics_listen = std::move(metrics);
     o.proxy.workers = 1;
-    o.log = [this](const std::string& m) {
-      std::lock_guard lk(mu_);
-      log_ += m + "\n";
-    };
     daemon = std::make_unique<Daemon>(o);
     daemon->start();
     thread_ = std::thread([this] { daemon->run(); });
@@ -45,33 +45,27 @@ class Running {
     daemon->shutdown();
   }
   ControlReply run(const std::vector<std::string>& args) {
-    ParseResult p = parseIpvsadmArgs(args);
+    ParseResult p = parse_ipvsadm_args(args);
     EXPECT_TRUE(p.cmd) << p.error;
-    return controlCall(daemon->controlSocket(), {{"cmd", commandToJson(*p.cmd)}});
+    return control_call(daemon->control_socket(), {{"cmd", command_to_json(*p.cmd)}});
   }
-  std::string log() {
-    std::lock_guard lk(mu_);
-    return log_;
-  }
-  std::unique_ptr<Daemon> daemon;
+  std::string log() const { return logs.text(); }
 
  private:
-  std::mutex mu_;
-  std::string log_;
   std::thread thread_;
 };
 
-std::string httpGet(const Endpoint& ep, const std::string& request) {
-  UniqueFd c = connectTcp(ep);
-  if (!c || !sendAll(c.get(), request)) return {};
-  return readUpTo(c.get(), 1 << 20);
+std::string http_get(const Endpoint& ep, const std::string& request) {
+  UniqueFd c = connect_tcp(ep);
+  if (!c || !send_all(c.get(), request)) return {};
+  return read_up_to(c.get(), 1 << 20);
 }
 
 }  // namespace
 
 TEST(Daemon, RulesAreSavedBeforeTheReplyAndReloaded) {
   TempDir d;
-  const std::string vip = "127.0.0.1:" + std::to_string(freePort());
+  const std::string vip = "127.0.0.1:" + std::to_string(free_port());
   std::string saved;
   {
     Running r(d);
@@ -89,10 +83,10 @@ TEST(Daemon, RulesAreSavedBeforeTheReplyAndReloaded) {
     EXPECT_EQ(slurp(d.file("state/rules")), saved);
   }
   Running again(d);
-  EXPECT_EQ(saveState(again.daemon->table()), saved);
+  EXPECT_EQ(save_state(again.daemon->table()), saved);
   EXPECT_NE(again.log().find("restored 1 virtual services"), std::string::npos) << again.log();
   // The restored service is live: its listener is open.
-  EXPECT_TRUE(connectTcp(*Endpoint::parse(vip)));
+  EXPECT_TRUE(connect_tcp(*Endpoint::parse(vip)));
 }
 
 TEST(Daemon, UnreadableStateFileIsSetAsideNotLost) {
@@ -115,25 +109,25 @@ TEST(Daemon, UnreadableStateFileIsSetAsideNotLost) {
 TEST(Daemon, BatchAndMalformedRequests) {
   TempDir d;
   Running r(d);
-  const std::string vip = "127.0.0.1:" + std::to_string(freePort());
+  const std::string vip = "127.0.0.1:" + std::to_string(free_port());
   nlohmann::json batch = nlohmann::json::array();
   for (auto args : std::vector<std::vector<std::string>>{
            {"-A", "-t", vip, "-s", "rr"}, {"-a", "-t", vip, "-r", "127.0.0.1:7"}})
-    batch.push_back(commandToJson(*parseIpvsadmArgs(args).cmd));
-  ControlReply rep = controlCall(r.daemon->controlSocket(), {{"batch", batch}, {"lines", {3, 9}}});
+    batch.push_back(command_to_json(*parse_ipvsadm_args(args).cmd));
+  ControlReply rep = control_call(r.daemon->control_socket(), {{"batch", batch}, {"lines", {3, 9}}});
   EXPECT_EQ(rep.rc, 0) << rep.err;
   EXPECT_EQ(r.daemon->table().list().size(), 1u);
   // The same batch again fails on its first line: nothing changes.
-  rep = controlCall(r.daemon->controlSocket(), {{"batch", batch}, {"lines", {3, 9}}});
+  rep = control_call(r.daemon->control_socket(), {{"batch", batch}, {"lines", {3, 9}}});
   EXPECT_EQ(rep.rc, 255);
   EXPECT_EQ(rep.err.rfind("line 3: Service already exists", 0), 0u) << rep.err;
   EXPECT_EQ(r.daemon->table().list().size(), 1u);
 
-  rep = controlCall(r.daemon->controlSocket(), {{"what", 1}});
+  rep = control_call(r.daemon->control_socket(), {{"what", 1}});
   EXPECT_EQ(rep.rc, 2);
-  rep = controlCall(r.daemon->controlSocket(), {{"cmd", {{"op", "add-service"}}}});
+  rep = control_call(r.daemon->control_socket(), {{"cmd", {{"op", "add-service"}}}});
   EXPECT_EQ(rep.rc, 255);  // -A without a service: the table refuses port 0
-  rep = controlCall(r.daemon->controlSocket(), {{"cmd", {{"op", "explode"}}}});
+  rep = control_call(r.daemon->control_socket(), {{"cmd", {{"op", "explode"}}}});
   EXPECT_EQ(rep.rc, 2);
   EXPECT_NE(rep.err.find("unknown command"), std::string::npos) << rep.err;
 }
@@ -142,32 +136,32 @@ TEST(Daemon, WarnsWhenAServiceCannotListen) {
   TempDir d;
   Running r(d);
   Endpoint taken;
-  UniqueFd squatter = bindSocket(SOCK_STREAM, "127.0.0.1", 0, &taken);
+  UniqueFd squatter = bind_socket(SOCK_STREAM, "127.0.0.1", 0, &taken);
   ControlReply rep = r.run({"-A", "-t", taken.str(), "-s", "rr"});
   EXPECT_EQ(rep.rc, 0);  // the rule is kept (as kernel IPVS would) ...
   EXPECT_NE(rep.err.find("warning: cannot listen on TCP  " + taken.str()), std::string::npos)
       << rep.err;  // ... but the user is told
   squatter.reset();
-  EXPECT_TRUE(waitFor([&] { return r.daemon->proxy().listenerErrors().empty(); }));
+  EXPECT_TRUE(wait_for([&] { return r.daemon->proxy().listener_errors().empty(); }));
 }
 
 TEST(Daemon, MetricsEndpoint) {
   TempDir d;
   Running r(d, "127.0.0.1:0");
-  const std::string vip = "127.0.0.1:" + std::to_string(freePort());
-  TcpServer echo(echoHandler);
+  const std::string vip = "127.0.0.1:" + std::to_string(free_port());
+  TcpServer echo(echo_handler);
   ASSERT_EQ(r.run({"-A", "-t", vip, "-s", "rr"}).rc, 0);
   ASSERT_EQ(r.run({"-a", "-t", vip, "-r", echo.endpoint().str(), "-w", "3"}).rc, 0);
   {
-    UniqueFd c = connectTcp(*Endpoint::parse(vip));
-    ASSERT_TRUE(sendAll(c.get(), "ping"));
-    ASSERT_EQ(readUpTo(c.get(), 4), "ping");
+    UniqueFd c = connect_tcp(*Endpoint::parse(vip));
+    ASSERT_TRUE(send_all(c.get(), "ping"));
+    ASSERT_EQ(read_up_to(c.get(), 4), "ping");
   }
-  Endpoint m = r.daemon->metricsEndpoint();
+  Endpoint m = r.daemon->metrics_endpoint();
   ASSERT_NE(m.port, 0);
   std::string text;
-  ASSERT_TRUE(waitFor([&] {
-    text = httpGet(m, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  ASSERT_TRUE(wait_for([&] {
+    text = http_get(m, "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     return text.find("vmstack_lb_proxy_tcp_connections 0") != std::string::npos;
   }));
   EXPECT_NE(text.find("HTTP/1.1 200 OK"), std::string::npos);
@@ -180,8 +174,8 @@ TEST(Daemon, MetricsEndpoint) {
   EXPECT_NE(text.find("vmstack_lb_real_out_bytes_total" + real + " 4\n"), std::string::npos);
   EXPECT_NE(text.find("vmstack_lb_real_weight" + real + " 3\n"), std::string::npos);
   EXPECT_NE(text.find("# TYPE vmstack_lb_service_connections_total counter"), std::string::npos);
-  EXPECT_NE(httpGet(m, "GET /other HTTP/1.0\r\n\r\n").find("404"), std::string::npos);
-  EXPECT_NE(httpGet(m, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n").find("405"),
+  EXPECT_NE(http_get(m, "GET /other HTTP/1.0\r\n\r\n").find("404"), std::string::npos);
+  EXPECT_NE(http_get(m, "POST /metrics HTTP/1.0\r\nContent-Length: 0\r\n\r\n").find("405"),
             std::string::npos);
 }
 
@@ -196,7 +190,7 @@ TEST(Metrics, RatesAndLabelEscaping) {
   di.healthy = false;
   di.inactconns = 7;
   s.dests.push_back(di);
-  std::string text = renderMetrics({s}, nullptr);
+  std::string text = render_metrics({s}, nullptr);
   EXPECT_NE(text.find("vmstack_lb_service_connections_per_second{proto=\"udp\",vip=\"[fd00::1]:53\"} 12.5\n"),
             std::string::npos)
       << text;

@@ -25,6 +25,7 @@
 #include "lb/ipvsadm.h"
 #include "lb/scheduler.h"
 #include "lb_test_util.h"
+#include "netns_util.h"
 
 using namespace vmstack::lb;
 using namespace lbtest;
@@ -41,81 +42,36 @@ const char* kVip = "10.200.0.100";
 const char* kRs[] = {"10.201.0.11", "10.201.0.12", "10.201.0.13"};
 const char* kRsNames[] = {"rs1", "rs2", "rs3"};
 
-bool sh(const std::vector<std::string>& argv, std::string* err = nullptr) {
-  CommandResult r = run_command(argv, std::chrono::seconds(20));
-  if (!r.ok() && err) *err = vmstack::format_argv(argv) + ": " + r.err;
-  return r.ok();
-}
-
-// Switches the calling thread into a network namespace, and back.
-class InNetns {
- public:
-  explicit InNetns(const std::string& name) {
-    orig_.reset(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
-    UniqueFd target(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC));
-    ok_ = orig_ && target && ::setns(target.get(), CLONE_NEWNET) == 0;
-  }
-  ~InNetns() {
-    if (ok_) ::setns(orig_.get(), CLONE_NEWNET);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  UniqueFd orig_;
-  bool ok_ = false;
-};
-
-// The two namespaces, the veth pair and the three real servers.
+// The two namespaces, the veth pair and the three real servers. Every part
+// is an RAII member: if the constructor fails at any step (SetupError names
+// the command and carries its stderr), what was created so far is removed.
 struct Env {
-  std::string lb_ns, rs_ns, skip;
-  std::vector<Subprocess> servers;
-  std::filesystem::path tmp;
+  const std::string id = std::to_string(::getpid());
+  const std::string lb_ns = "vmstack-lb-test-" + id;
+  const std::string rs_ns = lb_ns + "-rs";
+  TempDir tmp;
+  NetNs lb{lb_ns}, rs{rs_ns};
+  VethPair veth{lb, "vlb" + id, rs, "vrs" + id};
+  std::vector<Subprocess> servers;  // last: gone before the namespaces
 
   Env() {
-    const std::string id = std::to_string(::getpid());
-    lb_ns = "vmstack-lb-test-" + id;
-    rs_ns = lb_ns + "-rs";
-    if (::geteuid() != 0) {
-      skip = "needs root to create network namespaces";
-      return;
-    }
-    std::string err;
     const std::string va = "vlb" + id, vb = "vrs" + id;
-    bool ok = sh({"ip", "netns", "add", lb_ns}, &err) && sh({"ip", "netns", "add", rs_ns}, &err) &&
-              sh({"ip", "-n", lb_ns, "link", "set", "lo", "up"}, &err) &&
-              sh({"ip", "-n", rs_ns, "link", "set", "lo", "up"}, &err) &&
-              sh({"ip", "-n", lb_ns, "link", "add", va, "type", "veth", "peer", "name", vb,
-                  "netns", rs_ns},
-                 &err) &&
-              sh({"ip", "-n", lb_ns, "addr", "add", "10.201.0.1/24", "dev", va}, &err) &&
-              sh({"ip", "-n", lb_ns, "addr", "add", std::string(kVip) + "/32", "dev", "lo"},
-                 &err) &&
-              sh({"ip", "-n", lb_ns, "link", "set", va, "up"}, &err) &&
-              sh({"ip", "-n", rs_ns, "link", "set", vb, "up"}, &err);
-    for (const char* a : kRs)
-      ok = ok && sh({"ip", "-n", rs_ns, "addr", "add", std::string(a) + "/24", "dev", vb}, &err);
-    if (!ok) {
-      skip = "cannot set up network namespaces here: " + err;
-      return;
-    }
-    char templ[] = "/tmp/vmstack-lb-e2e-XXXXXX";
-    if (!::mkdtemp(templ)) {
-      skip = "mkdtemp failed";
-      return;
-    }
-    tmp = templ;
-    for (int i = 0; i < 3; ++i) startServer(i);
+    lb.ip({"addr", "add", "10.201.0.1/24", "dev", va});
+    lb.ip({"addr", "add", std::string(kVip) + "/32", "dev", "lo"});
+    lb.ip({"link", "set", va, "up"});
+    rs.ip({"link", "set", vb, "up"});
+    for (const char* a : kRs) rs.ip({"addr", "add", std::string(a) + "/24", "dev", vb});
+    for (int i = 0; i < 3; ++i) start_server(i);
     InNetns in(lb_ns);
+    if (!in.ok()) throw SetupError("cannot enter network namespace " + lb_ns);
     for (int i = 0; i < 3; ++i) {
       Endpoint ep = *Endpoint::parse(std::string(kRs[i]) + ":80");
-      if (!waitFor([&] { return bool(connectTcp(ep, 500)); }, 5000)) {
-        skip = std::string("real server ") + kRsNames[i] + " did not come up";
-        return;
-      }
+      if (!wait_for([&] { return bool(connect_tcp(ep, 500)); }, 5000))
+        throw SetupError(std::string("real server ") + kRsNames[i] + " (" + kRs[i] + ":80) did not come up");
     }
   }
 
-  void startServer(int i) {
+  void start_server(int i) {
     SpawnOptions o;
     o.stdout_mode = o.stderr_mode = SpawnOptions::Output::null;
     servers.push_back(Subprocess::spawn({"ip", "netns", "exec", rs_ns, kHttpd, "--listen",
@@ -124,38 +80,43 @@ struct Env {
   }
 
   ~Env() {
+    // Politely first; Subprocess's destructor SIGKILLs whatever is left.
     for (auto& s : servers) {
       s.kill(SIGTERM);
       if (!s.wait_for(std::chrono::seconds(3))) s.kill(SIGKILL);
     }
-    servers.clear();  // reaped by the destructor
-    sh({"ip", "netns", "del", rs_ns});
-    sh({"ip", "netns", "del", lb_ns});
-    std::error_code ec;
-    if (!tmp.empty()) std::filesystem::remove_all(tmp, ec);
   }
 };
 
-Env* g_env = nullptr;
+// Built once for the suite; when it cannot be, every test says why.
+std::unique_ptr<Env> g_env;
+std::string g_skip, g_setup_error;
 
 class LbE2E : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { g_env = new Env(); }
-  static void TearDownTestSuite() {
-    delete g_env;
-    g_env = nullptr;
+  static void SetUpTestSuite() {
+    g_skip.clear();
+    g_setup_error.clear();
+    if (!netns_available(&g_skip)) return;
+    try {
+      g_env = std::make_unique<Env>();
+    } catch (const std::exception& e) {
+      g_setup_error = e.what();
+    }
   }
+  static void TearDownTestSuite() { g_env.reset(); }
 
   void SetUp() override {
-    if (!g_env->skip.empty()) GTEST_SKIP() << g_env->skip;
-    dir_ = g_env->tmp / ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    if (!g_skip.empty()) GTEST_SKIP() << g_skip;
+    ASSERT_TRUE(g_env) << "setting up the network namespaces failed: " << g_setup_error;
+    dir_ = g_env->tmp.path / ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::create_directories(dir_);
     sock_ = (dir_ / "ctl.sock").string();
-    startDaemon();
+    start_daemon();
   }
-  void TearDown() override { stopDaemon(SIGTERM); }
+  void TearDown() override { stop_daemon(SIGTERM); }
 
-  void startDaemon() {
+  void start_daemon() {
     SpawnOptions o;
     o.stdout_mode = o.stderr_mode = SpawnOptions::Output::file;
     o.stdout_path = o.stderr_path = (dir_ / "lbd.log").string();
@@ -164,12 +125,12 @@ class LbE2E : public ::testing::Test {
                               "--state-dir", (dir_ / "state").string(), "--socket", sock_,
                               "--metrics-listen", std::string(kVip) + ":9100", "--workers", "2"},
                              o);
-    bool up = waitFor(
+    bool up = wait_for(
         [&] {
           try {
             Command c;
             c.op = Op::List;
-            controlCall(sock_, {{"cmd", commandToJson(c)}}, 1000);
+            control_call(sock_, {{"cmd", command_to_json(c)}}, 1000);
             return true;
           } catch (const std::exception&) {
             return false;
@@ -179,7 +140,7 @@ class LbE2E : public ::testing::Test {
     ASSERT_TRUE(up) << "vmstack-lbd did not come up; log:\n" << log();
   }
 
-  void stopDaemon(int sig) {
+  void stop_daemon(int sig) {
     if (!lbd_.valid()) return;
     lbd_.kill(sig);
     bool exited = lbd_.wait_for(std::chrono::seconds(10));
@@ -212,7 +173,7 @@ class LbE2E : public ::testing::Test {
   }
 
   // Sets up VIP:80 with the three real servers (weights given).
-  void threeServers(const std::string& sched, std::array<int, 3> w = {1, 1, 1}) {
+  void three_servers(const std::string& sched, std::array<int, 3> w = {1, 1, 1}) {
     ok({"-A", "-t", std::string(kVip) + ":80", "-s", sched});
     for (int i = 0; i < 3; ++i)
       ok({"-a", "-t", std::string(kVip) + ":80", "-r", std::string(kRs[i]) + ":80", "-m", "-w",
@@ -223,10 +184,10 @@ class LbE2E : public ::testing::Test {
   static std::string get(const std::string& path = "/") {
     InNetns in(g_env->lb_ns);
     if (!in.ok()) return "<no netns>";
-    UniqueFd c = connectTcp(*Endpoint::parse(std::string(kVip) + ":80"));
+    UniqueFd c = connect_tcp(*Endpoint::parse(std::string(kVip) + ":80"));
     if (!c) return "<connect failed>";
-    if (!sendAll(c.get(), "GET " + path + " HTTP/1.0\r\nHost: vip\r\n\r\n")) return "<send failed>";
-    std::string resp = readUpTo(c.get(), 1 << 16);
+    if (!send_all(c.get(), "GET " + path + " HTTP/1.0\r\nHost: vip\r\n\r\n")) return "<send failed>";
+    std::string resp = read_up_to(c.get(), 1 << 16);
     auto body = resp.find("\r\n\r\n");
     if (body == std::string::npos) return "<bad response: " + resp + ">";
     std::string name = resp.substr(body + 4);
@@ -244,7 +205,7 @@ class LbE2E : public ::testing::Test {
       c.weight = w[size_t(i)];
       ds.push_back(std::make_shared<Destination>(c));
     }
-    auto s = makeScheduler(sched);
+    auto s = make_scheduler(sched);
     s->update(ds);
     std::vector<std::string> out;
     SchedInput in;
@@ -264,7 +225,7 @@ class LbE2E : public ::testing::Test {
 }  // namespace
 
 TEST_F(LbE2E, RoundRobinDistributionMatchesTheScheduler) {
-  threeServers("rr");
+  three_servers("rr");
   std::vector<std::string> got;
   for (int i = 0; i < 30; ++i) got.push_back(get());
   EXPECT_EQ(got, expected("rr", {1, 1, 1}, 30));
@@ -282,7 +243,7 @@ TEST_F(LbE2E, RoundRobinDistributionMatchesTheScheduler) {
 }
 
 TEST_F(LbE2E, WeightedRoundRobinDistributionMatchesTheScheduler) {
-  threeServers("wrr", {3, 2, 1});
+  three_servers("wrr", {3, 2, 1});
   std::vector<std::string> got;
   for (int i = 0; i < 36; ++i) got.push_back(get());
   EXPECT_EQ(got, expected("wrr", {3, 2, 1}, 36));
@@ -297,16 +258,16 @@ TEST_F(LbE2E, WeightedRoundRobinDistributionMatchesTheScheduler) {
 }
 
 TEST_F(LbE2E, DeletedRealServerGetsNoNewConnections) {
-  threeServers("rr");
+  three_servers("rr");
   const std::string vip = std::string(kVip) + ":80";
   // A keep-alive connection that lands on rs2 before the delete.
   InNetns in(g_env->lb_ns);
   ASSERT_TRUE(in.ok());
   EXPECT_EQ(get(), "rs1");
-  UniqueFd held = connectTcp(*Endpoint::parse(vip));
+  UniqueFd held = connect_tcp(*Endpoint::parse(vip));
   ASSERT_TRUE(held);
-  ASSERT_TRUE(sendAll(held.get(), "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"));
-  EXPECT_NE(readUntil(held.get(), "rs2\n").find("rs2\n"), std::string::npos);
+  ASSERT_TRUE(send_all(held.get(), "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"));
+  EXPECT_NE(read_until(held.get(), "rs2\n").find("rs2\n"), std::string::npos);
 
   ok({"-d", "-t", vip, "-r", std::string(kRs[1]) + ":80"});
   std::map<std::string, int> count;
@@ -315,8 +276,8 @@ TEST_F(LbE2E, DeletedRealServerGetsNoNewConnections) {
   EXPECT_EQ(count["rs1"], 10);
   EXPECT_EQ(count["rs3"], 10);
   // The established connection is not cut (LVS keeps it until it ends).
-  ASSERT_TRUE(sendAll(held.get(), "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"));
-  EXPECT_NE(readUntil(held.get(), "rs2\n").find("rs2\n"), std::string::npos);
+  ASSERT_TRUE(send_all(held.get(), "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"));
+  EXPECT_NE(read_until(held.get(), "rs2\n").find("rs2\n"), std::string::npos);
   CommandResult r = ipvsadm({"-L", "-n", "-c"});
   // The client runs on the balancer's namespace, so its source is the VIP.
   EXPECT_NE(r.out.find("ESTABLISHED 10.200.0.100:"), std::string::npos) << r.out;
@@ -326,14 +287,14 @@ TEST_F(LbE2E, DeletedRealServerGetsNoNewConnections) {
 }
 
 TEST_F(LbE2E, RestartKeepsRulesCleanOrKilled) {
-  threeServers("wrr", {2, 1, 1});
+  three_servers("wrr", {2, 1, 1});
   ok({"--set", "600", "60", "30"});
   const std::string saved = ipvsadm({"-S", "-n"}).out;
   ASSERT_FALSE(saved.empty());
   for (int sig : {SIGTERM, SIGKILL}) {
-    stopDaemon(sig);
+    stop_daemon(sig);
     EXPECT_NE(ipvsadm({"-L", "-n"}).exit_code, 0) << "daemon still answering";
-    startDaemon();
+    start_daemon();
     EXPECT_EQ(ipvsadm({"-S", "-n"}).out, saved) << "after signal " << sig;
     EXPECT_EQ(ipvsadm({"-L", "--timeout"}).out, "Timeout (tcp tcpfin udp): 600 60 30\n");
     std::vector<std::string> got;
@@ -365,7 +326,7 @@ TEST_F(LbE2E, RestoreFromSaveFormatAndErrors) {
 }
 
 TEST_F(LbE2E, CliErrorsAndMetrics) {
-  threeServers("rr");
+  three_servers("rr");
   CommandResult r = ipvsadm({"-a", "-t", std::string(kVip) + ":80", "-r", "10.201.0.14:80", "-g"});
   EXPECT_EQ(r.exit_code, 255);
   EXPECT_NE(r.err.find("needs kernel IPVS"), std::string::npos) << r.err;
@@ -381,10 +342,10 @@ TEST_F(LbE2E, CliErrorsAndMetrics) {
   for (int i = 0; i < 6; ++i) get();
   InNetns in(g_env->lb_ns);
   ASSERT_TRUE(in.ok());
-  UniqueFd m = connectTcp(*Endpoint::parse(std::string(kVip) + ":9100"));
+  UniqueFd m = connect_tcp(*Endpoint::parse(std::string(kVip) + ":9100"));
   ASSERT_TRUE(m);
-  ASSERT_TRUE(sendAll(m.get(), "GET /metrics HTTP/1.0\r\n\r\n"));
-  std::string text = readUpTo(m.get(), 1 << 20);
+  ASSERT_TRUE(send_all(m.get(), "GET /metrics HTTP/1.0\r\n\r\n"));
+  std::string text = read_up_to(m.get(), 1 << 20);
   EXPECT_NE(text.find("HTTP/1.0 200 OK"), std::string::npos) << text.substr(0, 200);
   EXPECT_NE(text.find("vmstack_lb_service_connections_total{proto=\"tcp\",vip=\"10.200.0.100:80\"} 6"),
             std::string::npos)
@@ -412,6 +373,6 @@ TEST_F(LbE2E, SyncDaemonRoleThroughIpvsadm) {
   ASSERT_TRUE(ipvsadm({"--stop-daemon", "master"}).ok());
   EXPECT_EQ(ipvsadm({"-L", "--daemon"}).out, "");
   // Rules are untouched by role changes, and still served.
-  threeServers("rr");
+  three_servers("rr");
   EXPECT_EQ(get(), "rs1");
 }

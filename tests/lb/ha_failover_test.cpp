@@ -77,36 +77,39 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
+// The three namespaces, the bridge and the two veths. Every part is an RAII
+// member, so when a step fails (SetupError names the command and carries
+// its stderr) or a test fails later, everything created is removed.
 class Topology {
  public:
   Topology()
       : prefix_("vlbha" + std::to_string(::getpid()) + "-"),
         a_(prefix_ + "a"),
         b_(prefix_ + "b"),
-        c_(prefix_ + "c") {
-    if (!a_.ok() || !b_.ok() || !c_.ok()) return;
-    const std::string c = "ip -n " + c_.name() + " ";
-    bool good = sh(c + "link add br0 type bridge") == 0 && sh(c + "link set br0 up") == 0 &&
-                sh(c + "addr add 10.77.0.10/24 dev br0") == 0 && sh(c + "addr add 10.77.0.11/24 dev br0") == 0;
+        c_(prefix_ + "c"),
+        // eth0 in each lb node, p1/p2 on C's bridge.
+        veth_a_(a_, "eth0", c_, "p1"),
+        veth_b_(b_, "eth0", c_, "p2") {
+    c_.ip({"link", "add", "br0", "type", "bridge"});  // goes with namespace C
+    c_.ip({"link", "set", "br0", "up"});
+    c_.ip({"addr", "add", "10.77.0.10/24", "dev", "br0"});
+    c_.ip({"addr", "add", "10.77.0.11/24", "dev", "br0"});
     int host = 1;
     for (const NetNs* n : {&a_, &b_}) {
       std::string peer = "p" + std::to_string(host);
-      good = good &&
-             sh("ip link add eth0 netns " + n->name() + " type veth peer name " + peer + " netns " + c_.name()) == 0 &&
-             sh(c + "link set " + peer + " master br0") == 0 && sh(c + "link set " + peer + " up") == 0 &&
-             sh("ip -n " + n->name() + " addr add 10.77.0." + std::to_string(host) + "/24 dev eth0") == 0 &&
-             sh("ip -n " + n->name() + " link set eth0 up") == 0;
+      c_.ip({"link", "set", peer, "master", "br0"});
+      c_.ip({"link", "set", peer, "up"});
+      n->ip({"addr", "add", "10.77.0." + std::to_string(host) + "/24", "dev", "eth0"});
+      n->ip({"link", "set", "eth0", "up"});
       ++host;
     }
-    ok_ = good;
   }
-  bool ok() const { return ok_; }
   const NetNs& a() const { return a_; }
   const NetNs& b() const { return b_; }
   const NetNs& c() const { return c_; }
 
   bool has_vip(const NetNs& n) const {
-    return sh_out("ip -n " + n.name() + " -4 addr show dev eth0").find(std::string(kVip) + "/24") != std::string::npos;
+    return n.ip({"-4", "addr", "show", "dev", "eth0"}).find(std::string(kVip) + "/24") != std::string::npos;
   }
   // One request from `src` (in ns C) to the VIP.
   std::string fetch(const std::string& src) const {
@@ -130,7 +133,7 @@ class Topology {
  private:
   std::string prefix_;
   NetNs a_, b_, c_;
-  bool ok_ = false;
+  VethPair veth_a_, veth_b_;
 };
 
 struct Reals {
@@ -189,9 +192,25 @@ double metric(const std::string& text, const std::string& name) {
   return -1;
 }
 
-#define REQUIRE_NETNS(topo)                                                                       \
-  if (::geteuid() != 0) GTEST_SKIP() << "needs root to create network namespaces";               \
-  if (!(topo).ok()) GTEST_SKIP() << "cannot create network namespaces/veth/bridge here (ip netns)"
+// Each test gets the topology (skipped only when namespaces are impossible
+// here; a failing setup step fails the test with the command and its
+// stderr), a temp dir with the ldirectord.cf and the two real servers in C.
+// Members are destroyed in reverse: servers, then files, then namespaces.
+class HaFailover : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why;
+    if (!netns_available(&why)) GTEST_SKIP() << why;
+    topo_ = std::make_unique<Topology>();
+    write_file(d_.file("ld.cf"), kLdirectord);
+    reals_ = std::make_unique<Reals>(topo_->c());
+  }
+  Topology& topo() { return *topo_; }
+
+  std::unique_ptr<Topology> topo_;
+  TempDir d_;
+  std::unique_ptr<Reals> reals_;
+};
 
 std::string logs(const TempDir& d) {
   return "--- A log ---\n" + slurp(d.file("A.log")) + "--- B log ---\n" + slurp(d.file("B.log"));
@@ -199,12 +218,9 @@ std::string logs(const TempDir& d) {
 
 }  // namespace
 
-TEST(HaFailover, PrimaryKilledBackupTakesVipAndKeepsPersistence) {
-  Topology t;
-  REQUIRE_NETNS(t);
-  TempDir d;
-  write_file(d.file("ld.cf"), kLdirectord);
-  Reals reals(t.c());
+TEST_F(HaFailover, PrimaryKilledBackupTakesVipAndKeepsPersistence) {
+  Topology& t = topo();
+  const TempDir& d = d_;
 
   auto a = start_node({"A", &t.a(), 200, "10.77.0.2", "master"}, d);
   ASSERT_TRUE(a->ok());
@@ -253,12 +269,9 @@ TEST(HaFailover, PrimaryKilledBackupTakesVipAndKeepsPersistence) {
       << m;
 }
 
-TEST(HaFailover, GracefulStopHandsOverAndPrimaryPreemptsOnReturn) {
-  Topology t;
-  REQUIRE_NETNS(t);
-  TempDir d;
-  write_file(d.file("ld.cf"), kLdirectord);
-  Reals reals(t.c());
+TEST_F(HaFailover, GracefulStopHandsOverAndPrimaryPreemptsOnReturn) {
+  Topology& t = topo();
+  const TempDir& d = d_;
 
   // Multicast adverts and multicast sync this time.
   NodeSpec sa{"A", &t.a(), 200, "", "master"};
@@ -297,10 +310,11 @@ TEST(HaFailover, GracefulStopHandsOverAndPrimaryPreemptsOnReturn) {
   EXPECT_EQ(ra.rfind("A real", 0), 0u) << ra << "\n" << logs(d);
 }
 
-#ifdef LB_LBD
-// The same failover with lb-core's real daemon: vmstack-lbd with its NAT
-// proxy, HaRuntime built in, metrics over HTTP.
+// The same failover with the real daemon: vmstack-lbd with its NAT proxy,
+// HaRuntime built in, metrics over HTTP.
 namespace {
+
+class HaFailoverLbd : public HaFailover {};
 
 std::unique_ptr<Child> start_lbd(const std::string& name, const NetNs& ns, int priority, const std::string& peer,
                                  const std::string& role, const TempDir& d) {
@@ -322,12 +336,9 @@ std::string lbd_metrics(const NetNs& ns) {
 
 }  // namespace
 
-TEST(HaFailoverLbd, PrimaryKilledBackupServesThroughVmstackLbd) {
-  Topology t;
-  REQUIRE_NETNS(t);
-  TempDir d;
-  write_file(d.file("ld.cf"), kLdirectord);
-  Reals reals(t.c());
+TEST_F(HaFailoverLbd, PrimaryKilledBackupServesThroughVmstackLbd) {
+  Topology& t = topo();
+  const TempDir& d = d_;
   auto a = start_lbd("A", t.a(), 200, "10.77.0.2", "master", d);
   ASSERT_TRUE(wait_until([&] { return t.has_vip(t.a()); }, 10)) << logs(d);
   auto b = start_lbd("B", t.b(), 100, "10.77.0.1", "backup", d);
@@ -365,4 +376,31 @@ TEST(HaFailoverLbd, PrimaryKilledBackupServesThroughVmstackLbd) {
   EXPECT_EQ(fetch_real("10.77.0.10", 5), r10);
   EXPECT_NE(lbd_metrics(t.b()).find("vmstack_lb_ha_vrrp_state{state=\"master\"} 1"), std::string::npos);
 }
-#endif
+
+// A topology setup that fails halfway removes every namespace and veth it
+// had created, and its error names the failing command with its stderr.
+TEST(NetnsSetup, FailureHalfwayRemovesEverythingAndNamesTheCommand) {
+  std::string why;
+  if (!netns_available(&why)) GTEST_SKIP() << why;
+  const std::string p = "vlbfail" + std::to_string(::getpid()) + "-";
+  struct Broken {
+    NetNs x, y;
+    VethPair v;
+    explicit Broken(const std::string& p) : x(p + "x"), y(p + "y"), v(x, "vx0", y, "vy0") {
+      x.ip({"link", "set", "vx0", "up"});
+      x.ip({"link", "set", "nosuchdev0", "up"});  // fails: no such device
+      ADD_FAILURE() << "not reached";
+    }
+  };
+  std::string err;
+  try {
+    Broken b(p);
+  } catch (const SetupError& e) {
+    err = e.what();
+  }
+  EXPECT_NE(err.find("`ip -n " + p + "x link set nosuchdev0 up` exited"), std::string::npos) << err;
+  EXPECT_NE(err.find("nosuchdev0\""), std::string::npos) << "stderr missing: " << err;  // Cannot find device "nosuchdev0"
+  std::string list = run_checked({"ip", "netns", "list"});
+  EXPECT_EQ(list.find(p), std::string::npos) << "namespaces left behind:\n" << list;
+  EXPECT_EQ(run_checked({"ip", "-o", "link", "show"}).find("vx0"), std::string::npos);
+}

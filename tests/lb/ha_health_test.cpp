@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "ha_test_util.h"
+#include "log_capture.h"
 #include "lb/health_checker.h"
 #include "lb/health_table_target.h"
 #include "lb/service_table.h"
@@ -24,11 +25,10 @@ constexpr double kTimeout = 0.4;
 constexpr double kSlack = 0.4;
 
 struct Fixture {
+  lbtest::LogCapture logs;  // the first member: outlives the checker thread
   std::vector<std::unique_ptr<TestServer>> reals;
   ServiceTable table;
   ServiceTableTarget target{table};
-  std::vector<std::string> log;
-  std::mutex log_mu;
   std::unique_ptr<HealthChecker> checker;
   ServiceKey key;
 
@@ -36,10 +36,6 @@ struct Fixture {
   void start(int nreals, const std::string& extra, const std::string& path = "") {
     for (int i = 0; i < nreals; ++i) reals.push_back(std::make_unique<TestServer>("real" + std::to_string(i) + " ok"));
     HealthChecker::Options o;
-    o.log = [this](const std::string& m) {
-      std::lock_guard lk(log_mu);
-      log.push_back(m);
-    };
     o.config_path = path;
     o.reload_poll_s = 0.1;
     auto cfg = parse_ldirectord_config(text(extra), "test.cf");
@@ -58,7 +54,7 @@ struct Fixture {
   }
 
   Endpoint ep(size_t i) const { return *Endpoint::parse(reals[i]->endpoint()); }
-  bool has(size_t i) const { return table.hasDest(key, ep(i)); }
+  bool has(size_t i) const { return table.has_dest(key, ep(i)); }
   std::optional<DestInfo> info(const Endpoint& e) const {
     auto si = table.get(key);
     if (!si) return std::nullopt;
@@ -75,7 +71,7 @@ struct Fixture {
       Endpoint client{Addr::v4(0x0a640000u + uint32_t(i)), uint16_t(40000 + i)};
       if (auto d = svc->schedule(client)) {
         ++out[d->addr()];
-        d->connOpened(true);  // keeps lc-style schedulers honest
+        d->conn_opened(true);  // keeps lc-style schedulers honest
       }
     }
     return out;
@@ -85,12 +81,7 @@ struct Fixture {
       if (!has(i)) return false;
     return true;
   }
-  std::string joined_log() {
-    std::lock_guard lk(log_mu);
-    std::string s;
-    for (auto& l : log) s += l + "\n";
-    return s;
-  }
+  std::string joined_log() const { return logs.text(); }
 };
 
 }  // namespace
@@ -209,21 +200,21 @@ TEST(HealthChecker, FallbackWhenAllRealsDown) {
   f.start(2, "  checktype=connect\n  quiescent=no\n  fallback=" + fallback.endpoint() + "\n");
   Endpoint fb = *Endpoint::parse(fallback.endpoint());
   ASSERT_TRUE(wait_until([&] { return f.all_present(); }, 3)) << f.joined_log();
-  EXPECT_FALSE(f.table.hasDest(f.key, fb));
+  EXPECT_FALSE(f.table.has_dest(f.key, fb));
 
   f.reals[0]->stop();
   ASSERT_TRUE(wait_until([&] { return !f.has(0); }, 5));
-  EXPECT_FALSE(f.table.hasDest(f.key, fb)) << "fallback added while a real server is up";
+  EXPECT_FALSE(f.table.has_dest(f.key, fb)) << "fallback added while a real server is up";
   f.reals[1]->stop();
   auto t0 = Clock::now();
-  ASSERT_TRUE(wait_until([&] { return f.table.hasDest(f.key, fb); }, 5)) << f.joined_log();
+  ASSERT_TRUE(wait_until([&] { return f.table.has_dest(f.key, fb); }, 5)) << f.joined_log();
   EXPECT_LE(seconds_since(t0), kInterval + kTimeout + kSlack);
   EXPECT_FALSE(f.has(1));
   auto p = f.picks(10);
   EXPECT_EQ(p[fb], 10);
 
   f.reals[1]->start();
-  ASSERT_TRUE(wait_until([&] { return f.has(1) && !f.table.hasDest(f.key, fb); }, 5)) << f.joined_log();
+  ASSERT_TRUE(wait_until([&] { return f.has(1) && !f.table.has_dest(f.key, fb); }, 5)) << f.joined_log();
   EXPECT_EQ(f.picks(10)[f.ep(1)], 10);
 }
 
@@ -234,7 +225,7 @@ TEST(HealthChecker, QuiescentRealsStillCountAsDownForFallback) {
   Endpoint fb = *Endpoint::parse(fallback.endpoint());
   ASSERT_TRUE(wait_until([&] { return f.all_present(); }, 3));
   f.reals[0]->stop();
-  ASSERT_TRUE(wait_until([&] { return f.table.hasDest(f.key, fb); }, 5)) << f.joined_log();
+  ASSERT_TRUE(wait_until([&] { return f.table.has_dest(f.key, fb); }, 5)) << f.joined_log();
   EXPECT_TRUE(f.has(0));
   EXPECT_EQ(f.info(f.ep(0))->effective_weight, 0);
   EXPECT_EQ(f.picks(5)[fb], 5);
@@ -250,7 +241,7 @@ TEST(HealthChecker, CheckTypeOnAndOff) {
 
   Fixture off;
   off.start(1, "  checktype=off\n");
-  ASSERT_TRUE(wait_until([&] { return off.table.hasService(off.key); }, 2));
+  ASSERT_TRUE(wait_until([&] { return off.table.has_service(off.key); }, 2));
   std::this_thread::sleep_for(std::chrono::duration<double>(kInterval * 3));
   EXPECT_FALSE(off.has(0)) << "checktype=off must keep the real server out";
 }
@@ -278,7 +269,7 @@ TEST(HealthChecker, AutoreloadAppliesChangesAndKeepsOldConfigOnError) {
   changed += "virtual=10.200.0.2:81\n  real=" + f.reals[0]->endpoint() + " masq 4\n  checktype=connect\n";
   rewrite(changed);
   ServiceKey k2{Proto::TCP, *Endpoint::parse("10.200.0.2:81")};
-  ASSERT_TRUE(wait_until([&] { return !f.has(0) && f.table.hasDest(k2, f.ep(0)); }, 5)) << f.joined_log();
+  ASSERT_TRUE(wait_until([&] { return !f.has(0) && f.table.has_dest(k2, f.ep(0)); }, 5)) << f.joined_log();
   EXPECT_TRUE(f.has(1));
 
   // A broken edit is logged with its line and changes nothing.
@@ -286,12 +277,12 @@ TEST(HealthChecker, AutoreloadAppliesChangesAndKeepsOldConfigOnError) {
   ASSERT_TRUE(wait_until([&] { return f.joined_log().find("keeping the old configuration") != std::string::npos; }, 5))
       << f.joined_log();
   EXPECT_NE(f.joined_log().find(":12: checktype: unsupported"), std::string::npos) << f.joined_log();
-  EXPECT_TRUE(f.table.hasDest(k2, f.ep(0)));
+  EXPECT_TRUE(f.table.has_dest(k2, f.ep(0)));
   EXPECT_TRUE(f.has(1));
 
   // Dropping the second virtual removes it from the table.
   rewrite(base);
-  ASSERT_TRUE(wait_until([&] { return !f.table.hasService(k2) && f.has(0); }, 5)) << f.joined_log();
+  ASSERT_TRUE(wait_until([&] { return !f.table.has_service(k2) && f.has(0); }, 5)) << f.joined_log();
 }
 
 TEST(HealthChecker, FailureCountNeedsConsecutiveFailures) {
@@ -316,35 +307,33 @@ TEST(HealthChecker, AdoptsRulesAlreadyInTheTable) {
   ServiceKey key{Proto::TCP, *Endpoint::parse("10.200.0.9:80")};
   ServiceConfig sc;
   sc.key = key;
-  table.addService(sc);
+  table.add_service(sc);
   for (auto* s : {&live, &dead}) {
     DestConfig d;
     d.addr = *Endpoint::parse(s->endpoint());
     d.weight = 2;
-    table.addDest(key, d);
+    table.add_dest(key, d);
   }
   ServiceTableTarget target(table);
   auto cfg = parse_ldirectord_config("checkinterval=0.2\nchecktimeout=0.4\nquiescent=no\nvirtual=10.200.0.9:80\n  real=" +
                                      live.endpoint() + " masq 2\n  real=" + dead.endpoint() +
                                      " masq 2\n  checktype=connect\n");
-  HealthChecker::Options o;
-  o.log = [](const std::string&) {};
-  HealthChecker hc(cfg, target, o);
+  HealthChecker hc(cfg, target, HealthChecker::Options{});
   Endpoint live_ep = *Endpoint::parse(live.endpoint()), dead_ep = *Endpoint::parse(dead.endpoint());
   bool live_dropped = false;
   std::atomic<bool> watching{true};
   std::thread watch([&] {
     while (watching) {
-      if (!table.hasDest(key, live_ep)) live_dropped = true;
+      if (!table.has_dest(key, live_ep)) live_dropped = true;
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   });
   hc.start();
-  bool removed = wait_until([&] { return !table.hasDest(key, dead_ep); }, 3);
+  bool removed = wait_until([&] { return !table.has_dest(key, dead_ep); }, 3);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   watching = false;
   watch.join();
   EXPECT_TRUE(removed) << "an adopted dead real server stayed in the table";
   EXPECT_FALSE(live_dropped) << "an adopted live real server was dropped";
-  EXPECT_TRUE(table.hasDest(key, live_ep));
+  EXPECT_TRUE(table.has_dest(key, live_ep));
 }

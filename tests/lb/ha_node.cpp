@@ -15,6 +15,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
@@ -66,14 +69,14 @@ class GatedProxy {
       sa.sin_family = AF_INET;
       sa.sin_port = htons(port_);
       if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0 || ::listen(fd.get(), 64) < 0) {
-        std::cerr << name_ << ": listen :" << port_ << ": " << std::strerror(errno) << "\n";
+        spdlog::error("proxy: listen :{}: {}", port_, std::strerror(errno));
         return;
       }
       listen_ = std::move(fd);
       wake_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
       running_ = true;
       thread_ = std::thread([this] { loop(); });
-      std::cerr << name_ << ": proxy listening on :" << port_ << "\n";
+      spdlog::info("proxy listening on :{}", port_);
     } else {
       running_ = false;
       uint64_t v = 1;
@@ -81,7 +84,7 @@ class GatedProxy {
       thread_.join();
       listen_.reset();
       wake_.reset();
-      std::cerr << name_ << ": proxy closed\n";
+      spdlog::info("proxy closed");
     }
   }
 
@@ -93,7 +96,7 @@ class GatedProxy {
       sockaddr_storage peer{};
       socklen_t pl = sizeof peer;
       UniqueFd c(::accept4(listen_.get(), reinterpret_cast<sockaddr*>(&peer), &pl, SOCK_CLOEXEC));
-      if (c) serve(c.get(), Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&peer)));
+      if (c) serve(c.get(), Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&peer)));
     }
   }
 
@@ -101,7 +104,7 @@ class GatedProxy {
     sockaddr_storage local{};
     socklen_t ll = sizeof local;
     getsockname(cfd, reinterpret_cast<sockaddr*>(&local), &ll);
-    ServiceKey key{Proto::TCP, Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&local))};
+    ServiceKey key{Proto::TCP, Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&local))};
     std::string reply;
     ServicePtr svc = table_.find(key);
     bool persistent = false;
@@ -113,7 +116,7 @@ class GatedProxy {
     } else {
       UniqueFd up(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
       sockaddr_storage ss{};
-      socklen_t sl = d->addr().toSockaddr(&ss);
+      socklen_t sl = d->addr().to_sockaddr(&ss);
       timeval tv{2, 0};
       setsockopt(up.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       if (::connect(up.get(), reinterpret_cast<sockaddr*>(&ss), sl) == 0) {
@@ -123,12 +126,12 @@ class GatedProxy {
         e.dest = d->addr();
         e.state = "ESTABLISHED";
         e.expires_ms = 900000;
-        table_.notifyConnection(e);
+        table_.notify_connection(e);
         reply = read_all(up.get(), 2000);
       } else {
         reply = std::string("upstream ") + d->addr().str() + ": " + std::strerror(errno);
       }
-      if (persistent) svc->releasePersist(client);
+      if (persistent) svc->release_persist(client);
     }
     std::string out = name_ + " " + reply;
     [[maybe_unused]] auto n = ::send(cfd, out.data(), out.size(), MSG_NOSIGNAL);
@@ -175,10 +178,11 @@ int main(int argc, char** argv) {
 
   ServiceTable table;
   GatedProxy proxy(table, name, port);
-  table.subscribeForwarding([&](bool on) { proxy.set(on); });
-  auto log = [&](const std::string& m) { std::cerr << name << ": " << m << std::endl; };
+  table.subscribe_forwarding([&](bool on) { proxy.set(on); });
+  // Logs (the node's and HaRuntime's) on stderr, tagged with the node's name.
+  spdlog::set_default_logger(spdlog::stderr_color_mt(name));
   try {
-    ha::HaRuntime ha(table, opts, log);
+    ha::HaRuntime ha(table, opts);
     ha.start();
     proxy.set(table.forwarding());
     std::cout << "ready" << std::endl;
@@ -193,10 +197,10 @@ int main(int argc, char** argv) {
         last_tick = std::chrono::steady_clock::now();
       }
     }
-    log("stopping");
+    spdlog::info("stopping");
     ha.stop();
   } catch (const std::exception& e) {
-    log(std::string("error: ") + e.what());
+    spdlog::error("{}", e.what());
     return 1;
   }
   proxy.set(false);

@@ -30,7 +30,7 @@ HaOptions parse(std::vector<std::string> args) {
 std::string ctor_error(const HaOptions& o) {
   ServiceTable t;
   try {
-    HaRuntime r(t, o, [](const std::string&) {});
+    HaRuntime r(t, o);
   } catch (const std::exception& e) {
     return e.what();
   }
@@ -123,8 +123,8 @@ TEST(HaRuntime, HealthChecksFillTheTableAndShowInMetrics) {
   ServiceTable table;
   HaOptions o;
   o.ldirectord_cf = d.file("ld.cf");
-  HaRuntime ha(table, o, [](const std::string&) {});
-  EXPECT_FALSE(table.hasService(ServiceKey{Proto::TCP, *Endpoint::parse("10.201.0.1:80")}));  // nothing before start
+  HaRuntime ha(table, o);
+  EXPECT_FALSE(table.has_service(ServiceKey{Proto::TCP, *Endpoint::parse("10.201.0.1:80")}));  // nothing before start
   ha.start();
   ServiceKey key{Proto::TCP, *Endpoint::parse("10.201.0.1:80")};
   ASSERT_TRUE(wait_until([&] { auto s = table.get(key); return s && s->dests.size() == 2; }, 3));
@@ -132,7 +132,7 @@ TEST(HaRuntime, HealthChecksFillTheTableAndShowInMetrics) {
   EXPECT_TRUE(table.forwarding()) << "no VRRP: the forwarding gate is left alone";
 
   r2.stop();
-  ASSERT_TRUE(wait_until([&] { return !table.hasDest(key, *Endpoint::parse(r2.endpoint())); }, 3));
+  ASSERT_TRUE(wait_until([&] { return !table.has_dest(key, *Endpoint::parse(r2.endpoint())); }, 3));
   std::string m = ha.metrics_text();
   EXPECT_GT(metric(m, "vmstack_lb_ha_health_checks_total"), 2);
   EXPECT_GE(metric(m, "vmstack_lb_ha_health_transitions_total"), 1);
@@ -147,7 +147,7 @@ TEST(HaRuntime, HealthChecksFillTheTableAndShowInMetrics) {
   ha.stop();
   ha.stop();  // idempotent
   // Stopping keeps the rules (a restart must not drop traffic).
-  EXPECT_TRUE(table.hasService(key));
+  EXPECT_TRUE(table.has_service(key));
 }
 
 TEST(HaRuntime, FixedSyncRolesCarryPersistence) {
@@ -158,11 +158,11 @@ TEST(HaRuntime, FixedSyncRolesCarryPersistence) {
     s.key = ServiceKey{Proto::TCP, *Endpoint::parse("10.202.0.1:80")};
     s.scheduler = "rr";
     s.persistent = true;
-    t->addService(s);
+    t->add_service(s);
     for (const char* d : {"10.202.1.1:80", "10.202.1.2:80"}) {
       DestConfig dc;
       dc.addr = *Endpoint::parse(d);
-      t->addDest(s.key, dc);
+      t->add_dest(s.key, dc);
     }
   }
   HaOptions mo;
@@ -172,9 +172,9 @@ TEST(HaRuntime, FixedSyncRolesCarryPersistence) {
   HaOptions bo;
   bo.start_daemon = "backup";
   bo.sync_port = port;
-  HaRuntime bha(bt, bo, [](const std::string&) {});
+  HaRuntime bha(bt, bo);
   bha.start();
-  HaRuntime mha(mt, mo, [](const std::string&) {});
+  HaRuntime mha(mt, mo);
   mha.start();
   EXPECT_EQ(mha.role(), "master");
   EXPECT_EQ(bha.role(), "backup");

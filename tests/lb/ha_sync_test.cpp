@@ -39,11 +39,11 @@ void add_rules(ServiceTable& t) {
   s.scheduler = "rr";
   s.persistent = true;
   s.timeout = 300;
-  t.addService(s);
+  t.add_service(s);
   for (const char* d : {"10.9.1.1:80", "10.9.1.2:80", "10.9.1.3:80"}) {
     DestConfig dc;
     dc.addr = ep(d);
-    t.addDest(s.key, dc);
+    t.add_dest(s.key, dc);
   }
 }
 
@@ -136,7 +136,7 @@ TEST(SyncDaemons, BackupImportsMastersPersistenceTemplates) {
   cfg.bind_addr = "127.0.0.1";
   cfg.flush_interval_s = 0.02;
   cfg.full_sync_interval_s = 0.2;
-  SyncBackup sb(cfg, [&](const std::vector<ConnEntry>& v) { return backup.importConnections(v); });
+  SyncBackup sb(cfg, [&](const std::vector<ConnEntry>& v) { return backup.import_connections(v); });
   sb.start();
   SyncMaster sm(cfg, [&] { return master.connections(); });
   sm.start();
@@ -179,7 +179,7 @@ TEST(SyncDaemons, WrongSyncIdIsDropped) {
   SyncConfig bc = mc;
   bc.sync_id = 5;
   bc.bind_addr = "127.0.0.1";
-  SyncBackup sb(bc, [&](const std::vector<ConnEntry>& v) { return backup.importConnections(v); });
+  SyncBackup sb(bc, [&](const std::vector<ConnEntry>& v) { return backup.import_connections(v); });
   sb.start();
   SyncMaster sm(mc, [&] { return master.connections(); });
   sm.start();

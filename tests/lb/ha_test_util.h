@@ -1,5 +1,5 @@
 // Helpers for the vmstack-lb HA tests: a tiny TCP/HTTP real server, temp
-// files, network namespaces with RAII cleanup, bounded waits.
+// files, network namespaces with RAII cleanup (netns_util.h), bounded waits.
 #pragma once
 
 #include <arpa/inet.h>
@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "core/fd.h"
+#include "netns_util.h"
 
 namespace vmstack::lb::hatest {
 
@@ -179,62 +180,14 @@ inline void write_file(const std::string& path, const std::string& text) {
   std::filesystem::rename(tmp, path);
 }
 
-// Runs a shell command quietly; returns its exit status (-1 when it could
-// not run).
-inline int sh(const std::string& cmd) {
-  int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
-  if (rc == -1 || !WIFEXITED(rc)) return -1;
-  return WEXITSTATUS(rc);
-}
-
-// stdout of a shell command ("" on failure).
-inline std::string sh_out(const std::string& cmd) {
-  std::string out;
-  FILE* p = ::popen((cmd + " 2>/dev/null").c_str(), "r");
-  if (!p) return out;
-  char buf[4096];
-  size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  ::pclose(p);
-  return out;
-}
-
-// A network namespace for the duration of a test (ip netns add/del).
-class NetNs {
- public:
-  explicit NetNs(std::string name) : name_(std::move(name)) {
-    sh("ip netns del " + name_);  // leftover of a killed earlier run
-    ok_ = sh("ip netns add " + name_) == 0 && sh("ip -n " + name_ + " link set lo up") == 0;
-  }
-  ~NetNs() {
-    if (ok_) sh("ip netns del " + name_);
-  }
-  NetNs(const NetNs&) = delete;
-  NetNs& operator=(const NetNs&) = delete;
-  bool ok() const { return ok_; }
-  const std::string& name() const { return name_; }
-  // Runs `fn` on a thread that has entered this namespace; everything it
-  // creates (sockets, threads) lives there.
-  void run(const std::function<void()>& fn) const {
-    std::exception_ptr err;
-    std::thread t([&] {
-      try {
-        UniqueFd ns(::open(("/var/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC));
-        if (!ns || ::setns(ns.get(), CLONE_NEWNET) != 0)
-          throw std::runtime_error("setns " + name_ + ": " + std::strerror(errno));
-        fn();
-      } catch (...) {
-        err = std::current_exception();
-      }
-    });
-    t.join();
-    if (err) std::rethrow_exception(err);
-  }
-
- private:
-  std::string name_;
-  bool ok_ = false;
-};
+// Network namespaces and veths with RAII cleanup, setup commands that say
+// what failed (netns_util.h).
+using lbtest::InNetns;
+using lbtest::netns_available;
+using lbtest::NetNs;
+using lbtest::run_checked;
+using lbtest::SetupError;
+using lbtest::VethPair;
 
 // Connects (optionally from `src_ip`) to ip:port and reads until EOF.
 // Returns "" on failure. Uses the calling thread's namespace.

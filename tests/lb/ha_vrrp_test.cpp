@@ -350,7 +350,6 @@ TEST(VrrpNode, UnicastPairElectsFailsOverAndPreempts) {
   auto vb = std::make_shared<FakeVips>();
   std::atomic<int> b_to_master{0};
   VrrpNode::Callbacks cba, cbb;
-  cba.log = cbb.log = [](const std::string&) {};
   cbb.on_state = [&](VrrpState, VrrpState to) { b_to_master += to == VrrpState::Master; };
   auto a = std::make_unique<VrrpNode>(node_cfg("127.0.0.1", "127.0.0.2", 200, port), cba, va);
   VrrpNode b(node_cfg("127.0.0.2", "127.0.0.1", 100, port), cbb, vb);

@@ -8,29 +8,29 @@ using namespace vmstack::lb;
 
 namespace {
 
-Command parseOk(std::vector<std::string> args) {
-  ParseResult r = parseIpvsadmArgs(args);
+Command parse_ok(std::vector<std::string> args) {
+  ParseResult r = parse_ipvsadm_args(args);
   EXPECT_TRUE(r.cmd) << "error: " << r.error;
   return r.cmd.value_or(Command{});
 }
 
-std::string parseErr(std::vector<std::string> args, int* code = nullptr) {
-  ParseResult r = parseIpvsadmArgs(args);
+std::string parse_err(std::vector<std::string> args, int* code = nullptr) {
+  ParseResult r = parse_ipvsadm_args(args);
   EXPECT_FALSE(r.cmd);
   if (code) *code = r.exit_code;
   return r.error;
 }
 
 ExecResult exec(ServiceTable& t, std::vector<std::string> args, const ExecHooks& hooks = {}) {
-  ParseResult r = parseIpvsadmArgs(args);
+  ParseResult r = parse_ipvsadm_args(args);
   if (!r.cmd) return ExecResult{2, "", r.error};
-  return executeCommand(t, *r.cmd, hooks);
+  return execute_command(t, *r.cmd, hooks);
 }
 
 }  // namespace
 
 TEST(IpvsadmParse, AddServiceWithDefaults) {
-  Command c = parseOk({"-A", "-t", "10.0.0.1:80"});
+  Command c = parse_ok({"-A", "-t", "10.0.0.1:80"});
   EXPECT_EQ(c.op, Op::AddService);
   EXPECT_TRUE(c.has_service);
   EXPECT_EQ(c.svc.key.proto, Proto::TCP);
@@ -40,32 +40,32 @@ TEST(IpvsadmParse, AddServiceWithDefaults) {
 }
 
 TEST(IpvsadmParse, ClusteredAndAttachedShortOptions) {
-  Command c = parseOk({"-Au", "10.0.0.1:53", "-srr", "-p"});
+  Command c = parse_ok({"-Au", "10.0.0.1:53", "-srr", "-p"});
   EXPECT_EQ(c.op, Op::AddService);
   EXPECT_EQ(c.svc.key.proto, Proto::UDP);
   EXPECT_EQ(c.svc.scheduler, "rr");
   EXPECT_TRUE(c.svc.persistent);
   EXPECT_EQ(c.svc.timeout, 300u);  // -p without a value
 
-  c = parseOk({"-Ln"});
+  c = parse_ok({"-Ln"});
   EXPECT_EQ(c.op, Op::List);
   EXPECT_TRUE(c.list.numeric);
 }
 
 TEST(IpvsadmParse, PersistenceValueOptionalAndNetmask) {
-  Command c = parseOk({"-A", "-t", "10.0.0.1:443", "-s", "sh", "-p", "600", "-M", "255.255.255.0"});
+  Command c = parse_ok({"-A", "-t", "10.0.0.1:443", "-s", "sh", "-p", "600", "-M", "255.255.255.0"});
   EXPECT_EQ(c.svc.timeout, 600u);
   EXPECT_EQ(c.svc.netmask, 0xffffff00u);
   // A following option is not taken as -p's value.
-  c = parseOk({"-A", "-t", "10.0.0.1:443", "-p", "-s", "rr"});
+  c = parse_ok({"-A", "-t", "10.0.0.1:443", "-p", "-s", "rr"});
   EXPECT_EQ(c.svc.timeout, 300u);
   EXPECT_EQ(c.svc.scheduler, "rr");
-  c = parseOk({"--add-service", "--tcp-service=10.0.0.1:443", "--persistent=60"});
+  c = parse_ok({"--add-service", "--tcp-service=10.0.0.1:443", "--persistent=60"});
   EXPECT_EQ(c.svc.timeout, 60u);
 }
 
 TEST(IpvsadmParse, RealServerOptions) {
-  Command c = parseOk({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2:8080", "-m", "-w", "3", "-x",
+  Command c = parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2:8080", "-m", "-w", "3", "-x",
                        "100", "-y", "50"});
   EXPECT_EQ(c.op, Op::AddDest);
   EXPECT_EQ(c.dest.addr.str(), "10.0.1.2:8080");
@@ -74,91 +74,91 @@ TEST(IpvsadmParse, RealServerOptions) {
   EXPECT_EQ(c.dest.u_threshold, 100u);
   EXPECT_EQ(c.dest.l_threshold, 50u);
   // No port on -r: the virtual port is used, as ipvsadm does.
-  c = parseOk({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2"});
+  c = parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2"});
   EXPECT_EQ(c.dest.addr.str(), "10.0.1.2:80");
   EXPECT_EQ(c.dest.weight, 1);
   // -r before -t still gets the virtual port.
-  c = parseOk({"-a", "-r", "10.0.1.2", "-t", "10.0.0.1:81"});
+  c = parse_ok({"-a", "-r", "10.0.1.2", "-t", "10.0.0.1:81"});
   EXPECT_EQ(c.dest.addr.str(), "10.0.1.2:81");
-  c = parseOk({"-e", "-t", "[fd00::1]:80", "-r", "[fd00::2]:8080", "-w", "0"});
+  c = parse_ok({"-e", "-t", "[fd00::1]:80", "-r", "[fd00::2]:8080", "-w", "0"});
   EXPECT_EQ(c.svc.key.vip.str(), "[fd00::1]:80");
   EXPECT_EQ(c.dest.addr.str(), "[fd00::2]:8080");
   EXPECT_EQ(c.dest.weight, 0);
-  c = parseOk({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2", "-g"});
+  c = parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.2", "-g"});
   EXPECT_EQ(c.dest.fwd, FwdMethod::Route);
 }
 
 TEST(IpvsadmParse, SetAndDaemon) {
-  Command c = parseOk({"--set", "10", "5", "3"});
+  Command c = parse_ok({"--set", "10", "5", "3"});
   EXPECT_EQ(c.op, Op::SetTimeouts);
   EXPECT_EQ(c.timeouts.tcp, 10u);
   EXPECT_EQ(c.timeouts.tcpfin, 5u);
   EXPECT_EQ(c.timeouts.udp, 3u);
-  c = parseOk({"--start-daemon", "master", "--mcast-interface", "eth1", "--syncid", "7"});
+  c = parse_ok({"--start-daemon", "master", "--mcast-interface", "eth1", "--syncid", "7"});
   EXPECT_EQ(c.op, Op::StartDaemon);
   EXPECT_EQ(c.daemon_state, "master");
   EXPECT_EQ(c.mcast_interface, "eth1");
   EXPECT_EQ(c.syncid, 7);
-  c = parseOk({"--start-daemon=backup"});
+  c = parse_ok({"--start-daemon=backup"});
   EXPECT_EQ(c.daemon_state, "backup");
-  c = parseOk({});
+  c = parse_ok({});
   EXPECT_EQ(c.op, Op::List);  // bare ipvsadm lists the table
-  c = parseOk({"-L", "-n", "--socket", "/tmp/x.sock"});
-  EXPECT_EQ(parseIpvsadmArgs({"-L", "--socket", "/tmp/x.sock"}).socket_path, "/tmp/x.sock");
+  c = parse_ok({"-L", "-n", "--socket", "/tmp/x.sock"});
+  EXPECT_EQ(parse_ipvsadm_args({"-L", "--socket", "/tmp/x.sock"}).socket_path, "/tmp/x.sock");
 }
 
 TEST(IpvsadmParse, ErrorsUseIpvsadmMessages) {
   int code = 0;
-  EXPECT_EQ(parseErr({"-A"}, &code),
+  EXPECT_EQ(parse_err({"-A"}, &code),
             "You need to supply the 'service-address' option for the 'add-service' command");
   EXPECT_EQ(code, 2);
-  EXPECT_EQ(parseErr({"-A", "-t", "10.0.0.1:80", "-w", "2"}),
+  EXPECT_EQ(parse_err({"-A", "-t", "10.0.0.1:80", "-w", "2"}),
             "Illegal 'weight' option with the 'add-service' command");
-  EXPECT_EQ(parseErr({"-a", "-t", "10.0.0.1:80"}),
+  EXPECT_EQ(parse_err({"-a", "-t", "10.0.0.1:80"}),
             "You need to supply the 'real-server' option for the 'add-server' command");
-  EXPECT_EQ(parseErr({"-A", "-D", "-t", "10.0.0.1:80"}), "multiple commands specified");
-  EXPECT_EQ(parseErr({"-A", "-t", "10.0.0.1:80", "-s", "rr", "-s", "wrr"}),
+  EXPECT_EQ(parse_err({"-A", "-D", "-t", "10.0.0.1:80"}), "multiple commands specified");
+  EXPECT_EQ(parse_err({"-A", "-t", "10.0.0.1:80", "-s", "rr", "-s", "wrr"}),
             "multiple 'scheduler' options specified");
-  EXPECT_EQ(parseErr({"-A", "-t", "300.0.0.1:80"}), "illegal virtual server address[:port] specified");
-  EXPECT_EQ(parseErr({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1:99999"}),
+  EXPECT_EQ(parse_err({"-A", "-t", "300.0.0.1:80"}), "illegal virtual server address[:port] specified");
+  EXPECT_EQ(parse_err({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1:99999"}),
             "illegal real server address[:port] specified");
-  EXPECT_EQ(parseErr({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1", "-w", "65536"}),
+  EXPECT_EQ(parse_err({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1", "-w", "65536"}),
             "illegal weight specified");
-  EXPECT_EQ(parseErr({"-A", "-t", "10.0.0.1:80", "-p", "0"}), "invalid timeout value `0' specified");
-  EXPECT_EQ(parseErr({"--set", "1", "2"}), "--set option requires 3 timeout values");
-  EXPECT_EQ(parseErr({"-C", "extra"}), "unexpected argument extra");
-  EXPECT_EQ(parseErr({"-A", "-t", "10.0.0.1"}), "Zero port specified for non-persistent service");
-  EXPECT_EQ(parseErr({"-L", "-c", "--timeout"}),
+  EXPECT_EQ(parse_err({"-A", "-t", "10.0.0.1:80", "-p", "0"}), "invalid timeout value `0' specified");
+  EXPECT_EQ(parse_err({"--set", "1", "2"}), "--set option requires 3 timeout values");
+  EXPECT_EQ(parse_err({"-C", "extra"}), "unexpected argument extra");
+  EXPECT_EQ(parse_err({"-A", "-t", "10.0.0.1"}), "Zero port specified for non-persistent service");
+  EXPECT_EQ(parse_err({"-L", "-c", "--timeout"}),
             "The option 'timeout' conflicts with the 'connection' option in the 'list' command");
-  EXPECT_EQ(parseErr({"--start-daemon", "primary"}), "illegal start-daemon parameter specified");
-  EXPECT_NE(parseErr({"-A", "-f", "1"}).find("need kernel IPVS"), std::string::npos);
-  parseErr({"--bogus"}, &code);
+  EXPECT_EQ(parse_err({"--start-daemon", "primary"}), "illegal start-daemon parameter specified");
+  EXPECT_NE(parse_err({"-A", "-f", "1"}).find("need kernel IPVS"), std::string::npos);
+  parse_err({"--bogus"}, &code);
   EXPECT_EQ(code, 255);
-  parseErr({"-n"}, &code);  // no command: "Try -h"
+  parse_err({"-n"}, &code);  // no command: "Try -h"
   EXPECT_EQ(code, 255);
 }
 
 TEST(IpvsadmParse, SaveLines) {
-  ParseResult r = parseSaveLine("  # a comment");
+  ParseResult r = parse_save_line("  # a comment");
   ASSERT_TRUE(r.cmd);
   EXPECT_EQ(r.cmd->op, Op::None);
-  r = parseSaveLine("-A -t 10.0.0.1:80 -s rr  # trailing comment");
+  r = parse_save_line("-A -t 10.0.0.1:80 -s rr  # trailing comment");
   ASSERT_TRUE(r.cmd);
   EXPECT_EQ(r.cmd->svc.scheduler, "rr");
-  r = parseSaveLine("-R");
+  r = parse_save_line("-R");
   EXPECT_FALSE(r.cmd);
 }
 
 TEST(IpvsadmParse, JsonRoundTrip) {
-  Command c = parseOk({"-a", "-u", "[fd00::1]:53", "-r", "[fd00::2]:5353", "-w", "4", "-x", "9"});
-  Command d = commandFromJson(nlohmann::json::parse(commandToJson(c).dump()));
+  Command c = parse_ok({"-a", "-u", "[fd00::1]:53", "-r", "[fd00::2]:5353", "-w", "4", "-x", "9"});
+  Command d = command_from_json(nlohmann::json::parse(command_to_json(c).dump()));
   EXPECT_EQ(d.op, c.op);
   EXPECT_EQ(d.svc.key, c.svc.key);
   EXPECT_EQ(d.dest.addr, c.dest.addr);
   EXPECT_EQ(d.dest.weight, 4);
   EXPECT_EQ(d.dest.u_threshold, 9u);
-  EXPECT_THROW(commandFromJson(nlohmann::json{{"op", "explode"}}), LbError);
-  EXPECT_THROW(commandFromJson(nlohmann::json{{"op", "add-service"},
+  EXPECT_THROW(command_from_json(nlohmann::json{{"op", "explode"}}), LbError);
+  EXPECT_THROW(command_from_json(nlohmann::json{{"op", "add-service"},
                                               {"service", {{"proto", "TCP"}, {"vip", "nope"}}}}),
                LbError);
 }
@@ -252,7 +252,7 @@ TEST(IpvsadmOutput, Connections) {
   conns[1].state = "NONE";
   conns[1].is_template = true;
   conns[1].expires_ms = 59500;  // rounds up like the kernel's jiffies
-  EXPECT_EQ(formatConnections(conns, {}),
+  EXPECT_EQ(format_connections(conns, {}),
             "IPVS connection entries\n"
             "pro expire state       source             virtual            destination\n"
             "TCP 14:59  ESTABLISHED 10.0.9.9:40000     10.0.0.1:80        10.0.1.1:80\n"
@@ -307,7 +307,7 @@ TEST(IpvsadmSave, RoundTripThroughRestore) {
   ASSERT_EQ(exec(a, {"-a", "-u", "[fd00::1]:53", "-r", "fd00::5"}).rc, 0);
   ASSERT_EQ(exec(a, {"--set", "60", "10", "5"}).rc, 0);
   // Health quiesce is not a rule: the save keeps the configured weight.
-  a.setDestHealthy(ServiceKey{Proto::TCP, *Endpoint::parse("10.0.0.1:80")},
+  a.set_dest_healthy(ServiceKey{Proto::TCP, *Endpoint::parse("10.0.0.1:80")},
                    *Endpoint::parse("10.0.1.2:8080"), false);
 
   ExecResult save = exec(a, {"-S", "-n"});
@@ -318,10 +318,10 @@ TEST(IpvsadmSave, RoundTripThroughRestore) {
             "-A -u [fd00::1]:53 -s sh -p 30 -M 64\n"
             "-a -u [fd00::1]:53 -r [fd00::5]:53 -m -w 1\n");
 
-  std::string state = saveState(a);
+  std::string state = save_state(a);
   ServiceTable b;
-  ASSERT_EQ(loadState(b, state), "");
-  EXPECT_EQ(saveState(b), state);
+  ASSERT_EQ(load_state(b, state), "");
+  EXPECT_EQ(save_state(b), state);
   EXPECT_EQ(b.timeouts().tcp, 60u);
   EXPECT_EQ(b.timeouts().udp, 5u);
 
@@ -330,12 +330,12 @@ TEST(IpvsadmSave, RoundTripThroughRestore) {
   std::vector<Command> batch;
   for (size_t pos = 0; pos < save.out.size();) {
     size_t nl = save.out.find('\n', pos);
-    ParseResult p = parseSaveLine(save.out.substr(pos, nl - pos));
+    ParseResult p = parse_save_line(save.out.substr(pos, nl - pos));
     ASSERT_TRUE(p.cmd) << p.error;
     batch.push_back(*p.cmd);
     pos = nl + 1;
   }
-  ExecResult r = executeBatch(c, batch);
+  ExecResult r = execute_batch(c, batch);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(exec(c, {"-S"}).out, save.out);
 }
@@ -347,12 +347,12 @@ TEST(IpvsadmSave, RestoreIsAllOrNothing) {
   const std::string before = exec(t, {"-S"}).out;
   std::vector<Command> batch;
   for (const char* l : {"-C", "-A -t 10.0.0.9:80 -s rr", "-a -t 10.0.0.9:80 -r 10.0.1.9 -g"}) {
-    ParseResult p = parseSaveLine(l);
+    ParseResult p = parse_save_line(l);
     ASSERT_TRUE(p.cmd) << p.error;
     batch.push_back(*p.cmd);
   }
   std::vector<int> lines = {1, 3, 7};
-  ExecResult r = executeBatch(t, batch, {}, &lines);
+  ExecResult r = execute_batch(t, batch, {}, &lines);
   EXPECT_EQ(r.rc, 255);
   EXPECT_EQ(r.err.rfind("line 7: ", 0), 0u) << r.err;
   EXPECT_NE(r.err.find("needs kernel IPVS"), std::string::npos) << r.err;
@@ -362,13 +362,13 @@ TEST(IpvsadmSave, RestoreIsAllOrNothing) {
 TEST(IpvsadmSave, LoadStateRejectsBadFilesWithoutTouchingRules) {
   ServiceTable t;
   ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).rc, 0);
-  const std::string before = saveState(t);
-  EXPECT_EQ(loadState(t, "-A -t 10.0.0.2:80\n-a -t 10.0.0.2:80 -r nonsense!\n"),
+  const std::string before = save_state(t);
+  EXPECT_EQ(load_state(t, "-A -t 10.0.0.2:80\n-a -t 10.0.0.2:80 -r nonsense!\n"),
             "line 2: illegal real server address[:port] specified");
-  EXPECT_EQ(loadState(t, "-L -n\n"), "line 1: only rule commands belong in a state file");
-  EXPECT_EQ(saveState(t), before);
+  EXPECT_EQ(load_state(t, "-L -n\n"), "line 1: only rule commands belong in a state file");
+  EXPECT_EQ(save_state(t), before);
   // A line that parses but fails is skipped; the rest still loads.
-  std::string err = loadState(t, "-A -t 10.0.0.3:80\n-A -t 10.0.0.3:80\n-A -t 10.0.0.4:80\n");
+  std::string err = load_state(t, "-A -t 10.0.0.3:80\n-A -t 10.0.0.3:80\n-A -t 10.0.0.4:80\n");
   EXPECT_EQ(err, "line 2: Service already exists\n");
   EXPECT_EQ(t.list().size(), 2u);
 }

@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "core/fd.h"
+#include "core/strings.h"
 #include "lb/types.h"
 
 using vmstack::UniqueFd;
@@ -37,14 +38,12 @@ struct Conn {
   bool close_after = false;
 };
 
-bool wantsClose(const std::string& head) {
-  std::string lower;
-  lower.reserve(head.size());
-  for (char c : head) lower += char(std::tolower(static_cast<unsigned char>(c)));
-  if (lower.find("connection: close") != std::string::npos) return true;
+bool wants_close(const std::string& head) {
+  std::string h = vmstack::lower(head);
+  if (h.find("connection: close") != std::string::npos) return true;
   // HTTP/1.0 closes unless it asks for keep-alive.
-  return lower.find(" http/1.0\r\n") != std::string::npos &&
-         lower.find("connection: keep-alive") == std::string::npos;
+  return h.find(" http/1.0\r\n") != std::string::npos &&
+         h.find("connection: keep-alive") == std::string::npos;
 }
 
 int usage() {
@@ -82,7 +81,7 @@ int main(int argc, char** argv) {
   UniqueFd sigfd(signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
 
   sockaddr_storage ss;
-  socklen_t len = ep->toSockaddr(&ss);
+  socklen_t len = ep->to_sockaddr(&ss);
   UniqueFd lfd(::socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   int one = 1;
   setsockopt(lfd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -156,7 +155,7 @@ int main(int argc, char** argv) {
       for (size_t end; !c.close_after && (end = c.in.find("\r\n\r\n")) != std::string::npos;) {
         std::string head = c.in.substr(0, end + 4);
         c.in.erase(0, end + 4);
-        c.close_after = wantsClose(head);
+        c.close_after = wants_close(head);
         c.out += head_keep;
         c.out += c.close_after ? "Connection: close\r\n\r\n" : "\r\n";
         c.out += body;

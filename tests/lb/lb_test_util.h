@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,17 +30,17 @@ namespace lbtest {
 using vmstack::UniqueFd;
 using vmstack::lb::Endpoint;
 
-inline void setTimeouts(int fd, int ms) {
+inline void set_timeouts(int fd, int ms) {
   timeval tv{ms / 1000, (ms % 1000) * 1000};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
 // Bound socket on addr:port (port 0: any); *bound gets the real endpoint.
-inline UniqueFd bindSocket(int type, const std::string& addr, uint16_t port, Endpoint* bound) {
+inline UniqueFd bind_socket(int type, const std::string& addr, uint16_t port, Endpoint* bound) {
   Endpoint ep = *Endpoint::parse(addr + ":" + std::to_string(port));
   sockaddr_storage ss;
-  socklen_t len = ep.toSockaddr(&ss);
+  socklen_t len = ep.to_sockaddr(&ss);
   UniqueFd fd(::socket(ss.ss_family, type | SOCK_CLOEXEC, 0));
   int one = 1;
   setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -47,27 +48,27 @@ inline UniqueFd bindSocket(int type, const std::string& addr, uint16_t port, End
   if (type == SOCK_STREAM && ::listen(fd.get(), 4096) != 0) return UniqueFd();
   len = sizeof ss;
   getsockname(fd.get(), reinterpret_cast<sockaddr*>(&ss), &len);
-  if (bound) *bound = Endpoint::fromSockaddr(reinterpret_cast<sockaddr*>(&ss));
+  if (bound) *bound = Endpoint::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
   return fd;
 }
 
 // A port that was free a moment ago (for a VIP the proxy binds itself).
-inline uint16_t freePort(int type = SOCK_STREAM, const std::string& addr = "127.0.0.1") {
+inline uint16_t free_port(int type = SOCK_STREAM, const std::string& addr = "127.0.0.1") {
   Endpoint ep;
-  UniqueFd fd = bindSocket(type, addr, 0, &ep);
+  UniqueFd fd = bind_socket(type, addr, 0, &ep);
   return ep.port;
 }
 
-inline UniqueFd connectTcp(const Endpoint& ep, int timeout_ms = 3000) {
+inline UniqueFd connect_tcp(const Endpoint& ep, int timeout_ms = 3000) {
   sockaddr_storage ss;
-  socklen_t len = ep.toSockaddr(&ss);
+  socklen_t len = ep.to_sockaddr(&ss);
   UniqueFd fd(::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  setTimeouts(fd.get(), timeout_ms);
+  set_timeouts(fd.get(), timeout_ms);
   if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&ss), len) != 0) return UniqueFd();
   return fd;
 }
 
-inline bool sendAll(int fd, const void* data, size_t n) {
+inline bool send_all(int fd, const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
   while (n > 0) {
     ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
@@ -77,10 +78,10 @@ inline bool sendAll(int fd, const void* data, size_t n) {
   }
   return true;
 }
-inline bool sendAll(int fd, const std::string& s) { return sendAll(fd, s.data(), s.size()); }
+inline bool send_all(int fd, const std::string& s) { return send_all(fd, s.data(), s.size()); }
 
 // Reads until EOF, error/timeout, or `max` bytes. *eof tells which.
-inline std::string readUpTo(int fd, size_t max, bool* eof = nullptr, int timeout_ms = 3000) {
+inline std::string read_up_to(int fd, size_t max, bool* eof = nullptr, int timeout_ms = 3000) {
   std::string out;
   char buf[65536];
   if (eof) *eof = false;
@@ -108,7 +109,7 @@ inline std::string readUpTo(int fd, size_t max, bool* eof = nullptr, int timeout
 }
 
 // Reads until `needle` shows up (or EOF/timeout); returns what was read.
-inline std::string readUntil(int fd, const std::string& needle, int timeout_ms = 3000) {
+inline std::string read_until(int fd, const std::string& needle, int timeout_ms = 3000) {
   std::string out;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (out.find(needle) == std::string::npos) {
@@ -117,7 +118,7 @@ inline std::string readUntil(int fd, const std::string& needle, int timeout_ms =
                        .count());
     if (left <= 0) break;
     bool eof = false;
-    std::string more = readUpTo(fd, 1, &eof, left);
+    std::string more = read_up_to(fd, 1, &eof, left);
     out += more;
     if (eof || more.empty()) break;
   }
@@ -131,7 +132,7 @@ class TcpServer {
  public:
   using Handler = std::function<void(int fd)>;
   TcpServer(Handler h, const std::string& addr = "127.0.0.1") : handler_(std::move(h)) {
-    fd_ = bindSocket(SOCK_STREAM, addr, 0, &ep_);
+    fd_ = bind_socket(SOCK_STREAM, addr, 0, &ep_);
     accept_thread_ = std::thread([this] { loop(); });
   }
   ~TcpServer() {
@@ -151,7 +152,7 @@ class TcpServer {
       int c = ::accept4(fd_.get(), nullptr, nullptr, SOCK_CLOEXEC);
       if (c < 0) continue;
       ++accepted_;
-      setTimeouts(c, 5000);
+      set_timeouts(c, 5000);
       conns_.emplace_back([this, c] {
         UniqueFd owned(c);
         handler_(c);
@@ -168,12 +169,12 @@ class TcpServer {
 };
 
 // Echo handler: echoes until EOF, then half-closes its side.
-inline void echoHandler(int fd) {
+inline void echo_handler(int fd) {
   char buf[65536];
   for (;;) {
     ssize_t n = ::recv(fd, buf, sizeof buf, 0);
     if (n <= 0) break;
-    if (!sendAll(fd, buf, size_t(n))) return;
+    if (!send_all(fd, buf, size_t(n))) return;
   }
   ::shutdown(fd, SHUT_WR);
 }
@@ -182,7 +183,7 @@ inline void echoHandler(int fd) {
 class PollEchoServer {
  public:
   explicit PollEchoServer(const std::string& addr = "127.0.0.1") {
-    fd_ = bindSocket(SOCK_STREAM, addr, 0, &ep_);
+    fd_ = bind_socket(SOCK_STREAM, addr, 0, &ep_);
     fcntl(fd_.get(), F_SETFL, O_NONBLOCK);  // the accept loop drains the queue
     thread_ = std::thread([this] { loop(); });
   }
@@ -240,7 +241,7 @@ class UdpEcho {
  public:
   explicit UdpEcho(std::string name, const std::string& addr = "127.0.0.1")
       : name_(std::move(name)) {
-    fd_ = bindSocket(SOCK_DGRAM, addr, 0, &ep_);
+    fd_ = bind_socket(SOCK_DGRAM, addr, 0, &ep_);
     thread_ = std::thread([this] { loop(); });
   }
   ~UdpEcho() {
@@ -274,7 +275,7 @@ class UdpEcho {
 };
 
 // Polls `cond` every 20 ms for up to `ms`.
-inline bool waitFor(const std::function<bool()>& cond, int ms = 3000) {
+inline bool wait_for(const std::function<bool()>& cond, int ms = 3000) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
   while (std::chrono::steady_clock::now() < deadline) {
     if (cond()) return true;
@@ -288,8 +289,11 @@ struct TempDir {
   std::filesystem::path path;
   TempDir() {
     char t[] = "/tmp/vmstack-lb-XXXXXX";
-    path = ::mkdtemp(t);
+    if (!::mkdtemp(t)) throw std::runtime_error(std::string("mkdtemp /tmp/vmstack-lb-XXXXXX: ") + std::strerror(errno));
+    path = t;
   }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
   ~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path, ec);
