@@ -41,7 +41,7 @@ std::shared_ptr<RunningDomain> need_running(Domains& d, const std::string& vm, c
 
 }  // namespace
 
-hv::DomainSpec VmPower::spec_for(const std::string& vm, std::vector<hv::NicSpec> nics) {
+hv::DomainSpec VmPower::spec_for(const std::string& vm) {
   auto rec = store_.get_record("VM", vm);
   hv::DomainSpec s;
   s.uuid = rec["uuid"].as_string();
@@ -85,7 +85,6 @@ hv::DomainSpec VmPower::spec_for(const std::string& vm, std::vector<hv::NicSpec>
     d.bootable = vbd["bootable"].as_bool();
     s.disks.push_back(d);
   }
-  s.nics = std::move(nics);
   return s;
 }
 
@@ -103,8 +102,10 @@ void VmPower::launch(const std::string& vm, hv::DomainSpec spec, bool paused, co
 }
 
 void VmPower::start(const std::string& vm, bool paused) {
-  auto spec = spec_for(vm, networks_.plug_vm(vm));
+  // Everything that can fail without side effects first: the taps come last.
+  auto spec = spec_for(vm);
   spec.start_paused = paused;
+  spec.nics = networks_.plug_vm(vm);
   // A fresh boot starts a fresh console log (suspend/resume keeps it).
   std::error_code ec;
   fs::remove(spec.run_dir + "/console.log", ec);
@@ -234,9 +235,10 @@ void VmPower::suspend(const std::string& vm) {
 void VmPower::resume(const std::string& vm, bool paused) {
   auto vdi = store_.get_field("VM", vm, "suspend_VDI").as_string();
   if (!store_.exists("VDI", vdi)) throw ApiError(errors::HANDLE_INVALID, {"VDI", vdi});
-  auto spec = spec_for(vm, networks_.plug_vm(vm));
+  auto spec = spec_for(vm);
   spec.incoming_file = storage_.disk_source(vdi).path;
   spec.start_paused = paused;
+  spec.nics = networks_.plug_vm(vm);
   launch(vm, std::move(spec), paused, "resume failed");
   // The image has served its purpose; a later suspend writes a new one.
   storage_.vdi_destroy(vdi);

@@ -44,9 +44,10 @@ class VmPower {
   // The balloon of a running VM follows memory_dynamic_max.
   void set_balloon(const std::string& vm, int64_t bytes);
 
-  // The spec a VM is launched with: its record, its disks as its SRs'
-  // drivers present them, the NICs given (from Networks::plug_vm).
-  hv::DomainSpec spec_for(const std::string& vm, std::vector<hv::NicSpec> nics);
+  // The spec a VM is launched with: its record and its disks as its SRs'
+  // drivers present them. NICs are added by the caller once their taps are
+  // made (Networks::plug_vm), the one step with host side effects.
+  hv::DomainSpec spec_for(const std::string& vm);
 
  private:
   // Launches (or restores) with NICs plugged; undoes the plug on failure,

@@ -156,7 +156,8 @@ void TestDaemon::seed() {
   start.params = {session, beta, false, false};
   daemon_->call(start);
   daemon_->sessions().logout(session);
-  beta_console = db.find("console", "VM", beta).at(0);
+  for (const auto& con : db.find("console", "VM", beta))
+    if (db.get_field("console", con, "protocol").as_string() == "vt100") beta_console = con;
 }
 
 }  // namespace vmstack::cli::testing
