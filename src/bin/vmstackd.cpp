@@ -2,6 +2,7 @@
 // guests' QEMU processes, serves the XenAPI on a unix socket (and optionally
 // TCP). Guests keep running when it stops; the next start re-attaches.
 #include <malloc.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -39,9 +40,26 @@ int main(int argc, char** argv) {
                  "Seconds a guest gets to power off after the ACPI button before it is forced")
       ->capture_default_str();
   app.add_option("--api-threads", cfg.api_threads, "API worker threads")->capture_default_str();
+  app.add_option("--boot-dir", cfg.boot_dirs,
+                 "A directory PV_kernel/PV_ramdisk may point into (repeatable; default <state-dir>/boot and the "
+                 "demo guest dir)");
+  int64_t session_timeout_s = cfg.session_timeout.count();
+  app.add_option("--session-timeout", session_timeout_s, "Seconds a session may go unused before it expires")
+      ->check(CLI::Range(int64_t{60}, int64_t{365} * 86400))
+      ->capture_default_str();
+  int64_t reserve_mib = cfg.host_memory_reserve >> 20;
+  app.add_option("--host-memory-reserve", reserve_mib,
+                 "MiB of the host's memory no guest may claim (starts beyond it get HOST_NOT_ENOUGH_FREE_MEMORY)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--qemu-args-dir", cfg.qemu_args_dir,
+                 "Operator-only extra QEMU arguments: <dir>/<vm uuid>.args, one per line, root's files only")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  cfg.host_memory_reserve = reserve_mib << 20;
+  cfg.session_timeout = std::chrono::seconds(session_timeout_s);
   spdlog::set_level(spdlog::level::from_str(log_level));
   if (const char* pw = std::getenv("VMSTACK_ROOT_PASSWORD")) cfg.root_password = pw;
   if (!listen.empty()) {
@@ -60,6 +78,10 @@ int main(int argc, char** argv) {
     }
     cfg.tcp_port = static_cast<unsigned short>(p);
   }
+
+  // Everything vmstackd creates is private to root unless said otherwise:
+  // the database (password hashes), guest disks, console logs.
+  ::umask(077);
 
   // Signals are taken synchronously by this thread; workers never see them.
   sigset_t set;

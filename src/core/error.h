@@ -52,6 +52,7 @@ inline constexpr const char* DEVICE_ALREADY_EXISTS = "DEVICE_ALREADY_EXISTS";
 inline constexpr const char* VDI_IN_USE = "VDI_IN_USE";
 inline constexpr const char* VM_REQUIRES_SR = "VM_REQUIRES_SR";
 inline constexpr const char* RBAC_PERMISSION_DENIED = "RBAC_PERMISSION_DENIED";
+inline constexpr const char* HOST_NOT_ENOUGH_FREE_MEMORY = "HOST_NOT_ENOUGH_FREE_MEMORY";  // [needed, available]
 }  // namespace errors
 
 }  // namespace vmstack

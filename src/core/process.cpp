@@ -77,7 +77,7 @@ std::string resolve_program(const std::string& prog, bool search) {
 
 UniqueFd open_output(const std::string& path, bool truncate) {
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (truncate ? O_TRUNC : O_APPEND);
-  int fd = ::open(path.c_str(), flags, 0640);
+  int fd = ::open(path.c_str(), flags, 0600);
   if (fd < 0) throw_errno("open " + path);
   return UniqueFd(fd);
 }

@@ -35,7 +35,7 @@ struct SpawnOptions {
   enum class Output {
     inherit,  // our own stdout/stderr
     null,     // /dev/null
-    file,     // append to *_path (created 0640)
+    file,     // append to *_path (created 0600)
     pipe,     // captured: read from Subprocess::stdout_pipe()/stderr_pipe()
     stdout_,  // stderr only: same destination as stdout (2>&1)
   };

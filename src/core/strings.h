@@ -26,6 +26,8 @@ std::vector<std::string> split(std::string_view s, char sep);
 std::vector<std::string> split_words(std::string_view s);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
 bool starts_with(std::string_view s, std::string_view prefix);
+// Well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
+bool valid_utf8(std::string_view s);
 bool ends_with(std::string_view s, std::string_view suffix);
 
 }  // namespace vmstack

@@ -307,6 +307,8 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   std::error_code ec;
   fs::create_directories(spec.run_dir, ec);
   if (ec) throw std::runtime_error("cannot create run dir " + spec.run_dir + ": " + ec.message());
+  // The guest's console log and sockets are its owner's business only.
+  fs::permissions(spec.run_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
   // Removing the sockets of a QEMU that still runs here would orphan it
   // (nothing could reach its QMP again): refuse instead.
   if (pid_t other = running_qemu_in(spec.run_dir))
@@ -317,7 +319,7 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   auto& im = *d->impl_;
   im.log_path = spec.run_dir + "/qemu.log";
   {
-    UniqueFd lf(::open(im.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640));
+    UniqueFd lf(::open(im.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
     if (!lf) throw std::runtime_error("cannot open " + im.log_path + ": " + std::strerror(errno));
     struct stat st{};
     ::fstat(lf.get(), &st);

@@ -159,6 +159,25 @@ Datamodel build() {
   return dm;
 }
 
+// Text the store can keep and give back whole: SQLite and the wire would
+// cut a string at a NUL or mangle invalid UTF-8, so neither gets in.
+bool clean_text(const std::string& s) { return s.find('\0') == std::string::npos && valid_utf8(s); }
+
+// The refused value as an error can carry it: NUL as \0, bytes past ASCII as '?'.
+std::string shown(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\0') out += "\\0";
+    else if (static_cast<unsigned char>(c) >= 0x80) out += '?';
+    else out += c;
+  }
+  return out;
+}
+
+ApiError bad_text(const std::string& what, const std::string& s) {
+  return ApiError(errors::INVALID_VALUE, {what, shown(s)});
+}
+
 }  // namespace
 
 size_t Message::required_params() const {
@@ -242,7 +261,9 @@ Value Datamodel::coerce(const ClassDef& c, const Field& f, const Value& v) const
   };
   auto scalar = [&](Kind k, const std::string& target, const Value& x) -> Value {
     switch (k) {
-      case Kind::String: return x.as_string();
+      case Kind::String:
+        if (!clean_text(x.as_string())) throw bad_text(c.name + "." + f.name, x.as_string());
+        return x.as_string();
       case Kind::Int: return x.as_int();
       case Kind::Float: return x.as_double();
       case Kind::Bool: return x.as_bool();
@@ -274,7 +295,10 @@ Value Datamodel::coerce(const ClassDef& c, const Field& f, const Value& v) const
       }
       case Kind::Map: {
         Struct out;
-        for (const auto& [k, e] : v.as_struct()) out[k] = scalar(f.type.elem, f.type.target, e);
+        for (const auto& [k, e] : v.as_struct()) {
+          if (!clean_text(k)) throw bad_text(c.name + "." + f.name, k);
+          out[k] = scalar(f.type.elem, f.type.target, e);
+        }
         return out;
       }
       default: return scalar(f.type.kind, f.type.target, v);
@@ -288,7 +312,7 @@ Value Datamodel::coerce(const ClassDef& c, const Field& f, const Value& v) const
 void Datamodel::coerce_in_place(const ClassDef& c, const Field& f, Value& v) const {
   auto fits = [&](Kind k, const Value& x) {
     switch (k) {
-      case Kind::String: return x.is_string();
+      case Kind::String: return x.is_string() && clean_text(x.as_string());
       case Kind::Int: return x.is_int();
       case Kind::Float: return x.is_double();
       case Kind::Bool: return x.is_bool();
@@ -297,8 +321,10 @@ void Datamodel::coerce_in_place(const ClassDef& c, const Field& f, Value& v) con
     }
   };
   if (f.type.kind == Kind::Map && v.is_struct()) {
-    for (auto& [k, e] : v.as_struct())
+    for (auto& [k, e] : v.as_struct()) {
+      if (!clean_text(k)) throw bad_text(c.name + "." + f.name, k);
       if (!fits(f.type.elem, e)) e = coerce(c, Field{f.name, {f.type.elem, f.type.target, Kind::String}, f.qual, {}, {}, {}}, e);
+    }
     return;
   }
   if (f.type.kind == Kind::Set && v.is_array()) {
@@ -320,6 +346,7 @@ Value Datamodel::coerce(const Type& t, const std::string& what, const Value& v) 
       case Kind::String:
       case Kind::Ref:
         if (!x.is_string()) throw type_error();
+        if (!clean_text(x.as_string())) throw bad_text(what, x.as_string());
         return x;
       case Kind::Int:
         if (x.is_int()) return x;
@@ -373,7 +400,10 @@ Value Datamodel::coerce(const Type& t, const std::string& what, const Value& v) 
     case Kind::Map: {
       if (!v.is_struct()) throw type_error();
       Struct out;
-      for (const auto& [k, e] : v.as_struct()) out[k] = scalar(t.elem, t.target, e);
+      for (const auto& [k, e] : v.as_struct()) {
+        if (!clean_text(k)) throw bad_text(what, k);
+        out[k] = scalar(t.elem, t.target, e);
+      }
       return out;
     }
     default: return scalar(t.kind, t.target, v);

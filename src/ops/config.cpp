@@ -18,6 +18,10 @@ void Config::finalize() {
     else if (const char* h = std::getenv("HOME"); h && *h)
       guest_dir = std::string(h) + "/.cache/vmstack/guest";
   }
+  if (boot_dirs.empty()) {
+    boot_dirs.push_back(state_dir + "/boot");
+    if (!guest_dir.empty()) boot_dirs.push_back(guest_dir);
+  }
   if (api_threads == 0) api_threads = 1;
   if (task_threads == 0) task_threads = 1;
 }

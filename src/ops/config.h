@@ -1,7 +1,10 @@
 // vmstackd's configuration: where state lives and how guests are run.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace vmstack::ops {
 
@@ -19,6 +22,21 @@ struct Config {
   unsigned api_threads = 8;
   unsigned task_threads = 4;
   std::string root_password;  // initial password for "root" (first start only)
+  // Where PV_kernel / PV_ramdisk may point (checked after resolving
+  // symlinks); default <state_dir>/boot and the demo guest dir.
+  std::vector<std::string> boot_dirs;
+  // Operator-only extra QEMU arguments: <qemu_args_dir>/<vm uuid>.args, one
+  // argument per line, used only when the file is root's and writable by
+  // root alone. Never settable through the API.
+  std::string qemu_args_dir = "/etc/vmstack/qemu-args.d";
+  // Memory kept for the host itself: a start that would leave less than this
+  // of MemTotal beside every running guest's memory_static_max is refused
+  // with HOST_NOT_ENOUGH_FREE_MEMORY.
+  int64_t host_memory_reserve = int64_t{1} << 30;
+  // Sessions unused this long are gone; past this many per user, a new login
+  // replaces the least recently used one (xapi's limit).
+  std::chrono::seconds session_timeout{std::chrono::hours(24)};
+  size_t max_sessions_per_user = 500;
 
   // Fills the derived defaults above.
   void finalize();

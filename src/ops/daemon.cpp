@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "hv/qemu_hypervisor.h"
+#include "ops/admission.h"
 #include "model/sqlite_store.h"
 #include "net/bridge_backend.h"
 #include "ops/console_relay.h"
@@ -69,15 +70,26 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   if (!backends_.hypervisor || !backends_.network) throw std::invalid_argument("Daemon: a backend is missing");
   fs::create_directories(cfg_.state_dir);
   fs::create_directories(cfg_.run_dir);
+  // Private whatever the umask and whatever an older version left: the
+  // database holds password hashes, the run dirs guests' consoles.
+  fs::permissions(cfg_.state_dir, fs::perms::owner_all, fs::perm_options::replace);
+  fs::permissions(cfg_.run_dir, fs::perms::owner_all, fs::perm_options::replace);
   store_ = std::make_unique<model::SqliteStore>(cfg_.db_path);
+  for (const char* suffix : {"", "-wal", "-shm"}) {
+    std::error_code ec;
+    fs::permissions(cfg_.db_path + suffix, fs::perms::owner_read | fs::perms::owner_write, fs::perm_options::replace, ec);
+  }
   sr_drivers_ = std::make_unique<storage::SrDrivers>();
   sr_drivers_->add(std::make_unique<storage::FileSr>());
   sessions_ = std::make_unique<Sessions>(*store_);
+  sessions_->set_limits(cfg_.session_timeout, cfg_.max_sessions_per_user);
   storage_ = std::make_unique<Storage>(*store_, *sr_drivers_, cfg_.state_dir);
   networks_ = std::make_unique<Networks>(*store_, *backends_.network);
   domains_ = std::make_unique<Domains>(*store_, *backends_.hypervisor, *networks_, cfg_.run_dir);
-  power_ = std::make_unique<VmPower>(*store_, *domains_, *storage_, *networks_,
-                                     PowerSettings{cfg_.run_dir, hv::Accel::tcg, cfg_.clean_shutdown_timeout_s});
+  admission_ = std::make_unique<Admission>(*store_, cfg_.host_memory_reserve);
+  power_ = std::make_unique<VmPower>(*store_, *domains_, *storage_, *networks_, *admission_,
+                                     PowerSettings{cfg_.run_dir, hv::Accel::tcg, cfg_.clean_shutdown_timeout_s,
+                                                   cfg_.boot_dirs, cfg_.qemu_args_dir});
   admin_ = std::make_unique<VmAdmin>(*store_, *storage_, *networks_, *power_);
   tasks_ = std::make_unique<Tasks>(*store_, cfg_.task_threads);
   dispatcher_ = std::make_unique<Dispatcher>(model::datamodel(), *store_, *tasks_,
@@ -113,6 +125,7 @@ void Daemon::init() {
   domains_->set_host(host_ref_);
   storage_->ensure_default_sr();
   storage_->migrate_locations();
+  storage_->attach_all();
   ensure_templates(*store_, cfg_);
   networks_->ensure_bridges();
   auto generated = sessions_->ensure_root_user(cfg_.root_password, cfg_.state_dir + "/root-password");

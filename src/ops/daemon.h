@@ -23,6 +23,7 @@ class SrDrivers;
 
 namespace vmstack::ops {
 
+class Admission;
 class Dispatcher;
 class Domains;
 class Networks;
@@ -77,6 +78,7 @@ class Daemon {
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<Networks> networks_;
   std::unique_ptr<Domains> domains_;
+  std::unique_ptr<Admission> admission_;
   std::unique_ptr<VmPower> power_;
   std::unique_ptr<VmAdmin> admin_;
   std::unique_ptr<Tasks> tasks_;

@@ -142,12 +142,36 @@ Value Dispatcher::dispatch(const api::RpcCall& call) {
 }
 
 Value Dispatcher::run(const model::Message& m, const Handler* h, const Call& c, const Args& a) {
-  if (!h) return generic(m, a);
+  if (!h) return m.cls == "session" ? own_session(m, c, a) : generic(m, a);
   if (m.operation.empty()) return (*h)(c, a);
   // A lifecycle verb: its first parameter is the VM. The lock checks the
   // lifecycle table and records the operation while the handler runs.
   OpLock lock(store_, a.all().at(0).as_string(), m.operation, c.task);
   return (*h)(c, a);
+}
+
+// A session reference is a bearer credential: a caller sees its own session
+// record and no other, as if the others did not exist.
+Value Dispatcher::own_session(const model::Message& m, const Call& c, const Args& a) {
+  switch (m.impl) {
+    case Impl::get_all: return Array{c.session};
+    case Impl::get_all_records: return Struct{{c.session, store_.get_record("session", c.session)}};
+    case Impl::get_by_uuid: {
+      const auto& uuid = a.str("uuid");
+      std::string ref;
+      try {
+        ref = store_.ref_by_uuid("session", uuid);
+      } catch (const ApiError&) {
+      }
+      if (ref != c.session) throw ApiError(errors::UUID_INVALID, {"session", uuid});
+      return ref;
+    }
+    default: {
+      const auto& self = a.all().at(0).as_string();
+      if (self != c.session) throw ApiError(errors::HANDLE_INVALID, {"session", self});
+      return generic(m, a);
+    }
+  }
 }
 
 Value Dispatcher::generic(const model::Message& m, const Args& a) {

@@ -79,6 +79,7 @@ class Dispatcher {
  private:
   Value run(const model::Message& m, const Handler* h, const Call& c, const Args& a);
   Value generic(const model::Message& m, const Args& a);
+  Value own_session(const model::Message& m, const Call& c, const Args& a);
 
   const model::Datamodel& dm_;
   model::Store& store_;

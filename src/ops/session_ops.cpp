@@ -17,9 +17,12 @@ std::set<std::string> class_set(const Array& v) {
   return out;
 }
 
-Array event_records(const model::EventBatch& b) {
+// Events about sessions other than the caller's are not the caller's to see
+// (a session reference is a credential).
+Array event_records(const model::EventBatch& b, const std::string& session) {
   Array out;
   for (const auto& e : b.events) {
+    if (e.cls == "session" && e.ref != session) continue;
     Struct r{{"id", static_cast<int64_t>(e.id)},
              {"timestamp", DateTime{e.timestamp}.iso8601()},
              {"class", lower(e.cls)},
@@ -69,13 +72,13 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store) {
     return Value();
   });
 
-  d.bind("event.from", [&store](const Call&, const Args& a) {
+  d.bind("event.from", [&store](const Call& c, const Args& a) {
     double timeout = std::clamp(a.flt("timeout"), 0.0, kMaxEventWaitS);
     auto b = store.changes_since(class_set(a.set("classes")), parse_token(a.str("token")),
                                  std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
     Struct counts;
-    for (const auto& [k, n] : b.valid_ref_counts) counts[lower(k)] = n;
-    return Value(Struct{{"events", event_records(b)},
+    for (const auto& [k, n] : b.valid_ref_counts) counts[lower(k)] = k == "session" ? int64_t{1} : n;
+    return Value(Struct{{"events", event_records(b, c.session)},
                         {"valid_ref_counts", std::move(counts)},
                         {"token", std::to_string(b.token)}});
   });
@@ -95,7 +98,7 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store) {
     auto classes = sessions.subscriptions(c.session, token);
     auto b = store.changes_since(classes, token, std::chrono::seconds(30));
     sessions.set_token(c.session, b.token);
-    return Value(event_records(b));
+    return Value(event_records(b, c.session));
   });
 }
 

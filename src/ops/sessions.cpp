@@ -3,6 +3,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 
@@ -53,23 +54,83 @@ std::string Sessions::login(const std::string& user, const std::string& password
   bool local_root = peer_uid == 0 && password.empty();
   bool ok = hash && (local_root || (!password.empty() && api::verify_password(password, *hash)));
   if (!ok) throw ApiError(errors::SESSION_AUTHENTICATION_FAILED, {user, "Authentication failure"});
+  sweep(user);
   int64_t now = static_cast<int64_t>(std::time(nullptr));
-  return store_.create("session", {{"this_host", host_.empty() ? std::string(kNullRef) : host_},
+  auto ref = store_.create("session", {{"this_host", host_.empty() ? std::string(kNullRef) : host_},
                                     {"last_active", DateTime{now}},
                                     {"is_local_superuser", local_root || user == "root"},
                                     {"auth_user_name", user},
                                     {"originator", originator}});
+  std::lock_guard lk(mu_);
+  last_use_[ref] = ++uses_;
+  return ref;
 }
 
 void Sessions::logout(const std::string& session) {
-  check(session);
-  store_.destroy("session", session);
+  try {
+    store_.destroy("session", session);
+  } catch (const ApiError&) {
+    throw ApiError(errors::SESSION_INVALID, {session});
+  }
   std::lock_guard lk(mu_);
   subs_.erase(session);
+  last_use_.erase(session);
 }
 
-void Sessions::check(const std::string& session) const {
-  if (!store_.exists("session", session)) throw ApiError(errors::SESSION_INVALID, {session});
+void Sessions::check(const std::string& session) {
+  int64_t last = 0;
+  try {
+    last = store_.get_field("session", session, "last_active").as_datetime().epoch;
+  } catch (const ApiError&) {
+    throw ApiError(errors::SESSION_INVALID, {session});
+  }
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  {
+    std::lock_guard lk(mu_);
+    last_use_[session] = ++uses_;
+  }
+  if (now - last > timeout_.count()) {
+    try {
+      logout(session);
+    } catch (const ApiError&) {
+    }
+    throw ApiError(errors::SESSION_INVALID, {session});
+  }
+  // Marked at most once a minute: every call writing the session would wake
+  // every event.from waiter for nothing.
+  if (now - last >= 60) {
+    try {
+      store_.set_field("session", session, "last_active", DateTime{now});
+    } catch (const ApiError&) {
+    }
+  }
+}
+
+void Sessions::sweep(const std::string& user) {
+  int64_t now = static_cast<int64_t>(std::time(nullptr));
+  std::vector<std::string> expired;
+  std::vector<std::pair<uint64_t, std::string>> mine;  // (order of last use, ref)
+  std::vector<std::pair<std::string, bool>> seen;      // (ref, this user's)
+  store_.for_each("session", [&](const std::string& ref, const Struct& r) {
+    if (now - r.at("last_active").as_datetime().epoch > timeout_.count()) expired.push_back(ref);
+    else seen.emplace_back(ref, r.at("auth_user_name").as_string() == user);
+  });
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [ref, users] : seen)
+      if (users) mine.emplace_back(last_use_.count(ref) ? last_use_[ref] : 0, ref);
+  }
+  if (mine.size() >= max_per_user_) {
+    std::sort(mine.begin(), mine.end());
+    for (size_t i = 0; i + max_per_user_ <= mine.size(); ++i) expired.push_back(mine[i].second);
+  }
+  for (const auto& ref : expired) {
+    try {
+      logout(ref);
+    } catch (const ApiError&) {
+      // logged out meanwhile
+    }
+  }
 }
 
 void Sessions::change_password(const std::string& session, const std::string& old_pw, const std::string& new_pw) {

@@ -1,8 +1,11 @@
 #include "ops/storage.h"
 
+#include <spdlog/spdlog.h>
+
 #include <filesystem>
 
 #include "core/error.h"
+#include "core/strings.h"
 #include "core/uuid.h"
 #include "ops/dispatch.h"
 
@@ -43,6 +46,22 @@ void Storage::migrate_locations() {
     fs::path p(loc);
     if (p.parent_path() == fs::path(ctx.device_config["location"].as_string()))
       store_.set_field("VDI", vdi, "location", p.filename().string());
+  }
+}
+
+void Storage::attach_all() {
+  for (const auto& pbd : store_.all("PBD")) {
+    auto rec = store_.get_record("PBD", pbd);
+    if (!host_.empty() && rec["host"].as_string() != host_) continue;
+    const auto& sr = rec["SR"].as_string();
+    bool ok = true;
+    try {
+      driver(sr).attach(sr_context(sr));
+    } catch (const ApiError& e) {
+      ok = false;
+      spdlog::error("SR {}: cannot attach: {}", sr, join(e.description(), " "));
+    }
+    if (rec["currently_attached"].as_bool() != ok) store_.set_field("PBD", pbd, "currently_attached", ok);
   }
 }
 

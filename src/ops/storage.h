@@ -25,6 +25,9 @@ class Storage {
   // Databases from before the drivers kept full paths in VDI.location: make
   // them the driver's names again.
   void migrate_locations();
+  // Every SR with a PBD on this host checked by its driver (directory there,
+  // private); PBD.currently_attached says how it went.
+  void attach_all();
 
   storage::SrContext sr_context(const std::string& sr) const;
   storage::SrDriver& driver(const std::string& sr) const;

@@ -8,6 +8,8 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "core/uuid.h"
+#include "ops/admission.h"
+#include "ops/boot_files.h"
 #include "ops/dispatch.h"
 #include "ops/domains.h"
 #include "ops/networks.h"
@@ -52,8 +54,11 @@ hv::DomainSpec VmPower::spec_for(const std::string& vm) {
   s.vcpus_at_startup = static_cast<int>(rec["VCPUs_at_startup"].as_int());
   s.memory_static_max = rec["memory_static_max"].as_int();
   s.memory_target = rec["memory_dynamic_max"].as_int();
-  s.kernel = rec["PV_kernel"].as_string();
-  s.ramdisk = rec["PV_ramdisk"].as_string();
+  // Boot files only from the operator's boot directories.
+  if (!rec["PV_kernel"].as_string().empty())
+    s.kernel = resolve_boot_file(settings_.boot_dirs, "PV_kernel", rec["PV_kernel"].as_string());
+  if (!rec["PV_ramdisk"].as_string().empty())
+    s.ramdisk = resolve_boot_file(settings_.boot_dirs, "PV_ramdisk", rec["PV_ramdisk"].as_string());
   s.cmdline = rec["PV_args"].as_string();
   const auto& platform = rec["platform"];
   s.machine = str_or(platform["machine"], "");
@@ -64,8 +69,8 @@ hv::DomainSpec VmPower::spec_for(const std::string& vm) {
   } else {
     s.vnc = str_or(platform["vnc"], "false") == "true";
   }
-  // The operator's escape hatch: whitespace-separated extra arguments.
-  if (platform["qemu-args"].is_string()) s.extra_args = split_words(platform["qemu-args"].as_string());
+  // The operator's escape hatch lives in root's files, never in the record.
+  s.extra_args = operator_qemu_args(settings_.qemu_args_dir, s.uuid);
   for (const auto& vbd_ref : rec["VBDs"].as_array()) {
     auto vbd = store_.get_record("VBD", vbd_ref.as_string());
     bool cd = vbd["type"].as_string() == "CD";
@@ -102,6 +107,7 @@ void VmPower::launch(const std::string& vm, hv::DomainSpec spec, bool paused, co
 }
 
 void VmPower::start(const std::string& vm, bool paused) {
+  auto ticket = admission_.admit(vm);
   // Everything that can fail without side effects first: the taps come last.
   auto spec = spec_for(vm);
   spec.start_paused = paused;
@@ -235,6 +241,7 @@ void VmPower::suspend(const std::string& vm) {
 void VmPower::resume(const std::string& vm, bool paused) {
   auto vdi = store_.get_field("VM", vm, "suspend_VDI").as_string();
   if (!store_.exists("VDI", vdi)) throw ApiError(errors::HANDLE_INVALID, {"VDI", vdi});
+  auto ticket = admission_.admit(vm);
   auto spec = spec_for(vm);
   spec.incoming_file = storage_.disk_source(vdi).path;
   spec.start_paused = paused;

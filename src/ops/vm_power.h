@@ -5,12 +5,14 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "hv/hypervisor.h"
 #include "model/store.h"
 
 namespace vmstack::ops {
 
+class Admission;
 class Dispatcher;
 class Domains;
 class Networks;
@@ -20,12 +22,20 @@ struct PowerSettings {
   std::string run_dir;      // per-VM run dirs live below it
   hv::Accel accel = hv::Accel::tcg;
   int clean_shutdown_timeout_s = 60;
+  std::vector<std::string> boot_dirs;  // where PV_kernel / PV_ramdisk may point
+  std::string qemu_args_dir;           // the operator's extra QEMU arguments per VM
 };
 
 class VmPower {
  public:
-  VmPower(model::Store& store, Domains& domains, Storage& storage, Networks& networks, PowerSettings settings)
-      : store_(store), domains_(domains), storage_(storage), networks_(networks), settings_(std::move(settings)) {}
+  VmPower(model::Store& store, Domains& domains, Storage& storage, Networks& networks, Admission& admission,
+          PowerSettings settings)
+      : store_(store),
+        domains_(domains),
+        storage_(storage),
+        networks_(networks),
+        admission_(admission),
+        settings_(std::move(settings)) {}
 
   void set_accel(hv::Accel a) { settings_.accel = a; }
   hv::Accel accel() const { return settings_.accel; }
@@ -58,6 +68,7 @@ class VmPower {
   Domains& domains_;
   Storage& storage_;
   Networks& networks_;
+  Admission& admission_;
   PowerSettings settings_;
 };
 

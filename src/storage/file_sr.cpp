@@ -83,6 +83,12 @@ void FileSr::attach(const SrContext& sr) {
   std::string dir = dir_of(sr);
   struct stat st{};
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) fail("SR directory " + dir + " is missing");
+  // Guest disks are private to the host's root, also in SRs made by older
+  // versions: the directory and every image in it.
+  ::chmod(dir.c_str(), 0700);
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec)) ::chmod(it->path().c_str(), 0600);
 }
 
 SrUsage FileSr::usage(const SrContext& sr) {

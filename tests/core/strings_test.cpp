@@ -28,3 +28,14 @@ TEST(Strings, TrimSplitJoin) {
   EXPECT_TRUE(ends_with("disk.qcow2", ".qcow2"));
   EXPECT_FALSE(ends_with("q", ".qcow2"));
 }
+
+TEST(Strings, Utf8Validation) {
+  EXPECT_TRUE(valid_utf8("plain ascii"));
+  EXPECT_TRUE(valid_utf8("\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
+  EXPECT_FALSE(valid_utf8("\xc3"));              // truncated
+  EXPECT_FALSE(valid_utf8("\xc0\xaf"));          // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xed\xa0\x80"));      // a surrogate
+  EXPECT_FALSE(valid_utf8("\xf4\x90\x80\x80"));  // past U+10FFFF
+  EXPECT_FALSE(valid_utf8("\xff"));
+  EXPECT_TRUE(valid_utf8(std::string("a\0b", 3))) << "NUL is valid UTF-8; the datamodel refuses it separately";
+}

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <functional>
 #include <set>
 
 #include "core/error.h"
@@ -142,4 +143,26 @@ TEST(Datamodel, ParameterCoercionIsStricterThanFields) {
   EXPECT_EQ(err(types::map_ss(), Value(Array{})), (std::vector<std::string>{"FIELD_TYPE_ERROR", "param"}));
   EXPECT_EQ(err(types::en("vm_power_state"), Value("exploded")),
             (std::vector<std::string>{"INVALID_VALUE", "param", "exploded"}));
+}
+
+TEST(Datamodel, TextWithNulOrBrokenUtf8IsRefusedNotCut) {
+  const auto& dm = datamodel();
+  const auto* vm = dm.cls("VM");
+  auto code = [&](const std::function<void()>& f) {
+    try {
+      f();
+    } catch (const ApiError& e) {
+      return e.description();
+    }
+    return std::vector<std::string>{};
+  };
+  EXPECT_EQ(code([&] { dm.coerce(*vm, *vm->field("name_label"), Value(std::string("a\0b", 3))); }),
+            (std::vector<std::string>{"INVALID_VALUE", "VM.name_label", "a\\0b"}));
+  EXPECT_EQ(code([&] { dm.coerce(types::str(), "label", Value(std::string("\xff\xfe"))); }),
+            (std::vector<std::string>{"INVALID_VALUE", "label", "??"}));
+  EXPECT_EQ(code([&] { dm.coerce(types::map_ss(), "m", Value(Struct{{std::string("k\0", 2), "v"}})); }).at(0),
+            "INVALID_VALUE");
+  Value big = Struct{{"ok", "fine"}, {"bad", std::string("\xc3")}};
+  EXPECT_EQ(code([&] { dm.coerce_in_place(*vm, *vm->field("other_config"), big); }).at(0), "INVALID_VALUE");
+  EXPECT_EQ(dm.coerce(types::str(), "label", Value("caf\xc3\xa9")).as_string(), "caf\xc3\xa9");
 }

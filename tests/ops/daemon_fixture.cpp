@@ -96,13 +96,17 @@ std::set<std::string> FakeNetwork::taps() const {
   return taps_;
 }
 
-TestDaemon::TestDaemon(const std::string& state_dir, int clean_shutdown_timeout_s, Backend b) : backend_(b) {
+TestDaemon::TestDaemon(const std::string& state_dir, int clean_shutdown_timeout_s, Backend b,
+                       const std::function<void(ops::Config&)>& tweak)
+    : backend_(b) {
   cfg_.state_dir = state_dir;
   cfg_.accel = "tcg";  // the probe's answer on these machines, without its cost
   cfg_.guest_dir = guest_dir();
   cfg_.clean_shutdown_timeout_s = clean_shutdown_timeout_s;
   cfg_.api_threads = 4;
   cfg_.task_threads = 2;
+  cfg_.qemu_args_dir = state_dir + "/qemu-args.d";  // never the host's /etc in a test
+  if (tweak) tweak(cfg_);
   socket_ = state_dir + "/xapi.sock";
   up();
 }

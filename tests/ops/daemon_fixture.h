@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -53,7 +54,8 @@ enum class Backend { real, fake };
 
 class TestDaemon {
  public:
-  explicit TestDaemon(const std::string& state_dir, int clean_shutdown_timeout_s = 30, Backend b = Backend::real);
+  explicit TestDaemon(const std::string& state_dir, int clean_shutdown_timeout_s = 30, Backend b = Backend::real,
+                      const std::function<void(ops::Config&)>& tweak = {});
   ~TestDaemon();
   // The daemon object goes away (guests keep running) and comes back, on
   // the same backends.

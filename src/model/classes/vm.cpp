@@ -40,7 +40,7 @@ std::vector<Field> vm_fields() {
       rw("HVM_boot_policy", str(), "HVM boot policy: 'BIOS order' for HVM, empty for direct kernel boot"),
       rw("HVM_boot_params", map_ss(), "HVM boot params (order: c=disk d=cdrom n=network)"),
       rw("HVM_shadow_multiplier", flt(), "multiplier applied to the amount of shadow that will be made available to the guest", 1.0),
-      rw("platform", map_ss(), "platform-specific configuration (acpi, vnc, machine, qemu-args)"),
+      rw("platform", map_ss(), "platform-specific configuration (acpi, vnc, machine)"),
       rw("PCI_bus", str(), "PCI bus path for pass-through devices"),
       other_config(),
       ro("domid", i64(), "domain ID (here: the QEMU process id), -1 when not running", -1),
@@ -98,7 +98,7 @@ std::vector<Message> vm_messages() {
           .errors(lifecycle_errors())
           .operation("destroy"),
       vm_verb("start", "Start the specified VM. This function can only be called with the VM in the Halted state.",
-              "The VM to start", {"VM_HVM_REQUIRED", "HOST_NOT_ENOUGH_FREE_MEMORY", "INTERNAL_ERROR"})
+              "The VM to start", {"VM_HVM_REQUIRED", "HOST_NOT_ENOUGH_FREE_MEMORY", "INVALID_VALUE", "INTERNAL_ERROR"})
           .param(boolean(), "start_paused", "Instantiate VM in paused state if set to true.")
           .param(boolean(), "force", "Attempt to force the VM to start (accepted; vmstack has no pre-boot checks to skip)"),
       vm_verb("start_on", "Start the specified VM on a particular host (this host).", "The VM to start",
@@ -126,7 +126,7 @@ std::vector<Message> vm_messages() {
               {"VM_REQUIRES_SR", "INTERNAL_ERROR"}),
       vm_verb("resume", "Awaken the specified VM and resume it. This can only be called when the specified VM is in "
                         "the Suspended state.",
-              "The VM to resume", {"INTERNAL_ERROR"})
+              "The VM to resume", {"HOST_NOT_ENOUGH_FREE_MEMORY", "INVALID_VALUE", "INTERNAL_ERROR"})
           .param(boolean(), "start_paused", "Resume VM in paused state if set to true.")
           .param(boolean(), "force", "Attempt to force the VM to resume"),
       vm_verb("resume_on", "Awaken the specified VM and resume it on a particular Host (this host).", "The VM to resume",

@@ -1,0 +1,52 @@
+#include "ops/admission.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace vmstack::ops {
+
+namespace {
+
+int64_t mem_total() {
+  std::ifstream in("/proc/meminfo");
+  std::string key, unit;
+  int64_t kib = 0;
+  while (in >> key >> kib >> unit)
+    if (key == "MemTotal:") return kib * 1024;
+  return 0;
+}
+
+}  // namespace
+
+Admission::Admission(model::Store& store, int64_t host_reserve, int64_t total)
+    : store_(store), reserve_(host_reserve), total_(total > 0 ? total : mem_total()) {}
+
+Admission::Ticket::~Ticket() {
+  if (!a_) return;
+  std::lock_guard lk(a_->mu_);
+  a_->starting_.erase(vm_);
+}
+
+Admission::Ticket Admission::admit(const std::string& vm) {
+  int64_t needed = store_.get_field("VM", vm, "memory_static_max").as_int() + kOverhead;
+  std::lock_guard lk(mu_);
+  int64_t in_use = 0;
+  store_.for_each("VM", [&](const std::string& ref, const Struct& rec) {
+    const auto& ps = rec.at("power_state").as_string();
+    if (ref != vm && !starting_.count(ref) && (ps == "Running" || ps == "Paused") &&
+        !rec.at("is_control_domain").as_bool())
+      in_use += rec.at("memory_static_max").as_int() + kOverhead;
+  });
+  for (const auto& [ref, bytes] : starting_)
+    if (ref != vm) in_use += bytes;
+  int64_t available = total_ - reserve_ - in_use;
+  if (needed > available)
+    throw ApiError(errors::HOST_NOT_ENOUGH_FREE_MEMORY,
+                   {std::to_string(needed), std::to_string(available < 0 ? 0 : available)});
+  starting_[vm] = needed;
+  return Ticket(*this, vm);
+}
+
+}  // namespace vmstack::ops
