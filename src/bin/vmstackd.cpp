@@ -43,6 +43,10 @@ int main(int argc, char** argv) {
   app.add_option("--boot-dir", cfg.boot_dirs,
                  "A directory PV_kernel/PV_ramdisk may point into (repeatable; default <state-dir>/boot and the "
                  "demo guest dir)");
+  app.add_option("--qemu-uid-base", cfg.qemu_uid_base,
+                 "Each guest's QEMU runs as uid/gid base+slot (a user of its own); 0 runs QEMU as root (debugging only)")
+      ->check(CLI::Range(0, 2000000000))
+      ->capture_default_str();
   int64_t session_timeout_s = cfg.session_timeout.count();
   app.add_option("--session-timeout", session_timeout_s, "Seconds a session may go unused before it expires")
       ->check(CLI::Range(int64_t{60}, int64_t{365} * 86400))

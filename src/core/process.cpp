@@ -1,5 +1,8 @@
 #include "core/process.h"
 
+#include <grp.h>
+#include <sys/prctl.h>
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -9,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <climits>
 #include <condition_variable>
@@ -106,16 +110,24 @@ void child_dup(int src, int target) {
   }
 }
 
-void child_close_all_except(int keep) {
-  // keep >= 3. close_range(2) is Linux 5.9+; fall back to a bounded loop.
+// Closes every fd >= 3 but those in keep[0..n) (sorted ascending, all >= 3).
+// close_range(2) is Linux 5.9+; fall back to a bounded loop.
+void child_close_all_except(const int* keep, size_t n) {
   bool ok = true;
-  if (keep > 3 && ::syscall(SYS_close_range, 3u, static_cast<unsigned>(keep - 1), 0u) != 0) ok = false;
-  if (ok && ::syscall(SYS_close_range, static_cast<unsigned>(keep + 1), ~0u, 0u) != 0) ok = false;
+  unsigned from = 3;
+  for (size_t i = 0; i <= n && ok; ++i) {
+    unsigned to = i < n ? static_cast<unsigned>(keep[i]) : ~0u;
+    if (to > from && ::syscall(SYS_close_range, from, i < n ? to - 1 : ~0u, 0u) != 0) ok = false;
+    if (i < n) from = static_cast<unsigned>(keep[i]) + 1;
+  }
   if (!ok) {
     long max = ::sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 65536) max = 65536;
-    for (int fd = 3; fd < max; ++fd)
-      if (fd != keep) ::close(fd);
+    for (int fd = 3; fd < max; ++fd) {
+      bool kept = false;
+      for (size_t i = 0; i < n; ++i) kept = kept || keep[i] == fd;
+      if (!kept) ::close(fd);
+    }
   }
 }
 
@@ -253,7 +265,25 @@ Subprocess Subprocess::spawn(const std::vector<std::string>& argv, const SpawnOp
   const int in_fd = child_in.get();
   const int out_fd = child_out.get();
   const int err_fd = child_err.get();
+  // The exec-error pipe lives above every fd the child is given, so passing
+  // fds to their numbers can never clobber it.
+  int max_target = 2;
+  for (const auto& [src, target] : opts.pass_fds) {
+    if (target < 3) throw std::invalid_argument("SpawnOptions.pass_fds: target fds start at 3");
+    max_target = std::max(max_target, target);
+  }
+  UniqueFd report_hi(::fcntl(err_w.get(), F_DUPFD_CLOEXEC, max_target + 1));
+  if (!report_hi) throw_errno("fcntl(F_DUPFD)");
+  err_w = std::move(report_hi);
   const int report_fd = err_w.get();
+  // Sources moved above the targets too (in the child), so dup2 of one pass
+  // cannot overwrite the source of another.
+  std::vector<std::pair<int, int>> passes = opts.pass_fds;
+  std::vector<int> keep;
+  for (const auto& p : passes) keep.push_back(p.second);
+  keep.push_back(report_fd);
+  std::sort(keep.begin(), keep.end());
+  const std::vector<gid_t> groups(opts.groups.begin(), opts.groups.end());
 
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
@@ -279,7 +309,23 @@ Subprocess Subprocess::spawn(const std::vector<std::string>& argv, const SpawnOp
       (void)!::write(report_fd, &e, sizeof e);
       ::_exit(127);
     }
-    child_close_all_except(report_fd);
+    auto fail = [&] {
+      e = errno;
+      (void)!::write(report_fd, &e, sizeof e);
+      ::_exit(127);
+    };
+    for (auto& p : passes)
+      if ((p.first = ::fcntl(p.first, F_DUPFD, report_fd + 1)) < 0) fail();
+    for (const auto& p : passes)
+      if (::dup2(p.first, p.second) < 0) fail();
+    child_close_all_except(keep.data(), keep.size());
+    if (opts.die_with_parent && ::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail();
+    if (opts.gid >= 0 || opts.uid >= 0) {
+      if (::setgroups(groups.size(), groups.data()) != 0) fail();
+      if (opts.gid >= 0 && ::setresgid(opts.gid, opts.gid, opts.gid) != 0) fail();
+      if (opts.uid >= 0 && ::setresuid(opts.uid, opts.uid, opts.uid) != 0) fail();
+    }
+    if (opts.no_new_privs && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) fail();
     ::execve(program.c_str(), cargv.data(), cenv.data());
     e = errno;
     (void)!::write(report_fd, &e, sizeof e);

@@ -52,6 +52,18 @@ struct SpawnOptions {
   std::optional<std::map<std::string, std::string>> env;
   std::map<std::string, std::string> env_overrides;
   bool search_path = true;       // argv[0] looked up in PATH when it has no '/'
+  // Descriptors the child gets besides 0/1/2: (our fd, its number there).
+  // Everything else is closed.
+  std::vector<std::pair<int, int>> pass_fds;
+  // Credentials the child runs with (-1: ours): supplementary groups are
+  // replaced by `groups`, then the gid and uid set, before exec.
+  int uid = -1;
+  int gid = -1;
+  std::vector<unsigned> groups;
+  bool no_new_privs = false;     // PR_SET_NO_NEW_PRIVS: exec can never gain privileges
+  // SIGKILL the child when the thread that spawned it dies (PR_SET_PDEATHSIG):
+  // for helpers (a copy) that must not outlive a daemon killed mid-verb.
+  bool die_with_parent = false;
 };
 
 class Subprocess {

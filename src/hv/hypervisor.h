@@ -34,6 +34,7 @@ struct DiskSpec {
   bool bootable = false;
   std::string device;    // VBD.userdevice ("0", "1", "3" for CD...)
   std::string port;      // hotplugged: the root port it sits on ("hp0"); empty when cold-plugged
+  int fdset = 0;         // deprivileged: the QEMU fd set the image was passed in (0: none)
 };
 
 struct NicSpec {
@@ -79,6 +80,15 @@ struct DomainSpec {
   // the guest runs: on PCIe machines (q35, microvm) a device can only be
   // hotplugged into a root port, never onto the root bus.
   int hotplug_slots = 2;
+  // Deprivileged: the hypervisor runs as this uid/gid (a user of its own per
+  // guest) and never opens a host file by name: disk images come in as
+  // descriptors the toolstack opened (QEMU fd sets), boot files as private
+  // copies or links in the run dir. -1: as the toolstack's own user.
+  int uid = -1;
+  int gid = -1;
+  // A seccomp filter (QEMU -sandbox): no obsolete syscalls, no privilege
+  // changes, no fork/exec, no scheduler or resource changes.
+  bool sandbox = true;
 };
 
 // Fills the device ids of disks and NICs that have none ("vbd<userdevice>",

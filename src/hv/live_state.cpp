@@ -51,7 +51,7 @@ namespace {
 
 json disk_json(const DiskSpec& d) {
   return {{"id", d.id},         {"path", d.path},         {"format", d.format}, {"cdrom", d.cdrom},
-          {"readonly", d.readonly}, {"bootable", d.bootable}, {"device", d.device}, {"port", d.port}};
+          {"readonly", d.readonly}, {"bootable", d.bootable}, {"device", d.device}, {"port", d.port}, {"fdset", d.fdset}};
 }
 DiskSpec disk_from(const json& j) {
   DiskSpec d;
@@ -63,6 +63,7 @@ DiskSpec disk_from(const json& j) {
   d.bootable = j.value("bootable", false);
   d.device = j.value("device", "");
   d.port = j.value("port", "");
+  d.fdset = j.value("fdset", 0);
   return d;
 }
 json nic_json(const NicSpec& n) {
@@ -104,7 +105,10 @@ json spec_json(const DomainSpec& s) {
           {"extra_args", s.extra_args},
           {"machine", s.machine},
           {"tsc_khz", s.tsc_khz},
-          {"hotplug_slots", s.hotplug_slots}};
+          {"hotplug_slots", s.hotplug_slots},
+          {"uid", s.uid},
+          {"gid", s.gid},
+          {"sandbox", s.sandbox}};
 }
 
 DomainSpec spec_from(const json& j) {
@@ -133,6 +137,9 @@ DomainSpec spec_from(const json& j) {
   s.machine = j.value("machine", "");
   s.tsc_khz = j.value("tsc_khz", int64_t{0});
   s.hotplug_slots = j.value("hotplug_slots", 2);
+  s.uid = j.value("uid", -1);
+  s.gid = j.value("gid", -1);
+  s.sandbox = j.value("sandbox", true);
   return s;
 }
 

@@ -42,13 +42,27 @@ void hotplug_ports(Args& a, const DomainSpec& s, const Machine& m);  // spare PC
 void boot(Args& a, const DomainSpec& s, const Machine& m);     // -kernel/-initrd/-append or -boot
 // Disks: -blockdev (protocol node, then format node) + -device. `cd_index`
 // counts CD drives already placed (their IDE/AHCI bus slot).
-void disk(Args& a, const DiskSpec& d, const Machine& m, size_t& cd_index);
-void nic(Args& a, const NicSpec& n);                     // -netdev tap + -device
-void incoming(Args& a, const DomainSpec& s);             // -S, -incoming
+void disk(Args& a, const DomainSpec& s, size_t index, const Machine& m, size_t& cd_index);
+void nic(Args& a, const DomainSpec& s, size_t index);    // -netdev tap + -device
+void incoming(Args& a, const DomainSpec& s);             // -S, -incoming defer
+void sandbox(Args& a, const DomainSpec& s);              // -sandbox
+
+// A deprivileged guest opens no host file by name: each disk image is the
+// descriptor the toolstack passes at child fd kFirstDiskFd + index of the
+// disk, in QEMU fd set index + 1 (-add-fd), and is opened as /dev/fdset/<n>.
+inline constexpr int kFirstDiskFd = 100;
+// Likewise each NIC's tap: the toolstack attaches to the tap (it can open
+// /dev/net/tun) and passes the descriptor at kFirstNicFd + index of the NIC.
+inline constexpr int kFirstNicFd = 200;
+int disk_fd(size_t disk_index);
+int disk_fdset(size_t disk_index);
+// What QEMU opens for the disk: its path, or /dev/fdset/<n> when passed.
+std::string disk_filename(const DomainSpec& s, size_t disk_index);
 
 // The -blockdev JSON objects of a disk (protocol node, format node), for the
-// command line and for QMP blockdev-add on hotplug.
-std::vector<std::string> blockdev_nodes(const DiskSpec& d);
+// command line and for QMP blockdev-add on hotplug; `filename` is what QEMU
+// opens (the path, or a /dev/fdset/<n>).
+std::vector<std::string> blockdev_nodes(const DiskSpec& d, const std::string& filename);
 std::string node_name(const DiskSpec& d);      // the format node the device uses
 std::string file_node_name(const DiskSpec& d); // the protocol (file) node
 // The root ports hotplug_ports() creates ("hp0"...); none on PCI machines (pc).

@@ -1,6 +1,9 @@
 #include "hv/qemu_hypervisor.h"
 
 #include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <sys/ioctl.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -21,6 +24,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "core/fd.h"
 #include "core/process.h"
@@ -90,6 +94,67 @@ pid_t running_qemu_in(const std::string& run_dir) {
   long pid = 0;
   if (!(f >> pid) || pid <= 0) return 0;
   return serves_socket(static_cast<pid_t>(pid), run_dir + "/qmp.sock") ? static_cast<pid_t>(pid) : 0;
+}
+
+// A deprivileged QEMU's run dir and everything already in it (a console
+// log kept across suspend/resume) belong to its user, and to nobody else.
+void hand_run_dir_to(const std::string& dir, int uid, int gid) {
+  if (::chown(dir.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0)
+    throw std::runtime_error("cannot give run dir " + dir + " to uid " + std::to_string(uid) + ": " + std::strerror(errno));
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    struct stat st{};
+    // A hard-linked boot file is the host's own file under another name:
+    // never change its owner (place_boot_file makes it anew anyway).
+    if (::lstat(it->path().c_str(), &st) != 0 || st.st_nlink > 1) continue;
+    if (::lchown(it->path().c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 && errno != ENOENT)
+      throw std::runtime_error("cannot give " + it->path().string() + " to uid " + std::to_string(uid) + ": " +
+                               std::strerror(errno));
+  }
+}
+
+// A boot file a deprivileged QEMU can read without reaching the host's
+// directories: a hard link in its run dir when the file is world-readable
+// and on the same filesystem (no copy: 30 MB kernels), else a private copy.
+std::string place_boot_file(const std::string& src, const std::string& run_dir, const char* name, int uid, int gid) {
+  std::string dst = run_dir + "/" + name;
+  std::error_code ec;
+  fs::remove(dst, ec);
+  struct stat st{};
+  if (::stat(src.c_str(), &st) != 0) throw std::runtime_error("cannot read " + src + ": " + std::strerror(errno));
+  if ((st.st_mode & S_IROTH) && ::link(src.c_str(), dst.c_str()) == 0) return dst;
+  fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
+  if (ec) throw std::runtime_error("cannot copy " + src + " to " + dst + ": " + ec.message());
+  if (::chown(dst.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 || ::chmod(dst.c_str(), 0400) != 0)
+    throw std::runtime_error("cannot hand " + dst + " to uid " + std::to_string(uid) + ": " + std::strerror(errno));
+  return dst;
+}
+
+// A disk image opened by the toolstack for a QEMU that may not open it itself.
+UniqueFd open_image(const DiskSpec& d) {
+  int flags = (d.readonly || d.cdrom ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+  UniqueFd fd(::open(d.path.c_str(), flags));
+  if (!fd) throw std::runtime_error("cannot open disk image " + d.path + ": " + std::strerror(errno));
+  return fd;
+}
+
+// A descriptor attached to the persistent tap `name` (made by the network
+// backend), for a QEMU that may not open /dev/net/tun itself.
+UniqueFd open_tap(const std::string& name) {
+  UniqueFd fd(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+  if (!fd) throw std::runtime_error(std::string("cannot open /dev/net/tun: ") + std::strerror(errno));
+  struct ifreq ifr{};
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+  std::snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name.c_str());
+  if (::ioctl(fd.get(), TUNSETIFF, &ifr) != 0)
+    throw std::runtime_error("cannot attach to tap " + name + ": " + std::strerror(errno));
+  return fd;
+}
+
+// The group that may use /dev/kvm (a deprivileged QEMU needs it for KVM).
+int kvm_group() {
+  struct stat st{};
+  return ::stat("/dev/kvm", &st) == 0 ? static_cast<int>(st.st_gid) : -1;
 }
 
 RunState map_status(const std::string& s) {
@@ -254,9 +319,37 @@ struct QemuDomain::Impl {
   // Asks the guest to let go of device `id` and waits for it (PCIe hot
   // unplug needs the guest's acknowledgement).
   void unplug(const std::string& id, const char* what) {
-    qmp->execute("device_del", {{"id", id}});
+    // A slot still settling from a recent hot-add (its power indicator
+    // blinks for ~5 s under PCIe hotplug) refuses the request: ask again.
+    for (auto end = Clock::now() + 20s;;) {
+      try {
+        qmp->execute("device_del", {{"id", id}});
+        break;
+      } catch (const QmpError& e) {
+        if (e.desc().find("busy") == std::string::npos || Clock::now() >= end) throw;
+      }
+      std::this_thread::sleep_for(250ms);
+    }
     if (!wait_deleted(id, 20s))
       throw std::runtime_error(std::string("the guest did not release ") + what + " " + id + " within 20s");
+  }
+
+  // Deprivileged: hands QEMU an image it may not open by name, in a new fd
+  // set; returns the set's number and the name QEMU opens it by.
+  std::pair<int, std::string> pass_image(const DiskSpec& d) {
+    int set = 1000;
+    for (const auto& x : state.spec.disks) set = std::max(set, x.fdset + 1);
+    UniqueFd fd = open_image(d);
+    qmp->execute_with_fd("add-fd", {{"fdset-id", set}, {"opaque", d.id}}, fd.get());
+    return {set, "/dev/fdset/" + std::to_string(set)};
+  }
+  void drop_fdset(int set) {
+    if (set <= 0) return;
+    try {
+      qmp->execute("remove-fd", {{"fdset-id", set}});
+    } catch (const QmpError&) {
+      // already gone with its last user
+    }
   }
 
   // A free root port for a device added while the guest runs.
@@ -302,7 +395,6 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   assign_device_ids(spec);
   spec.machine = machine_for(spec);
   if (spec.tsc_khz == 0 && spec.machine.rfind("microvm", 0) == 0) spec.tsc_khz = host_tsc_khz();
-  auto argv = build_qemu_argv(spec, binary_);
 
   std::error_code ec;
   fs::create_directories(spec.run_dir, ec);
@@ -314,6 +406,31 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   if (pid_t other = running_qemu_in(spec.run_dir))
     throw std::runtime_error("a QEMU (pid " + std::to_string(other) + ") is already running in " + spec.run_dir);
   for (const char* f : {"qmp.sock", "console.sock", "qemu.pid"}) fs::remove(spec.run_dir + "/" + f, ec);
+
+  // Deprivileged: QEMU gets descriptors and private copies, never host paths.
+  std::vector<UniqueFd> images;
+  SpawnOptions o;
+  if (spec.uid >= 0) {
+    hand_run_dir_to(spec.run_dir, spec.uid, spec.gid);
+    if (!spec.kernel.empty()) spec.kernel = place_boot_file(spec.kernel, spec.run_dir, "kernel", spec.uid, spec.gid);
+    if (!spec.ramdisk.empty()) spec.ramdisk = place_boot_file(spec.ramdisk, spec.run_dir, "initrd", spec.uid, spec.gid);
+    for (size_t i = 0; i < spec.disks.size(); ++i) {
+      auto& disk = spec.disks[i];
+      if (disk.path.empty()) continue;
+      images.push_back(open_image(disk));
+      o.pass_fds.emplace_back(images.back().get(), argv::disk_fd(i));
+      disk.fdset = argv::disk_fdset(i);
+    }
+    for (size_t i = 0; i < spec.nics.size(); ++i) {
+      images.push_back(open_tap(spec.nics[i].tap));
+      o.pass_fds.emplace_back(images.back().get(), argv::kFirstNicFd + static_cast<int>(i));
+    }
+    o.uid = spec.uid;
+    o.gid = spec.gid;
+    if (spec.accel == Accel::kvm && kvm_group() >= 0) o.groups.push_back(static_cast<unsigned>(kvm_group()));
+    o.no_new_privs = true;
+  }
+  auto argv = build_qemu_argv(spec, binary_);
 
   std::unique_ptr<QemuDomain> d(new QemuDomain());
   auto& im = *d->impl_;
@@ -332,7 +449,6 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
     im.log_start += static_cast<off_t>(hdr.size());
   }
 
-  SpawnOptions o;
   o.new_session = true;
   o.stdout_mode = SpawnOptions::Output::file;
   o.stdout_path = im.log_path;
@@ -397,6 +513,11 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   auto left = [&] { return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()), 1000ms); };
   try {
     if (!spec.incoming_file.empty()) {
+      // The state comes in on a descriptor we open (-incoming defer).
+      UniqueFd in(::open(spec.incoming_file.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!in) throw fail("cannot open " + spec.incoming_file + ": " + std::strerror(errno));
+      im.qmp->execute_with_fd("getfd", {{"fdname", "vmstack-incoming"}}, in.get(), left());
+      im.qmp->execute("migrate-incoming", {{"uri", "fd:vmstack-incoming"}}, left());
       // Wait for the saved state to load: status leaves "inmigrate". A state
       // saved by save() comes back paused (the guest was stopped when it was
       // written); start it unless the caller asked for -S.
@@ -589,7 +710,9 @@ void QemuDomain::add_disk(const DiskSpec& in) {
   }
   if (d.cdrom) throw std::runtime_error("a CD drive cannot be hotplugged (IDE/AHCI): add it while the VM is halted");
   d.port = im.hotplug_port();
-  auto nodes = argv::blockdev_nodes(d);
+  std::string filename = d.path;
+  if (im.state.spec.uid >= 0) std::tie(d.fdset, filename) = im.pass_image(d);
+  auto nodes = argv::blockdev_nodes(d, filename);
   auto& q = *im.qmp;
   size_t added = 0;
   try {
@@ -609,6 +732,7 @@ void QemuDomain::add_disk(const DiskSpec& in) {
       } catch (const std::exception&) {
       }
     }
+    im.drop_fdset(d.fdset);
     throw;
   }
   im.state.spec.disks.push_back(d);
@@ -625,6 +749,7 @@ void QemuDomain::remove_disk(const std::string& id) {
   // Only once the guest has let go are the image's nodes free to close.
   im.unplug(id, "disk");
   for (const auto& n : {argv::node_name(*it), argv::file_node_name(*it)}) im.qmp->execute("blockdev-del", {{"node-name", n}});
+  im.drop_fdset(it->fdset);
   disks.erase(it);
   save_live_state(im.state);
 }
@@ -640,11 +765,21 @@ void QemuDomain::add_nic(const NicSpec& in) {
     n = probe.nics.back();
   }
   // Validates like the command line does (MAC, tap name, model).
-  argv::Args check;
-  argv::nic(check, n);
+  {
+    DomainSpec probe;
+    probe.nics = {n};
+    argv::Args check;
+    argv::nic(check, probe, 0);
+  }
   n.port = im.hotplug_port();
   auto& q = *im.qmp;
-  q.execute("netdev_add", {{"type", "tap"}, {"id", "net-" + n.id}, {"ifname", n.tap}, {"script", "no"}, {"downscript", "no"}});
+  if (im.state.spec.uid >= 0) {
+    UniqueFd tap = open_tap(n.tap);
+    q.execute_with_fd("getfd", {{"fdname", "tap-" + n.id}}, tap.get());
+    q.execute("netdev_add", {{"type", "tap"}, {"id", "net-" + n.id}, {"fd", "tap-" + n.id}});
+  } else {
+    q.execute("netdev_add", {{"type", "tap"}, {"id", "net-" + n.id}, {"ifname", n.tap}, {"script", "no"}, {"downscript", "no"}});
+  }
   json dev{{"driver", n.model}, {"id", n.id}, {"netdev", "net-" + n.id}, {"mac", n.mac}};
   if (n.mtu > 0) dev["host_mtu"] = n.mtu;
   if (!n.port.empty()) dev["bus"] = n.port;
@@ -680,12 +815,26 @@ void QemuDomain::change_cd(const std::string& id, const std::string& path) {
   auto it = std::find_if(disks.begin(), disks.end(), [&](const DiskSpec& d) { return d.id == id && d.cdrom; });
   if (it == disks.end()) throw std::runtime_error("no CD drive " + id + " in this domain");
   auto& q = *im.qmp;
+  int old_set = it->fdset;
   if (path.empty()) {
     q.execute("eject", {{"id", id}, {"force", true}});
+    it->fdset = 0;
   } else {
-    q.execute("blockdev-change-medium",
-              {{"id", id}, {"filename", path}, {"format", "raw"}, {"read-only-mode", "read-only"}});
+    DiskSpec media = *it;
+    media.path = path;
+    std::string filename = path;
+    int set = 0;
+    if (im.state.spec.uid >= 0) std::tie(set, filename) = im.pass_image(media);
+    try {
+      q.execute("blockdev-change-medium",
+                {{"id", id}, {"filename", filename}, {"format", "raw"}, {"read-only-mode", "read-only"}});
+    } catch (...) {
+      im.drop_fdset(set);
+      throw;
+    }
+    it->fdset = set;
   }
+  im.drop_fdset(old_set);
   it->path = path;
   save_live_state(im.state);
 }

@@ -14,6 +14,7 @@ struct VifPlug {
   std::string device;  // VIF.device ("0")
   std::string bridge;  // the network's bridge
   int64_t mtu = 0;     // 0: leave the default
+  int owner_uid = -1;  // the deprivileged QEMU's user, who may attach to the tap (-1: root only)
 };
 
 class Backend {

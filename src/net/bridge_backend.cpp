@@ -20,7 +20,7 @@ std::string BridgeBackend::vif_plug(const VifPlug& v) {
   if (!link_exists(v.bridge))
     throw std::runtime_error("bridge " + v.bridge + " of the VIF's network does not exist on this host");
   std::string tap = tap_name(v.vm_uuid, v.device);
-  create_tap(tap);
+  create_tap(tap, v.owner_uid);
   if (v.mtu > 0) set_mtu(tap, static_cast<unsigned>(v.mtu));
   set_master(tap, v.bridge);
   set_link_up(tap, true);

@@ -36,6 +36,9 @@ struct Config {
   // Sessions unused this long are gone; past this many per user, a new login
   // replaces the least recently used one (xapi's limit).
   std::chrono::seconds session_timeout{std::chrono::hours(24)};
+  // Each guest's QEMU runs as a user of its own: uid (and gid) base + a slot
+  // free among the running guests; 0 runs QEMU as root (debugging only).
+  int qemu_uid_base = 70000;
   size_t max_sessions_per_user = 500;
 
   // Fills the derived defaults above.

@@ -71,9 +71,12 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   fs::create_directories(cfg_.state_dir);
   fs::create_directories(cfg_.run_dir);
   // Private whatever the umask and whatever an older version left: the
-  // database holds password hashes, the run dirs guests' consoles.
-  fs::permissions(cfg_.state_dir, fs::perms::owner_all, fs::perm_options::replace);
-  fs::permissions(cfg_.run_dir, fs::perms::owner_all, fs::perm_options::replace);
+  // database holds password hashes, the run dirs guests' consoles. The state
+  // and run dirs are traversable (not listable) so a guest's QEMU, running as
+  // its own user, reaches its run dir; everything inside is root's or its.
+  const auto traversable = fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec;
+  fs::permissions(cfg_.state_dir, traversable, fs::perm_options::replace);
+  fs::permissions(cfg_.run_dir, traversable, fs::perm_options::replace);
   store_ = std::make_unique<model::SqliteStore>(cfg_.db_path);
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::error_code ec;
@@ -86,6 +89,7 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   storage_ = std::make_unique<Storage>(*store_, *sr_drivers_, cfg_.state_dir);
   networks_ = std::make_unique<Networks>(*store_, *backends_.network);
   domains_ = std::make_unique<Domains>(*store_, *backends_.hypervisor, *networks_, cfg_.run_dir);
+  domains_->set_uid_base(cfg_.qemu_uid_base);
   admission_ = std::make_unique<Admission>(*store_, cfg_.host_memory_reserve);
   power_ = std::make_unique<VmPower>(*store_, *domains_, *storage_, *networks_, *admission_,
                                      PowerSettings{cfg_.run_dir, hv::Accel::tcg, cfg_.clean_shutdown_timeout_s,

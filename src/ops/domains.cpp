@@ -4,6 +4,7 @@
 
 #include <ctime>
 #include <filesystem>
+#include <set>
 
 #include "core/error.h"
 #include "core/uuid.h"
@@ -47,6 +48,24 @@ std::shared_ptr<RunningDomain> Domains::find(const std::string& vm) {
 size_t Domains::running_count() {
   std::lock_guard lk(mu_);
   return running_.size();
+}
+
+int Domains::claim_uid(const std::string& vm) {
+  if (uid_base_ <= 0) return -1;
+  std::lock_guard lk(mu_);
+  auto it = uids_.find(vm);
+  if (it != uids_.end()) return it->second;
+  std::set<int> taken;
+  for (const auto& [v, uid] : uids_) taken.insert(uid);
+  int uid = uid_base_;
+  while (taken.count(uid)) ++uid;
+  uids_[vm] = uid;
+  return uid;
+}
+
+void Domains::release_uid(const std::string& vm) {
+  std::lock_guard lk(mu_);
+  uids_.erase(vm);
 }
 
 std::optional<hv::LiveState> Domains::live_state(const std::string& vm) {
@@ -139,6 +158,7 @@ void Domains::halt(const std::string& vm, const std::shared_ptr<RunningDomain>& 
     }
   }
   if (!run_dir.empty()) hv::remove_live_state(run_dir);
+  release_uid(vm);
   record_halted(vm, reason);
   spdlog::info("VM {} halted: {}", vm, reason);
 }
@@ -239,6 +259,10 @@ void Domains::reattach_all() {
       if (state) hv::remove_live_state(state->spec.run_dir);
       record_halted(vm, why);
       continue;
+    }
+    if (state->spec.uid >= 0) {
+      std::lock_guard lk(mu_);
+      uids_[vm] = state->spec.uid;  // the slot stays the guest's
     }
     auto status = dom->query_status();
     auto r = std::make_shared<RunningDomain>();

@@ -61,6 +61,13 @@ class Domains {
   // press, pressing again every few seconds; false at the timeout.
   bool wait_guest_off(RunningDomain& r, std::chrono::seconds timeout);
 
+  // The user a VM's QEMU runs as: uid_base + the lowest slot no other
+  // running or starting VM holds; the VM keeps it until it halts (or its
+  // start fails: release_uid). -1 when QEMU runs as root (uid_base 0).
+  int claim_uid(const std::string& vm);
+  void release_uid(const std::string& vm);
+  void set_uid_base(int base) { uid_base_ = base; }
+
   // The live state of a running VM (console paths, VNC port, devices).
   std::optional<hv::LiveState> live_state(const std::string& vm);
   size_t running_count();
@@ -78,6 +85,8 @@ class Domains {
   std::string host_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<RunningDomain>> running_;
+  int uid_base_ = 0;
+  std::map<std::string, int> uids_;  // vm -> its QEMU's uid; under mu_
   // Guest events are handled one at a time, off the domains' own threads
   // (a handler may destroy the domain whose thread called it).
   WorkQueue events_{1};

@@ -126,7 +126,7 @@ void Networks::vif_destroy(const std::string& vif) {
   store_.destroy("VIF", vif);
 }
 
-std::vector<hv::NicSpec> Networks::plug_vm(const std::string& vm) {
+std::vector<hv::NicSpec> Networks::plug_vm(const std::string& vm, int owner_uid) {
   auto vm_uuid = store_.get_field("VM", vm, "uuid").as_string();
   std::vector<std::pair<std::string, Struct>> vifs;
   for (const auto& v : store_.find("VIF", "VM", vm)) vifs.emplace_back(v, store_.get_record("VIF", v));
@@ -144,7 +144,7 @@ std::vector<hv::NicSpec> Networks::plug_vm(const std::string& vm) {
       n.device = rec.at("device").as_string();
       n.mtu = rec.at("MTU").as_int();
       try {
-        n.tap = backend_.vif_plug({vm_uuid, n.device, bridge, n.mtu});
+        n.tap = backend_.vif_plug({vm_uuid, n.device, bridge, n.mtu, owner_uid});
       } catch (const std::exception& e) {
         throw ApiError(errors::INTERNAL_ERROR, {"VIF " + n.device + ": " + e.what()});
       }

@@ -30,7 +30,8 @@ class Networks {
 
   // A starting VM's NICs: every VIF's tap made and enslaved; undone if any
   // fails. Records VIF.runtime_properties:tap and currently_attached.
-  std::vector<hv::NicSpec> plug_vm(const std::string& vm);
+  // `owner_uid`: the guest's QEMU user, who may attach to the taps.
+  std::vector<hv::NicSpec> plug_vm(const std::string& vm, int owner_uid = -1);
   // A halted VM's taps removed (what is already gone is fine).
   void unplug_vm(const std::string& vm);
   // After a host reboot: the bridges of managed networks exist again.

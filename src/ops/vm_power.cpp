@@ -99,6 +99,7 @@ void VmPower::launch(const std::string& vm, hv::DomainSpec spec, bool paused, co
     dom = domains_.hypervisor().launch(spec);
   } catch (const std::exception& e) {
     networks_.unplug_vm(vm);
+    domains_.release_uid(vm);
     rethrow_hv(failure, e);
   }
   auto pid = dom->state().pid;
@@ -106,12 +107,22 @@ void VmPower::launch(const std::string& vm, hv::DomainSpec spec, bool paused, co
   spdlog::info("VM {} running: pid {}{}", vm, pid, spec.incoming_file.empty() ? "" : " (resumed)");
 }
 
+void VmPower::plug(const std::string& vm, hv::DomainSpec& spec) {
+  spec.uid = spec.gid = domains_.claim_uid(vm);
+  try {
+    spec.nics = networks_.plug_vm(vm, spec.uid);
+  } catch (...) {
+    domains_.release_uid(vm);
+    throw;
+  }
+}
+
 void VmPower::start(const std::string& vm, bool paused) {
   auto ticket = admission_.admit(vm);
   // Everything that can fail without side effects first: the taps come last.
   auto spec = spec_for(vm);
   spec.start_paused = paused;
-  spec.nics = networks_.plug_vm(vm);
+  plug(vm, spec);
   // A fresh boot starts a fresh console log (suspend/resume keeps it).
   std::error_code ec;
   fs::remove(spec.run_dir + "/console.log", ec);
@@ -245,7 +256,7 @@ void VmPower::resume(const std::string& vm, bool paused) {
   auto spec = spec_for(vm);
   spec.incoming_file = storage_.disk_source(vdi).path;
   spec.start_paused = paused;
-  spec.nics = networks_.plug_vm(vm);
+  plug(vm, spec);
   launch(vm, std::move(spec), paused, "resume failed");
   // The image has served its purpose; a later suspend writes a new one.
   storage_.vdi_destroy(vdi);

@@ -60,6 +60,8 @@ class VmPower {
   hv::DomainSpec spec_for(const std::string& vm);
 
  private:
+  // The guest's own user and its taps, the last steps before a launch.
+  void plug(const std::string& vm, hv::DomainSpec& spec);
   // Launches (or restores) with NICs plugged; undoes the plug on failure,
   // reporting INTERNAL_ERROR ["<failure>: <the hypervisor's words>"].
   void launch(const std::string& vm, hv::DomainSpec spec, bool paused, const std::string& failure);

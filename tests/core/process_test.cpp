@@ -262,3 +262,69 @@ TEST(Subprocess, ReleaseLeavesChildRunning) {
 TEST(FormatArgv, Quotes) {
   EXPECT_EQ(format_argv({"qemu", "-name", "a b", "it's"}), "qemu -name 'a b' 'it'\\''s'");
 }
+
+TEST(Subprocess, PassesChosenDescriptorsAtChosenNumbers) {
+  // Two files passed at 100 and 5 (5 may already be one of ours): the child
+  // reads both through those numbers and sees no other descriptor.
+  char a[] = "/tmp/vmstack-pass-a-XXXXXX", b[] = "/tmp/vmstack-pass-b-XXXXXX";
+  UniqueFd fa(::mkstemp(a)), fb(::mkstemp(b));
+  ASSERT_TRUE(fa && fb);
+  ASSERT_EQ(::write(fa.get(), "first", 5), 5);
+  ASSERT_EQ(::write(fb.get(), "second", 6), 6);
+  ::lseek(fa.get(), 0, SEEK_SET);
+  ::lseek(fb.get(), 0, SEEK_SET);
+  SpawnOptions o;
+  o.stdout_mode = SpawnOptions::Output::pipe;
+  o.pass_fds = {{fa.get(), 100}, {fb.get(), 5}};
+  auto p = Subprocess::spawn({"sh", "-c", "cat /proc/$$/fd/100; echo; cat /proc/$$/fd/5; echo; ls /proc/$$/fd | sort -n | tr '\\n' ' '"}, o);
+  std::string out;
+  char buf[256];
+  ssize_t n;
+  while ((n = ::read(p.stdout_pipe().get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  p.wait();
+  ::unlink(a);
+  ::unlink(b);
+  EXPECT_EQ(out.substr(0, 13), "first\nsecond\n") << out;
+  // The shell's own descriptors: 0-2 and the two passed, nothing else.
+  EXPECT_EQ(out.substr(13), "0 1 2 5 100 ") << "nothing else leaks";
+  o.pass_fds = {{fa.get(), 2}};
+  EXPECT_THROW(Subprocess::spawn({"true"}, o), std::invalid_argument);
+}
+
+TEST(Subprocess, RunsWithOtherCredentialsAndNoNewPrivileges) {
+  if (::geteuid() != 0) GTEST_SKIP() << "changing credentials needs root";
+  SpawnOptions o;
+  o.stdout_mode = SpawnOptions::Output::pipe;
+  o.uid = 70999;
+  o.gid = 70998;
+  o.groups = {70997};
+  o.no_new_privs = true;
+  auto p = Subprocess::spawn({"sh", "-c", "grep -E '^(Uid|Gid|Groups|NoNewPrivs):' /proc/self/status"}, o);
+  std::string out;
+  char buf[512];
+  ssize_t n;
+  while ((n = ::read(p.stdout_pipe().get(), buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  p.wait();
+  EXPECT_NE(out.find("Uid:\t70999\t70999\t70999\t70999"), std::string::npos) << out;
+  EXPECT_NE(out.find("Gid:\t70998\t70998\t70998\t70998"), std::string::npos) << out;
+  EXPECT_NE(out.find("Groups:\t70997"), std::string::npos) << out;
+  EXPECT_NE(out.find("NoNewPrivs:\t1"), std::string::npos) << out;
+}
+
+TEST(Subprocess, DiesWithTheThreadThatSpawnedIt) {
+  pid_t pid = 0;
+  std::thread t([&] {
+    SpawnOptions o;
+    o.die_with_parent = true;
+    auto p = Subprocess::spawn({"sleep", "60"}, o);
+    pid = p.pid();
+    hand_off_to_reaper(std::move(p));  // we do not kill it ourselves
+  });
+  t.join();  // the spawning thread is gone: the kernel sends SIGKILL
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    gone = pid_is_zombie_or_gone(pid);
+    if (!gone) std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(gone);
+}

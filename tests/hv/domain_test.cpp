@@ -502,3 +502,80 @@ TEST(Domain, CdInsertAndEject) {
   EXPECT_THROW(dom->change_cd("vbd0", iso), std::runtime_error);  // no such drive
   dom->stop();
 }
+
+// A guest whose QEMU runs as a user of its own, under a seccomp sandbox,
+// with no access to the host's files: its disk comes in as a descriptor
+// (from a root-only directory it could never open), its kernel as a link in
+// its run dir; save and restore, hotplug and CD change work through
+// descriptors too.
+TEST(Domain, DeprivilegedGuestGetsDescriptorsNotPaths) {
+  REQUIRE_GUEST();
+  if (::geteuid() != 0) GTEST_SKIP() << "running QEMU as another user needs root";
+  vmstack::test::NetnsGuard ns;  // for the tap of the hotplugged NIC
+  QemuHypervisor qemu;
+  hvtest::TempDir tmp;
+  ::chmod(tmp.path.c_str(), 0711);  // the run dir's parent: traversable, as vmstackd's run root
+  const std::string secret = tmp.path + "/root-only";
+  ::mkdir(secret.c_str(), 0700);  // nothing in here is reachable by the guest's user
+  const std::string image = secret + "/disk.qcow2";
+  ASSERT_TRUE(run_command({"qemu-img", "create", "-q", "-f", "qcow2", image, "32M"}).ok());
+  ::chmod(image.c_str(), 0600);
+  auto spec = guest_spec(tmp.path + "/run", "jailed");
+  spec.uid = spec.gid = 70123;
+  DiskSpec d;
+  d.device = "0";
+  d.path = image;
+  spec.disks = {d};
+  hvtest::QemuTracker qemus;
+  auto dom = qemu.launch_qemu(spec, 30s);
+  qemus.track(dom->state().pid);
+  auto status = hvtest::read_file("/proc/" + std::to_string(dom->state().pid) + "/status");
+  EXPECT_NE(status.find("Uid:\t70123\t70123\t70123\t70123"), std::string::npos) << status;
+  EXPECT_NE(status.find("Seccomp:\t2"), std::string::npos) << "the sandbox is on";
+  EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
+  EXPECT_EQ(dom->state().spec.kernel, spec.run_dir + "/kernel") << "a link in its own dir, not the host's path";
+  EXPECT_EQ(dom->state().spec.disks.at(0).fdset, 1);
+  ASSERT_TRUE(hvtest::wait_for_text(dom->state().console_log, kMarker, kBoot));
+  {
+    UniqueFd fd(hvtest::connect_unix(dom->state().console_socket, 5s));
+    ASSERT_TRUE(fd);
+    EXPECT_TRUE(hvtest::console_roundtrip(fd.get(), "ls /sys/block", "vda", 60s)) << "the passed disk is the guest's";
+  }
+  // Save (the state file is ours: QEMU gets its descriptor) and restore.
+  const std::string state = secret + "/state";
+  dom->save(state, 120s);
+  dom->stop();
+  dom.reset();
+  auto back = spec;
+  back.incoming_file = state;
+  dom = qemu.launch_qemu(back, 60s);
+  qemus.track(dom->state().pid);
+  struct stat kst{};
+  ASSERT_EQ(::stat(hvtest::guest().vmlinux.c_str(), &kst), 0);
+  EXPECT_EQ(kst.st_uid, 0u) << "relaunching in the same run dir must not hand the host's kernel to the guest's user";
+  EXPECT_EQ(dom->query_status(), RunState::running);
+  EXPECT_TRUE(console_answers(dom->state()));
+  // A CD change and a hotplugged disk arrive as descriptors as well.
+  const std::string second = secret + "/second.qcow2";
+  ASSERT_TRUE(run_command({"qemu-img", "create", "-q", "-f", "qcow2", second, "16M"}).ok());
+  ::chmod(second.c_str(), 0600);
+  DiskSpec extra;
+  extra.device = "1";
+  extra.path = second;
+  dom->add_disk(extra);
+  EXPECT_GE(dom->state().spec.disks.back().fdset, 1000);
+  // A NIC: the guest's user cannot open /dev/net/tun; it is handed the tap.
+  ASSERT_TRUE(run_command({"ip", "tuntap", "add", "dev", "jail0", "mode", "tap"}).ok());
+  NicSpec n;
+  n.device = "0";
+  n.mac = "02:00:00:aa:bb:07";
+  n.tap = "jail0";
+  dom->add_nic(n);
+  {
+    UniqueFd fd(hvtest::connect_unix(dom->state().console_socket, 5s));
+    ASSERT_TRUE(fd);
+    EXPECT_TRUE(hvtest::console_roundtrip(fd.get(), "cat /sys/class/net/eth0/address", "02:00:00:aa:bb:07", 60s));
+  }
+  dom->remove_disk("vbd1");
+  dom->stop();
+}

@@ -320,3 +320,35 @@ TEST_F(FakeLifecycleTest, MemoryAndRebootVerbs) {
 
 }  // namespace
 }  // namespace vmstack::test
+
+namespace vmstack::test {
+namespace {
+
+TEST_F(FakeLifecycleTest, EachGuestRunsAsAUserOfItsOwn) {
+  auto a = install("a");
+  auto b = install("b");
+  call(*c, "VM.start", {s, a, false, false});
+  call(*c, "VM.start", {s, b, false, false});
+  auto ua = hv().last_spec(uuid(a)).uid, ub = hv().last_spec(uuid(b)).uid;
+  EXPECT_GE(ua, 70000);
+  EXPECT_GE(ub, 70000);
+  EXPECT_NE(ua, ub) << "no two running guests share a user";
+  EXPECT_EQ(hv().last_spec(uuid(a)).gid, ua);
+  // A halted guest's slot goes to the next start; a running one's survives
+  // a daemon restart.
+  call(*c, "VM.hard_shutdown", {s, a});
+  auto third = install("c");
+  call(*c, "VM.start", {s, third, false, false});
+  EXPECT_EQ(hv().last_spec(uuid(third)).uid, ua);
+  c.reset();
+  d.restart();
+  c = d.client();
+  s = d.login(*c);
+  call(*c, "VM.start", {s, a, false, false});
+  auto again = hv().last_spec(uuid(a)).uid;
+  EXPECT_NE(again, ub);
+  EXPECT_NE(again, ua) << "the slot of the re-attached guest stays taken";
+}
+
+}  // namespace
+}  // namespace vmstack::test

@@ -12,6 +12,7 @@ std::vector<std::string> build_qemu_argv(const DomainSpec& spec_in, const std::s
   const auto m = argv::machine_of(spec);
   argv::Args a{qemu_binary};
   argv::identity(a, spec);
+  argv::sandbox(a, spec);
   argv::machine(a, spec, m);
   argv::cpu_memory(a, spec);
   argv::control(a, spec);
@@ -21,8 +22,8 @@ std::vector<std::string> build_qemu_argv(const DomainSpec& spec_in, const std::s
   argv::hotplug_ports(a, spec, m);
   argv::boot(a, spec, m);
   size_t cd_index = 0;
-  for (const auto& d : spec.disks) argv::disk(a, d, m, cd_index);
-  for (const auto& n : spec.nics) argv::nic(a, n);
+  for (size_t i = 0; i < spec.disks.size(); ++i) argv::disk(a, spec, i, m, cd_index);
+  for (size_t i = 0; i < spec.nics.size(); ++i) argv::nic(a, spec, i);
   argv::incoming(a, spec);
   a.insert(a.end(), spec.extra_args.begin(), spec.extra_args.end());
   return a;

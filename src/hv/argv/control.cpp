@@ -44,13 +44,14 @@ void display(Args& a, const DomainSpec& s, const Machine& m) {
 
 void incoming(Args& a, const DomainSpec& s) {
   if (s.start_paused) a.push_back("-S");
-  // Loaded through an fd QEMU opens itself: "file:" needs QEMU >= 8.2, so
-  // the state comes in on cat's stdout.
-  if (!s.incoming_file.empty()) {
-    std::string q = "'";
-    for (char c : s.incoming_file) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    a.insert(a.end(), {"-incoming", "exec:cat " + q + "'"});
-  }
+  // The saved state comes in on a descriptor the toolstack opens and hands
+  // over QMP (getfd + migrate-incoming): no file opened by name, no helper
+  // process (the sandbox forbids exec).
+  if (!s.incoming_file.empty()) a.insert(a.end(), {"-incoming", "defer"});
+}
+
+void sandbox(Args& a, const DomainSpec& s) {
+  if (s.sandbox) a.insert(a.end(), {"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny"});
 }
 
 }  // namespace vmstack::hv::argv

@@ -14,12 +14,19 @@ using json = nlohmann::json;
 std::string node_name(const DiskSpec& d) { return "drive-" + d.id; }
 std::string file_node_name(const DiskSpec& d) { return "file-" + d.id; }
 
-std::vector<std::string> blockdev_nodes(const DiskSpec& d) {
+int disk_fd(size_t i) { return kFirstDiskFd + static_cast<int>(i); }
+int disk_fdset(size_t i) { return static_cast<int>(i) + 1; }
+
+std::string disk_filename(const DomainSpec& s, size_t i) {
+  return s.uid >= 0 ? "/dev/fdset/" + std::to_string(disk_fdset(i)) : s.disks.at(i).path;
+}
+
+std::vector<std::string> blockdev_nodes(const DiskSpec& d, const std::string& filename) {
   if (d.format != "qcow2" && d.format != "raw")
     throw std::invalid_argument("DiskSpec " + d.id + ": unsupported format '" + d.format + "'");
   if (d.path.empty()) throw std::invalid_argument("DiskSpec " + d.id + ": no image path");
   bool ro = d.readonly || d.cdrom;
-  json file{{"driver", "file"}, {"filename", d.path}, {"node-name", file_node_name(d)}, {"read-only", ro}};
+  json file{{"driver", "file"}, {"filename", filename}, {"node-name", file_node_name(d)}, {"read-only", ro}};
   json fmt{{"driver", d.format}, {"file", file_node_name(d)}, {"node-name", node_name(d)}, {"read-only", ro}};
   if (!ro) {
     // Guests' TRIM frees space in the image (thin qcow2 files stay thin).
@@ -31,13 +38,20 @@ std::vector<std::string> blockdev_nodes(const DiskSpec& d) {
   return {file.dump(), fmt.dump()};
 }
 
-void disk(Args& a, const DiskSpec& d, const Machine& m, size_t& cd_index) {
+void disk(Args& a, const DomainSpec& s, size_t index, const Machine& m, size_t& cd_index) {
+  const DiskSpec& d = s.disks.at(index);
   if (d.id.empty()) throw std::invalid_argument("DiskSpec: no device id");
+  auto nodes = [&] {
+    if (s.uid >= 0)
+      a.insert(a.end(), {"-add-fd", "fd=" + std::to_string(disk_fd(index)) + ",set=" + std::to_string(disk_fdset(index)) +
+                                        ",opaque=" + d.id});
+    return blockdev_nodes(d, disk_filename(s, index));
+  };
   if (d.cdrom) {
     if (m.microvm) throw std::invalid_argument("DiskSpec " + d.id + ": a CD drive needs an IDE/AHCI machine (not microvm)");
     std::string dev = "ide-cd,id=" + d.id;
     if (!d.path.empty()) {
-      for (auto& node : blockdev_nodes(d)) a.insert(a.end(), {"-blockdev", node});
+      for (auto& node : nodes()) a.insert(a.end(), {"-blockdev", node});
       dev += ",drive=" + node_name(d);
     }
     // q35's AHCI has one unit per bus; the PIIX IDE controller two.
@@ -47,7 +61,7 @@ void disk(Args& a, const DiskSpec& d, const Machine& m, size_t& cd_index) {
     ++cd_index;
     return;
   }
-  for (auto& node : blockdev_nodes(d)) a.insert(a.end(), {"-blockdev", node});
+  for (auto& node : nodes()) a.insert(a.end(), {"-blockdev", node});
   std::string dev = "virtio-blk-pci,id=" + d.id + ",drive=" + node_name(d);
   // A disk hotplugged earlier keeps its root port when the guest is
   // relaunched from saved state: the device layout must match the image.
