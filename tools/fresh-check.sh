@@ -17,7 +17,8 @@
 #
 # Needs root (debootstrap, mounts, chroot, network namespaces in the tests).
 # Cache: ${XDG_CACHE_HOME:-~/.cache}/vmstack/fresh (the debootstrapped root as
-# a tarball, and the .debs apt downloads inside the root). Logs:
+# a tarball, and the .debs apt downloads inside the root), or $FRESH_CACHE.
+# The root goes to $FRESH_TMP (default ${TMPDIR:-/var/tmp}; ~2.5 GB). Logs:
 # $FRESH_LOG_DIR (default build-fresh-check/ in this checkout).
 # See docs/fresh-check.md.
 
@@ -39,7 +40,7 @@ SKIP_ALLOWLIST=(
 # ---------------------------------------------------------------------------
 # Options and paths
 
-usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"; exit "${1:-0}"; }
+usage() { sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit "${1:-0}"; }  # the header above
 
 run_tests=0 asan=0 allow_skips=0 refresh=0
 for a in "$@"; do
