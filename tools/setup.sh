@@ -14,6 +14,10 @@ PACKAGES=(
   libfmt-dev libspdlog-dev libssl-dev libcrypt-dev libnl-route-3-dev
   qemu-system-x86 qemu-utils busybox-static cpio zstd xz-utils binutils kmod
   iproute2 nftables procps python3 socat haproxy wrk hyperfine
+  # guest-fixture.sh checks that busybox is static with file(1); the API
+  # interop test talks to the unix socket as another user with curl.
+  # tools/fresh-check.sh finds what is missing here.
+  file curl
 )
 
 missing=()
