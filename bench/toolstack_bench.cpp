@@ -645,7 +645,10 @@ int main(int argc, char** argv) {
     c.call("VM.hard_shutdown", {s, vms[99]});
     if (warm < 0 || qargv.empty()) throw std::runtime_error("the warm-up VM.start did not reach the init marker");
     g.cmdline = opt_values(qargv, "-append");
-    std::string vm_machine = opt_values(qargv, "-machine"), vm_kernel = opt_values(qargv, "-kernel");
+    // The boot files as the VM names them (QEMU's argv holds its private links).
+    std::string vm_machine = opt_values(qargv, "-machine");
+    std::string vm_kernel = c.call("VM.get_PV_kernel", {s, vms[99]}).as_string();
+    std::string vm_initrd = c.call("VM.get_PV_ramdisk", {s, vms[99]}).as_string();
     if (auto comma = vm_machine.find(','); comma != std::string::npos && vm_machine.rfind("microvm", 0) == 0)
       g.qemu_extra_machine = vm_machine.substr(comma + 1);
     g.balloon_pci = opt_values(qargv, "-device").find("virtio-balloon-pci") != std::string::npos;
@@ -653,7 +656,7 @@ int main(int argc, char** argv) {
 
     // libvirt: private daemon, the same guest as 100 domains.
     double define_s = -1;
-    if (lv.start(vm_kernel, opt_values(qargv, "-initrd"))) {
+    if (lv.start(vm_kernel, vm_initrd)) {
       define_s = libvirt_define(lv, g, 0, 100);
       if (define_s < 0 && g.machine == "microvm") {
         // A libvirt without microvm: the same vmlinux boots via PVH on pc too.

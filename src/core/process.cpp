@@ -564,13 +564,14 @@ std::optional<Subprocess> reclaim_from_reaper(pid_t pid) { return reaper().take(
 // ---------------------------------------------------------------------------
 
 CommandResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
-                          const std::string& input, const SpawnOptions& base) {
+                          const std::string& input, const SpawnOptions& base, const std::function<void()>& started) {
   SpawnOptions opts = base;
   opts.stdout_mode = SpawnOptions::Output::pipe;
   opts.stderr_mode = SpawnOptions::Output::pipe;
   opts.stdin_pipe = !input.empty();
   opts.new_session = true;
   Subprocess p = Subprocess::spawn(argv, opts);
+  if (started) started();
   auto deadline = Clock::now() + timeout;
 
   CommandResult res;

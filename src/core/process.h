@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -145,9 +146,12 @@ struct CommandResult {
 // /dev/null when empty). On timeout the child (its own process group) is
 // SIGKILLed and timed_out is set. Throws std::system_error if it cannot be
 // started at all.
+// `started`, if given, runs once the child is running (before its output is
+// collected).
 CommandResult run_command(const std::vector<std::string>& argv,
                           std::chrono::milliseconds timeout = std::chrono::seconds(60),
-                          const std::string& input = {}, const SpawnOptions& base = {});
+                          const std::string& input = {}, const SpawnOptions& base = {},
+                          const std::function<void()>& started = {});
 
 // Shell-style rendering of argv for logs and error messages.
 std::string format_argv(const std::vector<std::string>& argv);

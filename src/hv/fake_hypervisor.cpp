@@ -315,7 +315,7 @@ std::unique_ptr<Domain> FakeHypervisor::launch(const DomainSpec& spec_in) {
   g->state.qmp_socket = spec.run_dir + "/qmp.sock";
   g->state.console_socket = spec.run_dir + "/console.sock";
   g->state.console_log = spec.run_dir + "/console.log";
-  g->state.vnc_port = spec.vnc ? 5900 : -1;
+  g->state.vnc_socket = spec.vnc ? spec.run_dir + "/vnc.sock" : "";
   g->state.started = static_cast<int64_t>(std::time(nullptr));
   g->status = spec.start_paused ? RunState::paused : RunState::running;
   g->balloon = spec.memory_target;
@@ -339,6 +339,27 @@ std::unique_ptr<Domain> FakeHypervisor::attach(const LiveState& state) {
     if (!g->alive || g->state.pid != state.pid) return nullptr;
   }
   return std::make_unique<FakeDomain>(*this, g);
+}
+
+bool FakeHypervisor::stop_orphan(const std::string& run_dir) {
+  std::vector<std::shared_ptr<Guest>> all;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [u, g] : guests_) all.push_back(g);
+  }
+  for (const auto& g : all) {
+    bool match;
+    {
+      std::lock_guard lk(g->mu);
+      match = g->alive && g->state.spec.run_dir == run_dir;
+      if (match) g->calls.push_back("stop_orphan");
+    }
+    if (match) {
+      exit_guest(g, "signal:9");
+      return true;
+    }
+  }
+  return false;
 }
 
 void FakeHypervisor::guest_shutdown(const std::string& uuid) {

@@ -38,6 +38,7 @@ class FakeHypervisor final : public Hypervisor {
   std::string name() const override { return "fake"; }
   std::unique_ptr<Domain> launch(const DomainSpec& spec) override;
   std::unique_ptr<Domain> attach(const LiveState& state) override;
+  bool stop_orphan(const std::string& run_dir) override;
 
   void set_behaviour(const Behaviour& b);
 

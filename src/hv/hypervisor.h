@@ -63,7 +63,7 @@ struct DomainSpec {
   std::string boot_order = "cd";  // HVM_boot_params["order"]: c=disk d=cdrom n=network
   std::vector<DiskSpec> disks;
   std::vector<NicSpec> nics;
-  bool vnc = false;  // VNC console: bound to 127.0.0.1, port chosen by QEMU
+  bool vnc = false;  // VNC console: a unix socket in the run dir (no TCP port any local user could reach)
   bool start_paused = false;
   std::string incoming_file;  // restore: load the state saved by Domain::save()
   std::vector<std::string> extra_args;  // platform:qemu-args escape hatch
@@ -102,7 +102,7 @@ struct LiveState {
   std::string qmp_socket;
   std::string console_socket;  // serial console, unix socket (server) the domain owns
   std::string console_log;     // everything the serial console printed
-  int vnc_port = -1;           // TCP port on 127.0.0.1, -1 when no VNC
+  std::string vnc_socket;      // VNC (RFB) unix socket, empty when no VNC
   int64_t started = 0;         // epoch seconds
 };
 
@@ -170,6 +170,9 @@ class Hypervisor {
   // Re-adopts a domain started by an earlier daemon from its live state;
   // nullptr if it is gone.
   virtual std::unique_ptr<Domain> attach(const LiveState& state) = 0;
+  // Stops a domain still running in `run_dir` that nobody holds (left by a
+  // daemon killed between starting it and recording it). True if there was one.
+  virtual bool stop_orphan(const std::string& run_dir) = 0;
 };
 
 }  // namespace vmstack::hv

@@ -164,7 +164,7 @@ void save_live_state(const LiveState& s) {
          {"qmp_socket", s.qmp_socket},
          {"console_socket", s.console_socket},
          {"console_log", s.console_log},
-         {"vnc_port", s.vnc_port},
+         {"vnc_socket", s.vnc_socket},
          {"started", s.started}};
   const std::string path = state_path(s.spec.run_dir), tmp = path + ".tmp";
   std::string text = j.dump(2) + "\n";
@@ -199,7 +199,7 @@ std::optional<LiveState> load_live_state(const std::string& run_dir) {
     s.qmp_socket = j.value("qmp_socket", "");
     s.console_socket = j.value("console_socket", "");
     s.console_log = j.value("console_log", "");
-    s.vnc_port = j.value("vnc_port", -1);
+    s.vnc_socket = j.value("vnc_socket", "");
     s.started = j.value("started", int64_t{0});
     return s;
   } catch (const std::exception&) {

@@ -34,9 +34,9 @@ Machine machine_of(const DomainSpec& spec);
 void identity(Args& a, const DomainSpec& s);             // -name, -uuid, -nodefaults, -msg
 void machine(Args& a, const DomainSpec& s, const Machine& m);  // -machine, -accel, -cpu
 void cpu_memory(Args& a, const DomainSpec& s);           // -smp, -m
-void control(Args& a, const DomainSpec& s);              // -no-shutdown, QMP, -pidfile
-void console(Args& a, const DomainSpec& s);              // serial console socket + log
-void display(Args& a, const DomainSpec& s, const Machine& m);  // -display none, VGA, -vnc
+void control(Args& a, const DomainSpec& s);              // -no-shutdown, QMP
+void console(Args& a);                                  // serial console socket + log
+void display(Args& a, const DomainSpec& s, const Machine& m);  // -display none, VGA, -vnc unix:
 void balloon(Args& a);                                   // virtio-balloon
 void hotplug_ports(Args& a, const DomainSpec& s, const Machine& m);  // spare PCIe root ports
 void boot(Args& a, const DomainSpec& s, const Machine& m);     // -kernel/-initrd/-append or -boot
@@ -46,6 +46,17 @@ void disk(Args& a, const DomainSpec& s, size_t index, const Machine& m, size_t& 
 void nic(Args& a, const DomainSpec& s, size_t index);    // -netdev tap + -device
 void incoming(Args& a, const DomainSpec& s);             // -S, -incoming defer
 void sandbox(Args& a, const DomainSpec& s);              // -sandbox
+
+// What QEMU makes in its run dir, named relative to it: QEMU runs with the
+// run dir as its working directory, so a deprivileged QEMU needs no right on
+// the private directories above it.
+inline constexpr const char* kQmpSocket = "qmp.sock";
+inline constexpr const char* kConsoleSocket = "console.sock";
+inline constexpr const char* kConsoleLog = "console.log";
+inline constexpr const char* kVncSocket = "vnc.sock";
+// Written by the toolstack, not by QEMU (-pidfile resolves the path from
+// the root, which a deprivileged QEMU cannot traverse).
+inline constexpr const char* kPidFile = "qemu.pid";
 
 // A deprivileged guest opens no host file by name: each disk image is the
 // descriptor the toolstack passes at child fd kFirstDiskFd + index of the

@@ -58,8 +58,15 @@ std::string read_tail(const std::string& path, off_t from, size_t max_bytes) {
 // Is pid the process listening on the unix socket at socket_path? Tells our
 // QEMU from a recycled pid, or from a wrapper whose command line merely
 // mentions the path: the kernel's table of unix sockets (/proc/net/unix:
-// inode and path) against the socket inodes in /proc/<pid>/fd.
+// inode and path) against the socket inodes in /proc/<pid>/fd. The table
+// shows the path as QEMU bound it: relative to its working directory (the
+// run dir, argv::kQmpSocket) for the QEMUs vmstackd starts, so then the
+// process's working directory must be the socket's directory too.
 bool serves_socket(pid_t pid, const std::string& socket_path) {
+  const fs::path abs(socket_path);
+  std::error_code ec;
+  const bool in_dir = fs::equivalent("/proc/" + std::to_string(pid) + "/cwd", abs.parent_path(), ec);
+  const std::string relative = abs.filename().string();
   std::ifstream table("/proc/net/unix");
   std::string line;
   std::vector<std::string> inodes;
@@ -70,11 +77,10 @@ bool serves_socket(pid_t pid, const std::string& socket_path) {
     std::string num, ref, proto, flags, type, st, inode, path;
     if (!(in >> num >> ref >> proto >> flags >> type >> st >> inode)) continue;
     std::getline(in >> std::ws, path);  // the rest: paths may hold spaces
-    if (path == socket_path) inodes.push_back("socket:[" + inode + "]");
+    if (path == socket_path || (in_dir && path == relative)) inodes.push_back("socket:[" + inode + "]");
   }
   if (inodes.empty()) return false;
   const std::string fd_dir = "/proc/" + std::to_string(pid) + "/fd";
-  std::error_code ec;
   for (fs::directory_iterator it(fd_dir, ec), end; !ec && it != end; it.increment(ec)) {
     auto target = fs::read_symlink(it->path(), ec);
     if (ec) {
@@ -90,10 +96,10 @@ bool serves_socket(pid_t pid, const std::string& socket_path) {
 // The pid in run_dir/qemu.pid when it is a live QEMU serving this run_dir's
 // QMP socket; 0 otherwise (stale file, recycled pid).
 pid_t running_qemu_in(const std::string& run_dir) {
-  std::ifstream f(run_dir + "/qemu.pid");
+  std::ifstream f(run_dir + "/" + argv::kPidFile);
   long pid = 0;
   if (!(f >> pid) || pid <= 0) return 0;
-  return serves_socket(static_cast<pid_t>(pid), run_dir + "/qmp.sock") ? static_cast<pid_t>(pid) : 0;
+  return serves_socket(static_cast<pid_t>(pid), run_dir + "/" + argv::kQmpSocket) ? static_cast<pid_t>(pid) : 0;
 }
 
 // A deprivileged QEMU's run dir and everything already in it (a console
@@ -117,17 +123,18 @@ void hand_run_dir_to(const std::string& dir, int uid, int gid) {
 // directories: a hard link in its run dir when the file is world-readable
 // and on the same filesystem (no copy: 30 MB kernels), else a private copy.
 std::string place_boot_file(const std::string& src, const std::string& run_dir, const char* name, int uid, int gid) {
+  // QEMU opens it relative to its working directory, the run dir.
   std::string dst = run_dir + "/" + name;
   std::error_code ec;
   fs::remove(dst, ec);
   struct stat st{};
   if (::stat(src.c_str(), &st) != 0) throw std::runtime_error("cannot read " + src + ": " + std::strerror(errno));
-  if ((st.st_mode & S_IROTH) && ::link(src.c_str(), dst.c_str()) == 0) return dst;
+  if ((st.st_mode & S_IROTH) && ::link(src.c_str(), dst.c_str()) == 0) return name;
   fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
   if (ec) throw std::runtime_error("cannot copy " + src + " to " + dst + ": " + ec.message());
   if (::chown(dst.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 || ::chmod(dst.c_str(), 0400) != 0)
     throw std::runtime_error("cannot hand " + dst + " to uid " + std::to_string(uid) + ": " + std::strerror(errno));
-  return dst;
+  return name;
 }
 
 // A disk image opened by the toolstack for a QEMU that may not open it itself.
@@ -405,7 +412,7 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   // (nothing could reach its QMP again): refuse instead.
   if (pid_t other = running_qemu_in(spec.run_dir))
     throw std::runtime_error("a QEMU (pid " + std::to_string(other) + ") is already running in " + spec.run_dir);
-  for (const char* f : {"qmp.sock", "console.sock", "qemu.pid"}) fs::remove(spec.run_dir + "/" + f, ec);
+  for (const char* f : {argv::kQmpSocket, argv::kConsoleSocket, argv::kVncSocket, argv::kPidFile}) fs::remove(spec.run_dir + "/" + f, ec);
 
   // Deprivileged: QEMU gets descriptors and private copies, never host paths.
   std::vector<UniqueFd> images;
@@ -450,6 +457,7 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   }
 
   o.new_session = true;
+  o.cwd = spec.run_dir;  // see argv::kQmpSocket
   o.stdout_mode = SpawnOptions::Output::file;
   o.stdout_path = im.log_path;
   o.stderr_mode = SpawnOptions::Output::stdout_;
@@ -457,6 +465,11 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
     im.proc = Subprocess::spawn(argv, o);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot start " + binary_ + ": " + e.what());
+  }
+  {
+    // How the next vmstackd (and stop_orphan) finds this QEMU; see argv::kPidFile.
+    std::ofstream pf(spec.run_dir + "/" + argv::kPidFile, std::ios::trunc);
+    pf << im.proc.pid() << '\n';
   }
 
   auto fail = [&](const std::string& why) -> std::runtime_error {
@@ -485,9 +498,9 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   im.state.spec = spec;
   im.state.driver = "qemu";
   im.state.pid = im.proc.pid();
-  im.state.qmp_socket = spec.run_dir + "/qmp.sock";
-  im.state.console_socket = spec.run_dir + "/console.sock";
-  im.state.console_log = spec.run_dir + "/console.log";
+  im.state.qmp_socket = spec.run_dir + "/" + argv::kQmpSocket;
+  im.state.console_socket = spec.run_dir + "/" + argv::kConsoleSocket;
+  im.state.console_log = spec.run_dir + "/" + argv::kConsoleLog;
   im.state.started = static_cast<int64_t>(std::time(nullptr));
   // Recorded before QMP is up: a daemon killed now finds the process from
   // this file on restart instead of orphaning it.
@@ -530,10 +543,7 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
       }
       if (!spec.start_paused && status == "paused") im.qmp->execute("cont", nullptr, left());
     }
-    if (spec.vnc) {
-      auto v = im.qmp->execute("query-vnc", nullptr, left());
-      if (v.value("enabled", false) && v.contains("service")) im.state.vnc_port = std::stoi(v["service"].get<std::string>());
-    }
+    if (spec.vnc) im.state.vnc_socket = spec.run_dir + "/" + argv::kVncSocket;
     if (spec.memory_target > 0 && spec.memory_target < spec.memory_static_max)
       im.qmp->execute("balloon", {{"value", spec.memory_target}}, left());
   } catch (const QmpConnectionError& e) {
@@ -590,6 +600,16 @@ std::unique_ptr<QemuDomain> QemuHypervisor::attach_qemu(const LiveState& state) 
   }
   QemuDomain::Impl::start_monitor(d->impl_);
   return d;
+}
+
+bool QemuHypervisor::stop_orphan(const std::string& run_dir) {
+  pid_t pid = running_qemu_in(run_dir);
+  if (pid <= 0) return false;
+  // Its own process group (setsid at launch): take any helper with it.
+  ::kill(-pid, SIGKILL);
+  ::kill(pid, SIGKILL);
+  if (auto p = reclaim_from_reaper(pid)) p->wait_for(5s);  // our child: reap it now
+  return true;
 }
 
 const LiveState& QemuDomain::state() const { return impl_->state; }

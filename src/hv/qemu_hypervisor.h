@@ -60,6 +60,7 @@ class QemuHypervisor final : public Hypervisor {
   std::unique_ptr<QemuDomain> launch_qemu(const DomainSpec& spec, std::chrono::milliseconds timeout);
   std::unique_ptr<Domain> attach(const LiveState& state) override;
   std::unique_ptr<QemuDomain> attach_qemu(const LiveState& state);
+  bool stop_orphan(const std::string& run_dir) override;
   const std::string& binary() const { return binary_; }
 
  private:

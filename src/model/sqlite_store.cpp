@@ -598,4 +598,24 @@ void SqliteStore::put_setting(const std::string& key, const std::string& value) 
   if (sqlite3_step(st.s) != SQLITE_DONE) throw ApiError(errors::INTERNAL_ERROR, {sqlite3_errmsg(db_)});
 }
 
+void SqliteStore::erase_setting(const std::string& key) {
+  std::unique_lock lk(mu_);
+  Stmt st(db_, "DELETE FROM settings WHERE key = ?");
+  sqlite3_bind_text(st.s, 1, key.c_str(), -1, SQLITE_TRANSIENT);
+  if (sqlite3_step(st.s) != SQLITE_DONE) throw ApiError(errors::INTERNAL_ERROR, {sqlite3_errmsg(db_)});
+}
+
+std::vector<std::pair<std::string, std::string>> SqliteStore::settings_with_prefix(const std::string& prefix) const {
+  std::shared_lock lk(mu_);
+  // substr() rather than LIKE: keys may hold '%' or '_'.
+  Stmt st(db_, "SELECT key, value FROM settings WHERE substr(key, 1, ?) = ? ORDER BY key");
+  sqlite3_bind_int(st.s, 1, static_cast<int>(prefix.size()));
+  sqlite3_bind_text(st.s, 2, prefix.c_str(), -1, SQLITE_TRANSIENT);
+  std::vector<std::pair<std::string, std::string>> out;
+  while (sqlite3_step(st.s) == SQLITE_ROW)
+    out.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(st.s, 0)),
+                     reinterpret_cast<const char*>(sqlite3_column_text(st.s, 1)));
+  return out;
+}
+
 }  // namespace vmstack::model

@@ -56,6 +56,8 @@ class SqliteStore final : public Store {
 
   std::optional<std::string> get_setting(const std::string& key) const override;
   void put_setting(const std::string& key, const std::string& value) override;
+  void erase_setting(const std::string& key) override;
+  std::vector<std::pair<std::string, std::string>> settings_with_prefix(const std::string& prefix) const override;
 
   // How many changes the log keeps (tests shrink it to exercise the fallback).
   void set_change_log_limit(size_t n);

@@ -106,7 +106,11 @@ class Store {
 
   // ---- host-local settings that are not XenAPI objects (users, probe cache).
   virtual std::optional<std::string> get_setting(const std::string& key) const = 0;
+  // Durable once it returns (the intent journal relies on it).
   virtual void put_setting(const std::string& key, const std::string& value) = 0;
+  virtual void erase_setting(const std::string& key) = 0;
+  // Every (key, value) whose key starts with `prefix`, in key order.
+  virtual std::vector<std::pair<std::string, std::string>> settings_with_prefix(const std::string& prefix) const = 0;
 };
 
 }  // namespace vmstack::model

@@ -120,4 +120,46 @@ std::string relay_console(int client, const std::string& socket_path, const std:
   return {};
 }
 
+namespace {
+
+// Writes all of buf to a non-blocking fd, waiting for room; false when the
+// peer has gone or the daemon stops.
+bool send_all_nb(int fd, const char* buf, size_t n, const std::atomic<bool>& stopping) {
+  for (size_t done = 0; done < n;) {
+    ssize_t w = ::send(fd, buf + done, n - done, MSG_NOSIGNAL);
+    if (w > 0) {
+      done += static_cast<size_t>(w);
+    } else if (w < 0 && (errno == EAGAIN || errno == EINTR)) {
+      pollfd out{fd, POLLOUT, 0};
+      ::poll(&out, 1, 500);
+      if (stopping) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string relay_stream(int client, const std::string& socket_path, const std::atomic<bool>& stopping) {
+  UniqueFd guest = connect_console(socket_path);
+  if (!guest) return "cannot connect to the console of the VM: " + std::string(std::strerror(errno));
+  char buf[16384];
+  pollfd p[2] = {{client, POLLIN, 0}, {guest.get(), POLLIN, 0}};
+  while (!stopping) {
+    if (::poll(p, 2, 500) < 0) {
+      if (errno == EINTR) continue;
+      return {};
+    }
+    for (int i = 0; i < 2; ++i) {
+      if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+      ssize_t r = ::read(p[i].fd, buf, sizeof buf);
+      if (r < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+      if (r <= 0 || !send_all_nb(p[1 - i].fd, buf, static_cast<size_t>(r), stopping)) return {};
+    }
+  }
+  return {};
+}
+
 }  // namespace vmstack::ops

@@ -20,4 +20,9 @@ namespace vmstack::ops {
 std::string relay_console(int client, const std::string& socket_path, const std::string& log_path,
                           const std::atomic<bool>& stopping);
 
+// Relays bytes both ways between `client` and the unix socket at
+// `socket_path` (a VNC console: RFB is the client's business) until either
+// side closes or `stopping` is set. Returns "" or why it could not connect.
+std::string relay_stream(int client, const std::string& socket_path, const std::atomic<bool>& stopping);
+
 }  // namespace vmstack::ops

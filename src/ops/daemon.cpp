@@ -17,7 +17,9 @@
 #include "ops/dispatch.h"
 #include "ops/domains.h"
 #include "ops/host.h"
+#include "ops/journal.h"
 #include "ops/networks.h"
+#include "ops/recovery.h"
 #include "ops/sessions.h"
 #include "ops/storage.h"
 #include "ops/tasks.h"
@@ -71,12 +73,11 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   fs::create_directories(cfg_.state_dir);
   fs::create_directories(cfg_.run_dir);
   // Private whatever the umask and whatever an older version left: the
-  // database holds password hashes, the run dirs guests' consoles. The state
-  // and run dirs are traversable (not listable) so a guest's QEMU, running as
-  // its own user, reaches its run dir; everything inside is root's or its.
-  const auto traversable = fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec;
-  fs::permissions(cfg_.state_dir, traversable, fs::perm_options::replace);
-  fs::permissions(cfg_.run_dir, traversable, fs::perm_options::replace);
+  // database holds password hashes, the run dirs guests' consoles. A guest's
+  // QEMU, running as its own user, needs no way through them: it runs in its
+  // run dir (see hv::argv::kQmpSocket) and gets everything else as descriptors.
+  fs::permissions(cfg_.state_dir, fs::perms::owner_all, fs::perm_options::replace);
+  fs::permissions(cfg_.run_dir, fs::perms::owner_all, fs::perm_options::replace);
   store_ = std::make_unique<model::SqliteStore>(cfg_.db_path);
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::error_code ec;
@@ -84,17 +85,18 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   }
   sr_drivers_ = std::make_unique<storage::SrDrivers>();
   sr_drivers_->add(std::make_unique<storage::FileSr>());
+  journal_ = std::make_unique<Journal>(*store_);
   sessions_ = std::make_unique<Sessions>(*store_);
   sessions_->set_limits(cfg_.session_timeout, cfg_.max_sessions_per_user);
-  storage_ = std::make_unique<Storage>(*store_, *sr_drivers_, cfg_.state_dir);
+  storage_ = std::make_unique<Storage>(*store_, *sr_drivers_, *journal_, cfg_.state_dir);
   networks_ = std::make_unique<Networks>(*store_, *backends_.network);
   domains_ = std::make_unique<Domains>(*store_, *backends_.hypervisor, *networks_, cfg_.run_dir);
   domains_->set_uid_base(cfg_.qemu_uid_base);
   admission_ = std::make_unique<Admission>(*store_, cfg_.host_memory_reserve);
-  power_ = std::make_unique<VmPower>(*store_, *domains_, *storage_, *networks_, *admission_,
+  power_ = std::make_unique<VmPower>(*store_, *domains_, *storage_, *networks_, *admission_, *journal_,
                                      PowerSettings{cfg_.run_dir, hv::Accel::tcg, cfg_.clean_shutdown_timeout_s,
                                                    cfg_.boot_dirs, cfg_.qemu_args_dir});
-  admin_ = std::make_unique<VmAdmin>(*store_, *storage_, *networks_, *power_);
+  admin_ = std::make_unique<VmAdmin>(*store_, *storage_, *networks_, *power_, *journal_);
   tasks_ = std::make_unique<Tasks>(*store_, cfg_.task_threads);
   dispatcher_ = std::make_unique<Dispatcher>(model::datamodel(), *store_, *tasks_,
                                              [this](const std::string& s) { sessions_->check(s); });
@@ -134,13 +136,17 @@ void Daemon::init() {
   networks_->ensure_bridges();
   auto generated = sessions_->ensure_root_user(cfg_.root_password, cfg_.state_dir + "/root-password");
   if (!generated.empty()) spdlog::info("created user root; its password is in {}/root-password", cfg_.state_dir);
-  // A daemon killed mid-verb leaves its operation locks behind.
+  // A daemon killed mid-verb left its domains running, its intents in the
+  // journal and its operation locks on the records: adopt the domains, finish
+  // or undo the intents (which may still need the records' devices), then
+  // drop the locks nobody holds any more.
+  domains_->reattach_all();
+  Recovery(*store_, *journal_, *domains_, *storage_, *networks_, *admin_).run();
   for (const auto& vm : store_->all("VM")) {
     if (!store_->get_field("VM", vm, "current_operations").as_struct().empty())
       store_->set_field("VM", vm, "current_operations", Struct{});
     refresh_allowed_operations(*store_, vm);
   }
-  domains_->reattach_all();
 }
 
 void Daemon::serve() {
@@ -171,14 +177,18 @@ void Daemon::serve_console(const std::string& target, int fd) {
   };
   std::string console = query_param(target, "ref"), session = query_param(target, "session_id");
   std::optional<hv::LiveState> state;
+  bool rfb = false;
   try {
     sessions_->check(session);
     auto vm = store_->get_field("console", console, "VM").as_string();
+    rfb = store_->get_field("console", console, "protocol").as_string() == "rfb";
     state = domains_->live_state(vm);
     if (!state) return fail("VM_BAD_POWER_STATE: the VM is not running");
   } catch (const ApiError& e) {
     return fail(join(e.description(), " "));
   }
+  // A VNC console is the guest's RFB stream, nothing added (no text either).
+  if (rfb) return (void)relay_stream(fd, state->vnc_socket, stopping_);
   auto why = relay_console(fd, state->console_socket, state->console_log, stopping_);
   if (!why.empty()) fail(why);
 }

@@ -26,6 +26,7 @@ namespace vmstack::ops {
 class Admission;
 class Dispatcher;
 class Domains;
+class Journal;
 class Networks;
 class Sessions;
 class Storage;
@@ -74,6 +75,7 @@ class Daemon {
   std::unique_ptr<model::Store> store_;
   Backends backends_;
   std::unique_ptr<storage::SrDrivers> sr_drivers_;
+  std::unique_ptr<Journal> journal_;
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<Networks> networks_;

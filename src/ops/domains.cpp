@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <set>
 
+#include "core/crash_point.h"
 #include "core/error.h"
 #include "core/uuid.h"
 #include "ops/networks.h"
@@ -80,6 +81,8 @@ void Domains::watch(const std::string& vm, const std::shared_ptr<RunningDomain>&
   {
     std::lock_guard lk(mu_);
     running_[vm] = r;
+    // Its QEMU's user stays its own while it runs (after a restart too).
+    if (int uid = r->dom->state().spec.uid; uid >= 0) uids_[vm] = uid;
   }
   std::weak_ptr<RunningDomain> w = r;
   r->dom->set_event_handler([this, vm, w](hv::Domain::Event ev, const std::string& detail) {
@@ -111,8 +114,8 @@ void Domains::record_running(const std::string& vm, const hv::LiveState& s, bool
   for (const auto& c : store_.find("console", "VM", vm)) store_.destroy("console", c);
   store_.create("console", {{"protocol", "vt100"}, {"location", "unix:" + s.console_socket}, {"VM", vm},
                             {"other_config", Struct{{"log", s.console_log}}}});
-  if (s.vnc_port >= 0)
-    store_.create("console", {{"protocol", "rfb"}, {"location", "vnc://127.0.0.1:" + std::to_string(s.vnc_port)}, {"VM", vm}});
+  if (!s.vnc_socket.empty())
+    store_.create("console", {{"protocol", "rfb"}, {"location", "unix:" + s.vnc_socket}, {"VM", vm}});
   for (const auto& vbd : store_.find("VBD", "VM", vm)) store_.set_field("VBD", vbd, "currently_attached", true);
 }
 
@@ -154,6 +157,7 @@ void Domains::halt(const std::string& vm, const std::shared_ptr<RunningDomain>& 
       } catch (const std::exception& e) {
         spdlog::warn("VM {}: stop: {}", vm, e.what());
       }
+      crash_point("halt.after_stop");
       r->dom.reset();
     }
   }
@@ -259,10 +263,6 @@ void Domains::reattach_all() {
       if (state) hv::remove_live_state(state->spec.run_dir);
       record_halted(vm, why);
       continue;
-    }
-    if (state->spec.uid >= 0) {
-      std::lock_guard lk(mu_);
-      uids_[vm] = state->spec.uid;  // the slot stays the guest's
     }
     auto status = dom->query_status();
     auto r = std::make_shared<RunningDomain>();

@@ -8,6 +8,7 @@
 #include "core/strings.h"
 #include "core/uuid.h"
 #include "ops/dispatch.h"
+#include "ops/journal.h"
 
 namespace vmstack::ops {
 
@@ -87,7 +88,10 @@ std::string Storage::vdi_create(const std::string& sr, const std::string& name, 
   if (!store_.exists("SR", sr)) throw ApiError(errors::HANDLE_INVALID, {"SR", sr});
   if (virtual_size <= 0) throw ApiError(errors::INVALID_VALUE, {"virtual_size", std::to_string(virtual_size)});
   auto uuid = make_uuid();
+  auto intent = journal_.begin("vdi_file", uuid);
+  intent.set("sr", sr);
   auto img = driver(sr).vdi_create(sr_context(sr), uuid, virtual_size, storage::VdiKind::disk);
+  crash_point("vdi_create.after_image");
   auto vdi = store_.create("VDI", {{"uuid", uuid},
                                    {"name_label", name},
                                    {"SR", sr},
@@ -122,6 +126,8 @@ std::string Storage::vdi_copy(const std::string& vdi, const std::string& sr, con
   if (&driver(sr) != &drv)
     throw ApiError(errors::SR_BACKEND_FAILURE, {"copy between SRs of different types is not supported yet", "", sr});
   auto uuid = make_uuid();
+  auto intent = journal_.begin("vdi_file", uuid);
+  intent.set("sr", sr);
   auto img = drv.vdi_copy(sr_context(from), rec["location"].as_string(), sr_context(sr), uuid);
   Struct fields{{"uuid", uuid},
                 {"name_label", name},
@@ -148,6 +154,8 @@ std::string Storage::vdi_clone(const std::string& vdi) {
 
 std::string Storage::suspend_vdi_create(const std::string& sr, const std::string& vm_name) {
   auto uuid = make_uuid();
+  auto intent = journal_.begin("vdi_file", uuid);
+  intent.set("sr", sr);
   auto img = driver(sr).vdi_create(sr_context(sr), uuid, 0, storage::VdiKind::suspend_image);
   return store_.create("VDI", {{"uuid", uuid},
                                {"name_label", "Suspend image of " + vm_name},
@@ -173,6 +181,17 @@ void Storage::refresh_usage(const std::string& sr) {
   store_.update("SR", sr, {{"virtual_allocation", virt},
                            {"physical_utilisation", usage.physical_utilisation},
                            {"physical_size", usage.physical_size}});
+}
+
+void Storage::forget_unrecorded_image(const std::string& sr, const std::string& vdi_uuid) {
+  try {
+    store_.ref_by_uuid("VDI", vdi_uuid);
+    return;  // recorded: the image is the VDI's
+  } catch (const ApiError&) {
+  }
+  if (!store_.exists("SR", sr)) return;
+  driver(sr).vdi_cleanup(sr_context(sr), vdi_uuid);
+  spdlog::info("removed the image of VDI {} in SR {}: its creation was interrupted", vdi_uuid, sr);
 }
 
 storage::DiskSource Storage::disk_source(const std::string& vdi) const {

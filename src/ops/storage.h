@@ -11,11 +11,14 @@
 namespace vmstack::ops {
 
 class Dispatcher;
+class Journal;
 
 class Storage {
  public:
-  Storage(model::Store& store, storage::SrDrivers& drivers, std::string state_dir)
-      : store_(store), drivers_(drivers), state_dir_(std::move(state_dir)) {}
+  // Every image it has a driver make is journaled first ("vdi_file"), so an
+  // interrupted creation or copy leaves no file nothing refers to.
+  Storage(model::Store& store, storage::SrDrivers& drivers, Journal& journal, std::string state_dir)
+      : store_(store), drivers_(drivers), journal_(journal), state_dir_(std::move(state_dir)) {}
 
   void set_host(const std::string& host_ref) { host_ = host_ref; }
 
@@ -45,10 +48,13 @@ class Storage {
   void refresh_usage(const std::string& sr);
   // What the hypervisor opens for the VDI (path, format), from its SR's driver.
   storage::DiskSource disk_source(const std::string& vdi) const;
+  // Recovery: the image of `vdi_uuid` in `sr`, if no VDI record claims it.
+  void forget_unrecorded_image(const std::string& sr, const std::string& vdi_uuid);
 
  private:
   model::Store& store_;
   storage::SrDrivers& drivers_;
+  Journal& journal_;
   std::string state_dir_;
   std::string host_;
 };

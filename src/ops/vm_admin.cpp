@@ -4,11 +4,13 @@
 #include <pugixml.hpp>
 #include <set>
 
+#include "core/crash_point.h"
 #include "core/error.h"
 #include "core/strings.h"
 #include "core/uuid.h"
 #include "model/lifecycle.h"
 #include "ops/dispatch.h"
+#include "ops/journal.h"
 #include "ops/networks.h"
 #include "ops/storage.h"
 #include "ops/vm_power.h"
@@ -43,6 +45,7 @@ std::string VmAdmin::create(const Struct& record) {
 }
 
 void VmAdmin::destroy(const std::string& vm) {
+  auto intent = journal_.begin("destroy", vm);
   auto rec = store_.get_record("VM", vm);
   auto suspend = rec["suspend_VDI"].as_string();
   if (store_.exists("VDI", suspend)) storage_.vdi_destroy(suspend);
@@ -50,6 +53,7 @@ void VmAdmin::destroy(const std::string& vm) {
   for (const auto& v : store_.find("VBD", "VM", vm)) store_.destroy("VBD", v);
   for (const auto& v : store_.find("VIF", "VM", vm)) store_.destroy("VIF", v);
   for (const auto& c : store_.find("console", "VM", vm)) store_.destroy("console", c);
+  crash_point("destroy.after_devices");
   store_.destroy("VM", vm);
 }
 
@@ -60,7 +64,13 @@ std::string VmAdmin::copy(const std::string& vm, const std::string& name, const 
   for (const auto& field : cls.fields)
     if (!field.derived() && !kRuntimeFields.count(field.name)) f[field.name] = rec[field.name];
   f["name_label"] = name;
+  // The new VM's uuid and each disk made for it are journaled before they
+  // exist: a crash at any step leaves nothing recovery cannot find.
+  f["uuid"] = make_uuid();
+  auto intent = journal_.begin("copy", vm);
+  intent.set("new_vm_uuid", f["uuid"]);
   auto out = store_.create("VM", std::move(f));
+  crash_point("copy.after_vm");
   std::vector<std::string> new_vdis;
   try {
     for (const auto& vbd_ref : rec["VBDs"].as_array()) {
@@ -76,9 +86,11 @@ std::string VmAdmin::copy(const std::string& vm, const std::string& name, const 
         auto sr = sr_override.empty() ? store_.get_field("VDI", vdi, "SR").as_string() : sr_override;
         vdi = storage_.vdi_copy(vdi, sr, store_.get_field("VDI", vdi, "name_label").as_string());
         new_vdis.push_back(vdi);
+        intent.add("vdis", vdi);
       }
       nv["VDI"] = vdi;
       store_.create("VBD", std::move(nv));
+      crash_point("copy.after_disk");
     }
     for (const auto& vif_ref : rec["VIFs"].as_array()) {
       auto vif = store_.get_record("VIF", vif_ref.as_string());
@@ -108,6 +120,9 @@ std::string VmAdmin::copy(const std::string& vm, const std::string& name, const 
 // xapi's provision spec: <provision><disk device="0" size="…" sr="uuid"
 // bootable="true" type="system"/></provision> in other_config:disks.
 void VmAdmin::provision(const std::string& vm) {
+  // Until the spec is removed from other_config below, an interrupted
+  // provision is undone (its disks destroyed) so it can simply run again.
+  auto intent = journal_.begin("provision", vm);
   auto oc = store_.get_field("VM", vm, "other_config");
   const auto& spec = oc["disks"];
   if (spec.is_string() && !spec.as_string().empty()) {
@@ -127,12 +142,14 @@ void VmAdmin::provision(const std::string& vm) {
         std::string device = disk.attribute("device").as_string("0");
         auto vdi = storage_.vdi_create(sr, name + " " + device, size, disk.attribute("type").as_string("system"));
         made.push_back(vdi);
+        intent.add("vdis", vdi);
         store_.create("VBD", {{"VM", vm},
                               {"VDI", vdi},
                               {"userdevice", device},
                               {"bootable", disk.attribute("bootable").as_bool(false)},
                               {"mode", "RW"},
                               {"type", "Disk"}});
+        crash_point("provision.after_disk");
       }
     } catch (...) {
       for (const auto& vdi : made) {

@@ -10,14 +10,16 @@
 namespace vmstack::ops {
 
 class Dispatcher;
+class Journal;
 class Networks;
 class Storage;
 class VmPower;
 
 class VmAdmin {
  public:
-  VmAdmin(model::Store& store, Storage& storage, Networks& networks, VmPower& power)
-      : store_(store), storage_(storage), networks_(networks), power_(power) {}
+  // Copies, provisioning and destruction are journaled (ops/journal.h).
+  VmAdmin(model::Store& store, Storage& storage, Networks& networks, VmPower& power, Journal& journal)
+      : store_(store), storage_(storage), networks_(networks), power_(power), journal_(journal) {}
 
   std::string create(const Struct& record);
   void destroy(const std::string& vm);
@@ -38,6 +40,7 @@ class VmAdmin {
   Storage& storage_;
   Networks& networks_;
   VmPower& power_;
+  Journal& journal_;
 };
 
 void bind_vm_admin(Dispatcher& d, VmAdmin& admin, model::Store& store);

@@ -12,6 +12,7 @@
 #include "ops/boot_files.h"
 #include "ops/dispatch.h"
 #include "ops/domains.h"
+#include "ops/journal.h"
 #include "ops/networks.h"
 #include "ops/storage.h"
 #include "ops/vm_record.h"
@@ -102,6 +103,7 @@ void VmPower::launch(const std::string& vm, hv::DomainSpec spec, bool paused, co
     domains_.release_uid(vm);
     rethrow_hv(failure, e);
   }
+  crash_point("launch.after_hypervisor");
   auto pid = dom->state().pid;
   domains_.adopt(vm, std::move(dom), paused);
   spdlog::info("VM {} running: pid {}{}", vm, pid, spec.incoming_file.empty() ? "" : " (resumed)");
@@ -122,7 +124,9 @@ void VmPower::start(const std::string& vm, bool paused) {
   // Everything that can fail without side effects first: the taps come last.
   auto spec = spec_for(vm);
   spec.start_paused = paused;
+  auto intent = journal_.begin("start", vm);
   plug(vm, spec);
+  crash_point("start.before_launch");
   // A fresh boot starts a fresh console log (suspend/resume keeps it).
   std::error_code ec;
   fs::remove(spec.run_dir + "/console.log", ec);
@@ -142,6 +146,7 @@ void VmPower::clean_shutdown(const std::string& vm) {
       spdlog::warn("VM {}: system_powerdown: {}", vm, e.what());
     }
   }
+  crash_point("shutdown.after_powerdown");
   auto timeout = std::chrono::seconds(settings_.clean_shutdown_timeout_s);
   if (domains_.wait_guest_off(*r, timeout))
     domains_.halt(vm, r, "clean shutdown");
@@ -230,7 +235,10 @@ void VmPower::suspend(const std::string& vm) {
   }
   if (sr.empty()) sr = store_.get_field("pool", store_.all("pool").at(0), "suspend_image_SR").as_string();
   if (!store_.exists("SR", sr)) throw ApiError(errors::VM_REQUIRES_SR, {vm, sr});
+  auto intent = journal_.begin("suspend", vm);
   auto vdi = storage_.suspend_vdi_create(sr, store_.get_field("VM", vm, "name_label").as_string());
+  intent.set("vdi", vdi);
+  crash_point("suspend.after_image_created");
   auto path = storage_.disk_source(vdi).path;
   try {
     std::lock_guard lk(r->mu);
@@ -244,8 +252,12 @@ void VmPower::suspend(const std::string& vm) {
     storage_.vdi_destroy(vdi);
     rethrow_hv("suspend failed", e);
   }
+  // The image is complete: from here an interrupted suspend ends Suspended.
+  intent.set("saved", "true");
+  crash_point("suspend.after_save");
   storage_.vdi_refresh(vdi);
   domains_.halt(vm, r, "suspended");
+  crash_point("suspend.after_halt");
   update_vm(store_, vm, {{"power_state", "Suspended"}, {"suspend_VDI", vdi}});
 }
 
@@ -256,8 +268,11 @@ void VmPower::resume(const std::string& vm, bool paused) {
   auto spec = spec_for(vm);
   spec.incoming_file = storage_.disk_source(vdi).path;
   spec.start_paused = paused;
+  auto intent = journal_.begin("resume", vm);
+  intent.set("vdi", vdi);
   plug(vm, spec);
   launch(vm, std::move(spec), paused, "resume failed");
+  crash_point("resume.after_launch");
   // The image has served its purpose; a later suspend writes a new one.
   storage_.vdi_destroy(vdi);
 }

@@ -14,6 +14,7 @@ namespace vmstack::ops {
 
 class Admission;
 class Dispatcher;
+class Journal;
 class Domains;
 class Networks;
 class Storage;
@@ -28,13 +29,15 @@ struct PowerSettings {
 
 class VmPower {
  public:
+  // Start, suspend and resume are journaled (ops/journal.h) step by step.
   VmPower(model::Store& store, Domains& domains, Storage& storage, Networks& networks, Admission& admission,
-          PowerSettings settings)
+          Journal& journal, PowerSettings settings)
       : store_(store),
         domains_(domains),
         storage_(storage),
         networks_(networks),
         admission_(admission),
+        journal_(journal),
         settings_(std::move(settings)) {}
 
   void set_accel(hv::Accel a) { settings_.accel = a; }
@@ -71,6 +74,7 @@ class VmPower {
   Storage& storage_;
   Networks& networks_;
   Admission& admission_;
+  Journal& journal_;
   PowerSettings settings_;
 };
 

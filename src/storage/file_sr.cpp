@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/crash_point.h"
 #include "core/error.h"
 #include "core/fd.h"
 #include "core/process.h"
@@ -117,7 +118,11 @@ VdiImage FileSr::vdi_create(const SrContext& sr, const std::string& vdi_uuid, in
   img.location = vdi_uuid + ".qcow2";
   img.format = "qcow2";
   std::string path = dir + "/" + img.location;
-  check(run_command({"qemu-img", "create", "-q", "-f", "qcow2", path, std::to_string(virtual_size)}), "qemu-img create");
+  SpawnOptions o;
+  o.die_with_parent = true;
+  check(run_command({"qemu-img", "create", "-q", "-f", "qcow2", path, std::to_string(virtual_size)},
+                    std::chrono::seconds(60), {}, o),
+        "qemu-img create");
   ::chmod(path.c_str(), 0600);
   img.virtual_size = virtual_size;
   img.physical_utilisation = allocated(path);
@@ -138,8 +143,14 @@ VdiImage FileSr::vdi_copy(const SrContext& from, const std::string& location, co
   img.format = format_of(location);
   img.location = new_uuid + location.substr(location.rfind('.'));
   std::string dst = dir_of(to) + "/" + img.location;
-  // Reflinked where the filesystem can (XFS, btrfs): instant and thin.
-  check(run_command({"cp", "--reflink=auto", "--sparse=always", src, dst}, std::chrono::minutes(30)), "copy of " + src);
+  // Reflinked where the filesystem can (XFS, btrfs): instant and thin. The
+  // copy dies with the daemon's thread: a daemon killed mid-copy leaves no
+  // copy running on behind it (its next start removes the partial image).
+  SpawnOptions o;
+  o.die_with_parent = true;
+  check(run_command({"cp", "--reflink=auto", "--sparse=always", src, dst}, std::chrono::minutes(30), {}, o,
+                    [] { crash_point("vdi_copy.running"); }),
+        "copy of " + src);
   ::chmod(dst.c_str(), 0600);
   img.virtual_size = virtual_size_of(dst, img.format);
   img.physical_utilisation = allocated(dst);
@@ -159,6 +170,12 @@ VdiImage FileSr::vdi_stat(const SrContext& sr, const std::string& location) {
   img.physical_utilisation = allocated(path);
   img.virtual_size = virtual_size_of(path, img.format);
   return img;
+}
+
+void FileSr::vdi_cleanup(const SrContext& sr, const std::string& vdi_uuid) {
+  if (vdi_uuid.empty() || vdi_uuid.find('/') != std::string::npos || vdi_uuid[0] == '.') return;
+  std::string dir = dir_of(sr);
+  for (const char* ext : {".qcow2", ".raw", ".suspend"}) ::unlink((dir + "/" + vdi_uuid + ext).c_str());
 }
 
 DiskSource FileSr::vdi_source(const SrContext& sr, const std::string& location) {

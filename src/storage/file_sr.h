@@ -21,6 +21,7 @@ class FileSr final : public SrDriver {
   VdiImage vdi_clone(const SrContext& sr, const std::string& location, const std::string& new_uuid) override;
   VdiImage vdi_stat(const SrContext& sr, const std::string& location) override;
   DiskSource vdi_source(const SrContext& sr, const std::string& location) override;
+  void vdi_cleanup(const SrContext& sr, const std::string& vdi_uuid) override;
 
   // The SR's directory (device_config:location); throws SR_BACKEND_FAILURE if unset.
   static std::string dir_of(const SrContext& sr);

@@ -68,6 +68,9 @@ class SrDriver {
   virtual VdiImage vdi_stat(const SrContext& sr, const std::string& location) = 0;
   // What to open; throws SR_BACKEND_FAILURE when the image is not in this SR.
   virtual DiskSource vdi_source(const SrContext& sr, const std::string& location) = 0;
+  // Removes whatever image vdi_create/vdi_copy/vdi_clone may have left for
+  // `vdi_uuid` (a verb interrupted before its record was written).
+  virtual void vdi_cleanup(const SrContext& sr, const std::string& vdi_uuid) = 0;
 };
 
 // The drivers this host has, by SR.type.

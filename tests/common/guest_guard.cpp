@@ -26,14 +26,15 @@ std::string guest_dir() {
 
 void kill_guests_under(const std::string& dir) {
   std::error_code ec;
+  const auto root = fs::weakly_canonical(dir, ec).string();
   for (const auto& e : fs::recursive_directory_iterator(dir, ec)) {
     if (e.path().filename() != "qemu.pid") continue;
     std::ifstream in(e.path());
     pid_t pid = 0;
     if (!(in >> pid) || pid <= 0) continue;
-    std::ifstream cmd("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string args((std::istreambuf_iterator<char>(cmd)), std::istreambuf_iterator<char>());
-    if (args.find(dir) != std::string::npos) ::kill(pid, SIGKILL);
+    // vmstack's QEMUs run in their run dirs (a recycled pid does not).
+    auto cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec).string();
+    if (!ec && cwd.rfind(root, 0) == 0) ::kill(pid, SIGKILL);
   }
 }
 

@@ -16,6 +16,7 @@
 #include "core/process.h"
 #include "free_port.h"
 #include "guest_guard.h"
+#include "vmstackd_process.h"
 
 namespace vmstack::test {
 namespace {
@@ -25,76 +26,23 @@ using namespace std::chrono_literals;
 const std::string kBin = VMSTACK_BIN_DIR;
 const std::string kMarker = "vmstack-guest: init reached";
 
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 class XeE2E : public ::testing::Test {
  protected:
   void SetUp() override {
     if (guest_dir().empty()) GTEST_SKIP() << "guest fixture could not be built (tools/guest-fixture.sh failed)";
-    char tmpl[] = "/tmp/vmstack-e2e-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    state_ = tmpl;
     port_ = free_tcp_port();
     ASSERT_GT(port_, 0);
     start_daemon();
   }
-  void TearDown() override {
-    if (state_.empty()) return;
-    // Leave no guest behind, whatever failed.
-    auto all = xe({"vm-list", "--minimal"}).out;
-    std::stringstream ss(trim(all));
-    for (std::string uuid; std::getline(ss, uuid, ',');)
-      if (!uuid.empty()) xe({"vm-shutdown", "uuid=" + uuid, "--force"});
-    if (daemon_.valid()) {
-      daemon_.kill(SIGTERM);
-      daemon_.wait_for(10s);
-    }
-    kill_guests_under(state_);
-    std::error_code ec;
-    fs::remove_all(state_, ec);
-  }
 
-  void start_daemon() {
-    SpawnOptions o;
-    o.stdout_mode = SpawnOptions::Output::file;
-    o.stdout_path = state_ + ".log";
-    o.stderr_mode = SpawnOptions::Output::stdout_;
-    o.env_overrides["VMSTACK_ROOT_PASSWORD"] = "e2e-secret";
-    daemon_ = Subprocess::spawn({kBin + "/vmstackd", "--state-dir", state_, "--accel", "tcg", "--guest-dir", guest_dir(),
-                                 "--listen", "127.0.0.1:" + std::to_string(port_), "--clean-shutdown-timeout", "30"},
-                                o);
-    // ASan builds on a loaded 2-core CI machine start slowly: wait by the
-    // clock, and fail at once (with the daemon's log) if it died.
-    auto deadline = std::chrono::steady_clock::now() + 90s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (daemon_.try_wait()) FAIL() << "vmstackd exited (" << daemon_.describe_status() << "):\n" << daemon_log();
-      if (xe({"host-list", "--minimal"}, 20s).ok()) return;
-      std::this_thread::sleep_for(100ms);
-    }
-    FAIL() << "vmstackd did not come up in 90 s; its log:\n" << daemon_log();
-  }
-
-  std::string daemon_log() const {
-    std::ifstream in(state_ + ".log");
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  }
-
+  void start_daemon() { ASSERT_EQ(d_.start({}, port_), ""); }
   CommandResult xe(std::vector<std::string> args, std::chrono::milliseconds timeout = 120s) {
-    args.insert(args.begin(), kBin + "/xe");
-    SpawnOptions o;
-    o.env_overrides["VMSTACK_SOCKET"] = state_ + "/xapi.sock";
-    o.env_overrides["HOME"] = state_;  // no ~/.xe of the machine's user
-    return run_command(args, timeout, {}, o);
+    return d_.xe(std::move(args), timeout);
   }
   std::string ok(std::vector<std::string> args) {
     auto r = xe(args);
     EXPECT_TRUE(r.ok()) << format_argv(args) << " exit " << r.exit_code << "\n" << r.out << r.err;
-    return trim(r.out);
+    return trim_output(r.out);
   }
   // param-get/-set take uuid= only, as xe's do.
   std::string power(const std::string& uuid) { return ok({"vm-param-get", "uuid=" + uuid, "param-name=power-state"}); }
@@ -102,7 +50,7 @@ class XeE2E : public ::testing::Test {
   // `xe console` until the marker shows (`boots` times), then hang up.
   bool console_shows_marker(const std::string& vm, int boots = 1) {
     SpawnOptions o;
-    o.env_overrides["VMSTACK_SOCKET"] = state_ + "/xapi.sock";
+    o.env_overrides["VMSTACK_SOCKET"] = d_.state_dir() + "/xapi.sock";
     o.stdout_mode = SpawnOptions::Output::pipe;
     auto p = Subprocess::spawn({kBin + "/xe", "console", "vm=" + vm}, o);
     std::string got;
@@ -126,9 +74,8 @@ class XeE2E : public ::testing::Test {
     return count() >= boots;
   }
 
-  std::string state_;
+  VmstackdProcess d_;
   int port_ = 0;
-  Subprocess daemon_;
 };
 
 TEST_F(XeE2E, InstallStartConsolePauseShutdownRestartDestroy) {
@@ -160,13 +107,11 @@ TEST_F(XeE2E, InstallStartConsolePauseShutdownRestartDestroy) {
   // Restart the daemon (TERM, then kill -9) while the guest runs.
   ok({"vm-start", "vm=e2e"});
   auto domid = ok({"vm-param-get", "uuid=" + uuid, "param-name=domid"});
-  daemon_.kill(SIGTERM);
-  ASSERT_TRUE(daemon_.wait_for(15s));
+  ASSERT_TRUE(d_.stop(SIGTERM));
   start_daemon();
   EXPECT_EQ(power(uuid), "running");
   EXPECT_EQ(ok({"vm-param-get", "uuid=" + uuid, "param-name=domid"}), domid);
-  daemon_.kill(SIGKILL);
-  ASSERT_TRUE(daemon_.wait_for(15s));
+  ASSERT_TRUE(d_.stop(SIGKILL));
   start_daemon();
   EXPECT_EQ(power(uuid), "running");
   EXPECT_EQ(ok({"vm-param-get", "uuid=" + uuid, "param-name=domid"}), domid);
@@ -194,7 +139,7 @@ TEST_F(XeE2E, WrongPasswordAndBadInputAreRefused) {
   EXPECT_NE(unknown.exit_code, 0);
   auto mem = xe({"vm-install", "template=Demo Linux (direct kernel boot)", "new-name-label=m"});
   ASSERT_TRUE(mem.ok()) << mem.err;
-  auto uuid = trim(mem.out);
+  auto uuid = trim_output(mem.out);
   auto viol = xe({"vm-memory-limits-set", "vm=m", "static-min=64MiB", "static-max=128MiB", "dynamic-min=256MiB",
                   "dynamic-max=256MiB"});
   EXPECT_EQ(viol.exit_code, 1);

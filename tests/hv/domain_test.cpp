@@ -123,7 +123,7 @@ TEST(Domain, FullLifecycle) {
   EXPECT_EQ(info.qmp_socket, run + "/qmp.sock");
   EXPECT_EQ(info.console_socket, run + "/console.sock");
   EXPECT_EQ(info.console_log, run + "/console.log");
-  EXPECT_EQ(info.vnc_port, -1);
+  EXPECT_EQ(info.vnc_socket, "");
   EXPECT_TRUE(dom->alive());
   // QEMU is our child, leader of its own session (survives our death).
   EXPECT_EQ(::getpgid(info.pid), info.pid);
@@ -256,10 +256,12 @@ TEST(Domain, AttachToForeignQemu) {
   fs::create_directories(spec.run_dir);
   auto argv = build_qemu_argv(spec);
   // sh is our child; QEMU is sh's child, so not ours.
-  std::vector<std::string> sh = {"sh", "-c", "\"$@\" >/dev/null 2>&1 & wait", "sh"};
+  // It runs in its run dir and its pid goes to qemu.pid, as vmstack does it.
+  std::vector<std::string> sh = {"sh", "-c", "\"$@\" >/dev/null 2>&1 & echo $! > qemu.pid; wait", "sh"};
   sh.insert(sh.end(), argv.begin(), argv.end());
   SpawnOptions o;
   o.new_session = true;
+  o.cwd = spec.run_dir;
   auto parent = Subprocess::spawn(sh, o);
 
   LiveState info;
@@ -275,7 +277,6 @@ TEST(Domain, AttachToForeignQemu) {
   hvtest::QemuTracker qemus;
   qemus.track(info.pid);
   ASSERT_NE(info.pid, parent.pid());
-  // QEMU writes its pidfile before it creates its chardevs.
   for (int i = 0; i < 500 && !fs::exists(info.qmp_socket); ++i) std::this_thread::sleep_for(20ms);
 
   // Wrong identities are refused: a live pid that is not this QEMU, no pid.
@@ -389,11 +390,17 @@ TEST(Domain, HvmLaunchWithVnc) {
   auto dom = qemu.launch_qemu(spec, 30s);
   hvtest::QemuTracker qemus;
   qemus.track(dom->state().pid);
-  EXPECT_GE(dom->state().vnc_port, 5900);
-  EXPECT_LT(dom->state().vnc_port, 6000);
+  // VNC on a unix socket in the run dir, no TCP port.
+  EXPECT_EQ(dom->state().vnc_socket, spec.run_dir + "/vnc.sock");
   auto vnc = dom->qmp().execute("query-vnc");
-  EXPECT_EQ(vnc["host"], "127.0.0.1");
-  EXPECT_EQ(vnc["family"], "ipv4");
+  EXPECT_EQ(vnc["family"], "unix");
+  {
+    UniqueFd fd(hvtest::connect_unix(dom->state().vnc_socket, 5s));
+    ASSERT_TRUE(fd);
+    char banner[12] = {};
+    EXPECT_EQ(::read(fd.get(), banner, sizeof banner), 12);
+    EXPECT_EQ(std::string(banner, 4), "RFB ");
+  }
   EXPECT_EQ(dom->query_status(), RunState::paused);
   dom->stop();
   EXPECT_FALSE(dom->alive());
@@ -514,7 +521,7 @@ TEST(Domain, DeprivilegedGuestGetsDescriptorsNotPaths) {
   vmstack::test::NetnsGuard ns;  // for the tap of the hotplugged NIC
   QemuHypervisor qemu;
   hvtest::TempDir tmp;
-  ::chmod(tmp.path.c_str(), 0711);  // the run dir's parent: traversable, as vmstackd's run root
+  ::chmod(tmp.path.c_str(), 0700);  // the run dir's parent: private, as vmstackd's run root
   const std::string secret = tmp.path + "/root-only";
   ::mkdir(secret.c_str(), 0700);  // nothing in here is reachable by the guest's user
   const std::string image = secret + "/disk.qcow2";
@@ -533,7 +540,7 @@ TEST(Domain, DeprivilegedGuestGetsDescriptorsNotPaths) {
   EXPECT_NE(status.find("Uid:\t70123\t70123\t70123\t70123"), std::string::npos) << status;
   EXPECT_NE(status.find("Seccomp:\t2"), std::string::npos) << "the sandbox is on";
   EXPECT_NE(status.find("NoNewPrivs:\t1"), std::string::npos);
-  EXPECT_EQ(dom->state().spec.kernel, spec.run_dir + "/kernel") << "a link in its own dir, not the host's path";
+  EXPECT_EQ(dom->state().spec.kernel, "kernel") << "a link in its own dir (its working directory), not the host's path";
   EXPECT_EQ(dom->state().spec.disks.at(0).fdset, 1);
   ASSERT_TRUE(hvtest::wait_for_text(dom->state().console_log, kMarker, kBoot));
   {

@@ -42,6 +42,7 @@ class ForwardHv final : public hv::Hypervisor {
   std::string name() const override { return h_.name(); }
   std::unique_ptr<hv::Domain> launch(const hv::DomainSpec& s) override { return h_.launch(s); }
   std::unique_ptr<hv::Domain> attach(const hv::LiveState& s) override { return h_.attach(s); }
+  bool stop_orphan(const std::string& run_dir) override { return h_.stop_orphan(run_dir); }
 
  private:
   hv::Hypervisor& h_;

@@ -179,10 +179,10 @@ TEST(HardeningSessions, ExpireWhenUnusedAndAreCappedPerUser) {
 }
 
 TEST_F(HardeningTest, WhatTheDaemonKeepsOnDiskIsPrivate) {
-  // Traversable, not listable: a guest's QEMU (its own user) reaches its run dir.
-  EXPECT_EQ(mode_of(dir.path()), 0711);
+  // A guest's QEMU (its own user) works in its run dir, needing nothing above it.
+  EXPECT_EQ(mode_of(dir.path()), 0700);
   EXPECT_EQ(mode_of(dir.path() + "/vmstack.db"), 0600);
-  EXPECT_EQ(mode_of(dir.path() + "/run"), 0711);
+  EXPECT_EQ(mode_of(dir.path() + "/run"), 0700);
   auto vm = install("private");
   auto vdi = call(*c, "VBD.get_VDI", {s, call(*c, "VM.get_VBDs", {s, vm}).as_array().at(0)}).as_string();
   auto sr = call(*c, "VDI.get_SR", {s, vdi}).as_string();
@@ -196,7 +196,7 @@ TEST_F(HardeningTest, WhatTheDaemonKeepsOnDiskIsPrivate) {
   ::chmod(sr_dir.c_str(), 0755);
   c.reset();
   d.restart();
-  EXPECT_EQ(mode_of(dir.path()), 0711);
+  EXPECT_EQ(mode_of(dir.path()), 0700);
   EXPECT_EQ(mode_of(dir.path() + "/vmstack.db"), 0600);
   EXPECT_EQ(mode_of(sr_dir), 0700);
 }

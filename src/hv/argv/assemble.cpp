@@ -16,7 +16,7 @@ std::vector<std::string> build_qemu_argv(const DomainSpec& spec_in, const std::s
   argv::machine(a, spec, m);
   argv::cpu_memory(a, spec);
   argv::control(a, spec);
-  argv::console(a, spec);
+  argv::console(a);
   argv::display(a, spec, m);
   argv::balloon(a);
   argv::hotplug_ports(a, spec, m);

@@ -19,18 +19,20 @@ void control(Args& a, const DomainSpec& s) {
   // sockaddr_un holds 108 bytes: QEMU would fail later with a vaguer error.
   if (s.run_dir.size() + sizeof("/console.sock") > 108)
     throw std::invalid_argument("DomainSpec.run_dir too long for unix sockets (max 94 chars): " + s.run_dir);
+  // Names relative to the run dir, QEMU's working directory: a QEMU running
+  // as its own user reaches its run dir without being able to traverse the
+  // (private) directories above it.
   // QEMU stays up when the guest powers off, so a guest shutdown is told
   // from a crash and the final state read; QMP drives everything.
   a.push_back("-no-shutdown");
-  a.insert(a.end(), {"-chardev", "socket,id=qmp0,path=" + esc(s.run_dir + "/qmp.sock") + ",server=on,wait=off"});
+  a.insert(a.end(), {"-chardev", "socket,id=qmp0,path=" + esc(std::string(kQmpSocket)) + ",server=on,wait=off"});
   a.insert(a.end(), {"-mon", "chardev=qmp0,mode=control"});
-  a.insert(a.end(), {"-pidfile", s.run_dir + "/qemu.pid"});
 }
 
-void console(Args& a, const DomainSpec& s) {
+void console(Args& a) {
   // A unix socket for interactive use plus a log of everything printed.
-  a.insert(a.end(), {"-chardev", "socket,id=console0,path=" + esc(s.run_dir + "/console.sock") +
-                                     ",server=on,wait=off,logfile=" + esc(s.run_dir + "/console.log") +
+  a.insert(a.end(), {"-chardev", "socket,id=console0,path=" + esc(std::string(kConsoleSocket)) +
+                                     ",server=on,wait=off,logfile=" + esc(std::string(kConsoleLog)) +
                                      ",logappend=on"});
   a.insert(a.end(), {"-serial", "chardev:console0"});
 }
@@ -38,8 +40,10 @@ void console(Args& a, const DomainSpec& s) {
 void display(Args& a, const DomainSpec& s, const Machine& m) {
   a.insert(a.end(), {"-display", "none"});
   if ((!m.pv || s.vnc) && !m.microvm) a.insert(a.end(), {"-device", "VGA,id=video0"});
-  // Port chosen by QEMU among 5900..5999 (to=99), read back over QMP.
-  if (s.vnc) a.insert(a.end(), {"-vnc", "127.0.0.1:0,to=99"});
+  // A unix socket in the run dir: only root (the toolstack, relaying it to
+  // authenticated API clients) reaches it; a TCP port, even on loopback,
+  // would give every local user the guest's keyboard.
+  if (s.vnc) a.insert(a.end(), {"-vnc", std::string("unix:") + kVncSocket});
 }
 
 void incoming(Args& a, const DomainSpec& s) {

@@ -205,7 +205,7 @@ void declare_vm(Datamodel& dm) {
                            {
                                uuid(),
                                ro("protocol", en("console_protocol"), "the protocol used by this console", "vt100"),
-                               ro("location", str(), "URI for the console service (unix:<path> for serial, vnc://127.0.0.1:<port> for rfb)"),
+                               ro("location", str(), "where the console is served: unix:<path> on the host (root only); API clients reach it as /console?ref=<console>"),
                                ro("VM", ref("VM"), "VM to which this console is attached"),
                                other_config(),
                            }));
