@@ -4,6 +4,7 @@
 #
 #   tools/setup.sh            # deps + build + guest fixture
 #   ASAN=1 tools/setup.sh     # same, AddressSanitizer/UBSan build
+#   tools/setup.sh --deps-only  # only install what is missing (tools/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,7 @@ PACKAGES=(
   # interop test talks to the unix socket as another user with curl.
   # tools/fresh-check.sh finds what is missing here.
   file curl
+  clang-14 libclang-rt-14-dev llvm-14   # tools/fuzz.sh: libFuzzer, sanitizers, llvm-symbolizer
 )
 
 missing=()
@@ -30,6 +32,8 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
+
+[[ ${1:-} == --deps-only ]] && exit 0
 
 BUILD_DIR=${BUILD_DIR:-build}
 args=(-S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)

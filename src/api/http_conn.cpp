@@ -1,3 +1,6 @@
+// One HTTP connection of the API server: the request loop (Beast's parser,
+// limits, routing, RPC handling) over a socket, or over bytes for tests and
+// fuzzers (serve_bytes): one loop, two streams, so both see the same code.
 #include "api/http_conn.h"
 #include "core/strings.h"
 
@@ -30,31 +33,54 @@ bool is_http_protocol_error(const boost::system::error_code& ec) {
          ec != http::error::end_of_stream && ec != http::error::partial_message;
 }
 
+// The response header of a plain-text error.
+std::string error_head(int code, const char* reason, std::size_t body_size, bool close) {
+  char hdr[256];
+  int n = std::snprintf(hdr, sizeof hdr,
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
+                        code, reason, body_size, close ? "close" : "keep-alive");
+  return std::string(hdr, static_cast<std::size_t>(n));
+}
+
+// Where the request loop's output goes: the connection's socket, or a string
+// (serve_bytes).
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  // Sends head then body; false when the peer is gone.
+  virtual bool send(std::string_view head, std::string_view body = {}) = 0;
+  // A GET stream route takes the connection over until it returns.
+  virtual void stream(const StreamHandler& handler, std::string target) = 0;
+  void error(int code, const char* reason, std::string_view body, bool close) {
+    send(error_head(code, reason, body.size(), close), body);
+  }
+};
+
 // Answers a failed request read; returns how the connection continues.
-AfterServe on_read_error(int fd, const boost::system::error_code& ec) {
+AfterServe on_read_error(Sink& out, const boost::system::error_code& ec) {
   if (ec == boost::asio::error::would_block) return AfterServe::park;  // idle: nothing of a request yet
   if (ec == boost::beast::error::timeout)
-    send_http_error(fd, 408, "Request Timeout", "request not received in time\n", true);
+    out.error(408, "Request Timeout", "request not received in time\n", true);
   else if (ec == http::error::header_limit)
-    send_http_error(fd, 431, "Request Header Fields Too Large", "request header too large\n", true);
+    out.error(431, "Request Header Fields Too Large", "request header too large\n", true);
   else if (ec == http::error::body_limit)
-    send_http_error(fd, 413, "Payload Too Large", "request body too large\n", true);
+    out.error(413, "Payload Too Large", "request body too large\n", true);
   else if (is_http_protocol_error(ec))
-    send_http_error(fd, 400, "Bad Request", "bad request: " + ec.message() + "\n", true);
+    out.error(400, "Bad Request", "bad request: " + ec.message() + "\n", true);
   // Anything else (EOF between requests, reset, EPIPE) is just the end.
   return AfterServe::close;
 }
 
 // Parses, dispatches and answers one RPC body. Returns false if the response
 // could not be sent.
-bool handle_rpc(Connection& c, const HttpContext& ctx, bool json, const std::string& body, bool keep,
-                std::string& out) {
+bool handle_rpc(const PeerIdentity& peer, const HttpContext& ctx, bool json, const std::string& body,
+                bool keep, std::string& out, Sink& sink) {
   RpcCall call;
   RpcResult result;
   try {
     call = json ? jsonrpc::parse_request(body) : xmlrpc::parse_request(body);
-    call.peer_uid = c.peer.uid;
-    call.peer_address = c.peer.address;
+    call.peer_uid = peer.uid;
+    call.peer_address = peer.address;
     result = invoke_dispatcher(ctx.dispatch, call);
   } catch (const ApiError& e) {
     result = RpcResult::failure(e);
@@ -74,20 +100,130 @@ bool handle_rpc(Connection& c, const HttpContext& ctx, bool json, const std::str
   int n = std::snprintf(hdr, sizeof hdr,
                         "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
                         json ? "application/json" : "text/xml", out.size(), keep ? "keep-alive" : "close");
-  return send_all(c.fd.get(), std::string_view(hdr, static_cast<std::size_t>(n)), out);
+  return sink.send(std::string_view(hdr, static_cast<std::size_t>(n)), out);
 }
 
-// Runs a stream route's handler on the raw fd; the connection ends with it.
-void run_stream(Connection& c, const HttpContext& ctx, const StreamHandler& handler, std::string target) {
-  if (!ctx.begin_stream(c)) return;
-  set_socket_timeouts(c.fd.get(), {}, {});  // the handler owns the pacing now
-  static constexpr std::string_view kStreamHdr =
-      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
-  if (!send_all(c.fd.get(), kStreamHdr)) return;
-  try {
-    handler(target, c.fd.get());
-  } catch (...) {
-    // A failing stream just ends the stream; there is nobody to report to.
+constexpr std::string_view kStreamHead =
+    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+
+// The socket side: writes to the connection, runs stream handlers on its fd.
+class FdSink : public Sink {
+ public:
+  FdSink(Connection& c, const HttpContext& ctx) : c_(c), ctx_(ctx) {}
+  bool send(std::string_view head, std::string_view body) override { return send_all(c_.fd.get(), head, body); }
+  void stream(const StreamHandler& handler, std::string target) override {
+    if (!ctx_.begin_stream(c_)) return;
+    set_socket_timeouts(c_.fd.get(), {}, {});  // the handler owns the pacing now
+    if (!send_all(c_.fd.get(), kStreamHead)) return;
+    try {
+      handler(target, c_.fd.get());
+    } catch (...) {
+      // A failing stream just ends the stream; there is nobody to report to.
+    }
+  }
+
+ private:
+  Connection& c_;
+  const HttpContext& ctx_;
+};
+
+// serve_bytes' side: the client's bytes in, the server's bytes collected.
+class MemoryStream {
+ public:
+  explicit MemoryStream(std::string_view in) : in_(in) {}
+  void begin_request(bool, clock::time_point) {}
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
+    if (in_.empty()) {
+      ec = boost::asio::error::eof;  // the client closed its side
+      return 0;
+    }
+    std::size_t n = boost::asio::buffer_copy(buffers, boost::asio::buffer(in_.data(), in_.size()));
+    in_.remove_prefix(n);
+    ec = {};
+    return n;
+  }
+  template <class MutableBufferSequence>
+  std::size_t read_some(const MutableBufferSequence& buffers) {
+    boost::system::error_code ec;
+    auto n = read_some(buffers, ec);
+    if (ec) throw boost::system::system_error(ec);
+    return n;
+  }
+
+ private:
+  std::string_view in_;
+};
+
+class StringSink : public Sink {
+ public:
+  std::string sent;
+  bool send(std::string_view head, std::string_view body) override {
+    sent.append(head).append(body);
+    return true;
+  }
+  void stream(const StreamHandler&, std::string) override { sent.append(kStreamHead); }
+};
+
+// The request loop, over a socket (FdStream) or bytes (MemoryStream).
+template <class Stream>
+AfterServe serve_requests(Stream& stream, boost::beast::flat_buffer& buf, const PeerIdentity& peer,
+                          const HttpContext& ctx, Sink& sink) {
+  std::string out;
+  const auto request_budget = ctx.limits.park_after + ctx.limits.request_timeout;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(kMaxHeader);
+    parser.body_limit(ctx.limits.max_body_bytes);
+    stream.begin_request(buf.size() == 0, clock::now() + request_budget);
+    boost::system::error_code ec;
+    http::read_header(stream, buf, parser, ec);
+    if (ec) return on_read_error(sink, ec);
+
+    auto& req = parser.get();
+    const bool stopping = ctx.stopping.load(std::memory_order_relaxed);
+    const bool keep = req.keep_alive() && !stopping;
+    std::string_view target = sv(req.target());
+    std::string_view path = target.substr(0, target.find('?'));
+
+    if (req.method() == http::verb::get) {
+      for (const auto& [prefix, handler] : ctx.routes) {
+        if (target.substr(0, prefix.size()) == prefix) {
+          sink.stream(handler, std::string(target));
+          return AfterServe::close;
+        }
+      }
+      // A GET with a body (unusual) would leave it unread: close instead.
+      bool again = keep && parser.is_done();
+      sink.error(404, "Not Found", "no such resource\n", !again);
+      if (!again) return AfterServe::close;
+      continue;
+    }
+    if (req.method() != http::verb::post) {
+      sink.error(405, "Method Not Allowed", "only POST (RPC) and GET (streams) are supported\n", true);
+      return AfterServe::close;
+    }
+    bool json;
+    if (path == "/jsonrpc") {
+      json = true;
+    } else if (path == "/" || path == "/RPC2") {
+      std::string_view ct = sv(req[http::field::content_type]);
+      json = iequal(ct.substr(0, ct.find(';')), "application/json");
+    } else {
+      sink.error(404, "Not Found", "RPC endpoints are POST / (XML-RPC) and POST /jsonrpc (JSON-RPC)\n", true);
+      return AfterServe::close;
+    }
+    if (iequal(sv(req[http::field::expect]), "100-continue") && !sink.send("HTTP/1.1 100 Continue\r\n\r\n"))
+      return AfterServe::close;
+    http::read(stream, buf, parser, ec);
+    if (ec) {
+      // Never would_block here (the stream stopped being idle with the
+      // header), and a half-read request could not be parked anyway.
+      on_read_error(sink, ec);
+      return AfterServe::close;
+    }
+    if (!handle_rpc(peer, ctx, json, parser.get().body(), keep, out, sink) || !keep) return AfterServe::close;
+    if (out.capacity() > (1u << 20)) std::string().swap(out);  // don't pin a huge buffer
   }
 }
 
@@ -106,11 +242,7 @@ void set_socket_timeouts(int fd, std::chrono::microseconds rcv, std::chrono::mic
 }
 
 void send_http_error(int fd, int code, const char* reason, std::string_view body, bool close) {
-  char hdr[256];
-  int n = std::snprintf(hdr, sizeof hdr,
-                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
-                        code, reason, body.size(), close ? "close" : "keep-alive");
-  send_all(fd, std::string_view(hdr, static_cast<std::size_t>(n)), body);
+  send_all(fd, error_head(code, reason, body.size(), close), body);
 }
 
 RpcResult invoke_dispatcher(const Dispatcher& dispatch, const RpcCall& call) {
@@ -126,64 +258,17 @@ RpcResult invoke_dispatcher(const Dispatcher& dispatch, const RpcCall& call) {
 }
 
 AfterServe serve_connection(Connection& c, const HttpContext& ctx) {
-  const int fd = c.fd.get();
-  FdStream stream(fd);
-  std::string out;
-  const auto request_budget = ctx.limits.park_after + ctx.limits.request_timeout;
-  for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(kMaxHeader);
-    parser.body_limit(ctx.limits.max_body_bytes);
-    stream.begin_request(c.buf.size() == 0, clock::now() + request_budget);
-    boost::system::error_code ec;
-    http::read_header(stream, c.buf, parser, ec);
-    if (ec) return on_read_error(fd, ec);
+  FdStream stream(c.fd.get());
+  FdSink sink(c, ctx);
+  return serve_requests(stream, c.buf, c.peer, ctx, sink);
+}
 
-    auto& req = parser.get();
-    const bool stopping = ctx.stopping.load(std::memory_order_relaxed);
-    const bool keep = req.keep_alive() && !stopping;
-    std::string_view target = sv(req.target());
-    std::string_view path = target.substr(0, target.find('?'));
-
-    if (req.method() == http::verb::get) {
-      for (const auto& [prefix, handler] : ctx.routes) {
-        if (target.substr(0, prefix.size()) == prefix) {
-          run_stream(c, ctx, handler, std::string(target));
-          return AfterServe::close;
-        }
-      }
-      // A GET with a body (unusual) would leave it unread: close instead.
-      bool again = keep && parser.is_done();
-      send_http_error(fd, 404, "Not Found", "no such resource\n", !again);
-      if (!again) return AfterServe::close;
-      continue;
-    }
-    if (req.method() != http::verb::post) {
-      send_http_error(fd, 405, "Method Not Allowed", "only POST (RPC) and GET (streams) are supported\n", true);
-      return AfterServe::close;
-    }
-    bool json;
-    if (path == "/jsonrpc") {
-      json = true;
-    } else if (path == "/" || path == "/RPC2") {
-      std::string_view ct = sv(req[http::field::content_type]);
-      json = iequal(ct.substr(0, ct.find(';')), "application/json");
-    } else {
-      send_http_error(fd, 404, "Not Found", "RPC endpoints are POST / (XML-RPC) and POST /jsonrpc (JSON-RPC)\n", true);
-      return AfterServe::close;
-    }
-    if (iequal(sv(req[http::field::expect]), "100-continue") && !send_all(fd, "HTTP/1.1 100 Continue\r\n\r\n"))
-      return AfterServe::close;
-    http::read(stream, c.buf, parser, ec);
-    if (ec) {
-      // Never would_block here (the stream stopped being idle with the
-      // header), and a half-read request could not be parked anyway.
-      on_read_error(fd, ec);
-      return AfterServe::close;
-    }
-    if (!handle_rpc(c, ctx, json, parser.get().body(), keep, out) || !keep) return AfterServe::close;
-    if (out.capacity() > (1u << 20)) std::string().swap(out);  // don't pin a huge buffer
-  }
+std::string serve_bytes(std::string_view in, const HttpContext& ctx, const PeerIdentity& peer) {
+  MemoryStream stream(in);
+  boost::beast::flat_buffer buf;
+  StringSink sink;
+  serve_requests(stream, buf, peer, ctx, sink);
+  return std::move(sink.sent);
 }
 
 }  // namespace vmstack::api::detail

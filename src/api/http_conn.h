@@ -11,6 +11,7 @@
 #include <functional>
 #include <list>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -48,6 +49,14 @@ struct HttpContext {
 enum class AfterServe { park, close };
 
 AfterServe serve_connection(Connection& c, const HttpContext& ctx);
+
+// The same request handling without a socket: `in` is everything one client
+// sent before closing its side; it is parsed with the server's parser and
+// limits, routed and answered exactly as serve_connection does, and every
+// byte the server would have written is returned (a stream route shows up as
+// its 200 header and no body: there is no fd to hand over). For tests and
+// the fuzzers (tests/fuzz), so they exercise the real path.
+std::string serve_bytes(std::string_view in, const HttpContext& ctx, const PeerIdentity& peer = {});
 
 // Dispatches one call: ApiError -> Failure, other exceptions -> INTERNAL_ERROR.
 RpcResult invoke_dispatcher(const Dispatcher& dispatch, const RpcCall& call);

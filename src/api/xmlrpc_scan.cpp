@@ -20,8 +20,17 @@ class Scanner {
   Value response() {
     ws();
     if (eat("<?xml")) {
+      // Only a plain declaration, as servers write it: blanks after the name,
+      // then printable ASCII up to "?>". pugixml refuses a NUL in it or
+      // anything but a blank right after the name; skipping blindly to "?>"
+      // once accepted what the DOM decoder refuses (found by fuzzing).
+      if (i_ >= s_.size() || (s_[i_] != ' ' && s_[i_] != '\t' && s_[i_] != '\n')) throw Fallback{};
       auto end = s_.find("?>", i_);
       if (end == std::string_view::npos) throw Fallback{};
+      for (std::size_t k = i_; k < end; ++k) {
+        auto c = static_cast<unsigned char>(s_[k]);
+        if ((c < 0x20 && c != '\t' && c != '\n') || c > 0x7E) throw Fallback{};
+      }
       i_ = end + 2;
       ws();
     }

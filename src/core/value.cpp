@@ -1,5 +1,6 @@
 #include "core/value.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <ctime>
@@ -19,11 +20,18 @@ const Value& nil_value() {
 }  // namespace
 
 std::string DateTime::iso8601() const {
-  std::time_t t = static_cast<std::time_t>(epoch);
+  // XenAPI's dateTime.iso8601 form has exactly four year digits. strftime's
+  // %Y printed year 262 as "262", which no parser reads back (found by
+  // fuzzing a request that dated something 0262). Times outside years
+  // 0000..9999 cannot be written in this form: they are clamped to its ends.
+  constexpr int64_t kFirst = -62167219200;  // 0000-01-01T00:00:00Z
+  constexpr int64_t kLast = 253402300799;   // 9999-12-31T23:59:59Z
+  std::time_t t = static_cast<std::time_t>(std::clamp(epoch, kFirst, kLast));
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y%m%dT%H:%M:%SZ", &tm);  // XenAPI's dateTime.iso8601 form
+  char buf[80];  // ample for any int fields; the clamp keeps them in range anyway
+  std::snprintf(buf, sizeof buf, "%04d%02d%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec);
   return buf;
 }
 

@@ -36,6 +36,14 @@ bool is_rule_change(Op op) {
   }
 }
 
+// A command from the control socket, held to the CLI's checks (the same
+// function the CLI's parser calls), with the CLI's messages.
+Command checked_command(const nlohmann::json& j) {
+  Command c = command_from_json(j);
+  if (std::string e = validate_command(c); !e.empty()) throw LbError(LbError::Code::Invalid, e);
+  return c;
+}
+
 nlohmann::json reply(const ExecResult& r) {
   return {{"rc", r.rc}, {"out", r.out}, {"err", r.err}};
 }
@@ -61,16 +69,22 @@ void Daemon::start() {
 
   // 1. Saved rules.
   io_->state.prepare();
+  bool rewrite = false;
   if (auto text = io_->state.read()) {
-    std::string err = load_state(table_, *text);
-    if (!err.empty()) {
+    // Line by line: a bad line (logged with its number) costs that rule only.
+    LoadReport rep = load_state(table_, *text, io_->state.path());
+    if (!rep.ok()) {
+      // The file as it was stays next to it; the rules file itself is
+      // rewritten from what loaded, so the next start is clean.
       std::string copy = io_->state.set_aside();
-      spdlog::error("saved rules in {} did not load cleanly (kept a copy in {}): {}", io_->state.path(), copy, err);
-    } else {
-      spdlog::info("restored {} virtual services from {}", table_.list().size(), io_->state.path());
+      spdlog::error("{}: {} line(s) skipped, {} line(s) loaded; the file as it was is kept in {}",
+                    io_->state.path(), rep.skipped.size(), rep.applied, copy);
+      rewrite = true;
     }
+    spdlog::info("restored {} virtual services from {}", table_.list().size(), io_->state.path());
   }
-  dirty_ = false;
+  dirty_ = rewrite;
+  save_if_dirty();
   change_sub_ = table_.subscribe_changes([this] {
     // Any thread (control, health checks): save on the control thread.
     dirty_ = true;
@@ -164,20 +178,29 @@ nlohmann::json Daemon::handle(const nlohmann::json& request) {
   ExecResult r;
   try {
     if (request.contains("cmd")) {
-      Command c = command_from_json(request.at("cmd"));
+      Command c = checked_command(request.at("cmd"));
       if (c.op == Op::Restore) throw LbError(LbError::Code::Invalid, "send -R as a batch");
       r = execute_command(table_, c, hooks_);
       if (r.rc == 0 && is_rule_change(c.op)) r.err += listener_warning(c);
     } else if (request.contains("batch")) {
-      std::vector<Command> cmds;
-      for (const auto& j : request.at("batch")) {
-        Command c = command_from_json(j);
-        if (!is_rule_change(c.op) && c.op != Op::StartDaemon && c.op != Op::StopDaemon &&
-            c.op != Op::Zero)
-          throw LbError(LbError::Code::Invalid, "only rule commands can be restored");
-        cmds.push_back(std::move(c));
-      }
       std::vector<int> lines = request.value("lines", std::vector<int>{});
+      const auto& batch = request.at("batch");
+      if (!batch.is_array()) throw LbError(LbError::Code::Invalid, "\"batch\" must be a list");
+      std::vector<Command> cmds;
+      // Every command is checked before any is applied, as the CLI checks
+      // every line of a restore before sending it.
+      for (size_t i = 0; i < batch.size(); ++i) {
+        try {
+          Command c = checked_command(batch[i]);
+          if (!is_rule_change(c.op) && c.op != Op::StartDaemon && c.op != Op::StopDaemon &&
+              c.op != Op::Zero)
+            throw LbError(LbError::Code::Invalid, "only rule commands can be restored");
+          cmds.push_back(std::move(c));
+        } catch (const std::exception& e) {
+          int line = lines.size() == batch.size() ? lines[i] : int(i + 1);
+          throw LbError(LbError::Code::Invalid, "line " + std::to_string(line) + ": " + e.what());
+        }
+      }
       r = execute_batch(table_, cmds, hooks_, lines.size() == cmds.size() ? &lines : nullptr);
     } else {
       throw LbError(LbError::Code::Invalid, "request has neither \"cmd\" nor \"batch\"");

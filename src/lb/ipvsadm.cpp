@@ -1,64 +1,23 @@
-// ipvsadm command-line parsing (same options, clustering and checks as
-// ipvsadm 1.31's popt parser) and the JSON form sent to vmstack-lbd.
+// ipvsadm command-line parsing: the same options, clustering and checks as
+// ipvsadm 1.31's popt parser. The checks on values live in ipvsadm_check.cpp
+// (shared with vmstack-lbd), the JSON form in ipvsadm_json.cpp.
 #include "lb/ipvsadm.h"
 
 #include <arpa/inet.h>
 
 #include <cerrno>
-#include <climits>
 #include <cstdlib>
 #include <sstream>
 
 #include "core/strings.h"
+#include "lb/ipvsadm_check.h"
 
 namespace vmstack::lb {
 namespace {
 
-constexpr uint32_t kMaxTimeout = 86400 * 31;  // ipvsadm's MAX_TIMEOUT (31 days)
+using namespace detail;
+
 constexpr uint32_t kDefaultPersistTimeout = 300;
-
-// Option bits in ipvsadm's order, so the legality table below reads like
-// ipvsadm's commands_v_options.
-enum OptBit : int {
-  kNumeric, kConnection, kService, kScheduler, kPersistent, kNetmask, kServer, kForward,
-  kWeight, kUThreshold, kLThreshold, kMcast, kTimeout, kDaemon, kStats, kRate, kThresholds,
-  kPersistentConn, kNoSort, kSyncId, kExact, kOps, kNumOpts
-};
-const char* const kOptNames[kNumOpts] = {
-    "numeric",    "connection",  "service-address", "scheduler",   "persistent",
-    "netmask",    "real-server", "forwarding-method", "weight",    "u-threshold",
-    "l-threshold", "mcast-interface", "timeout",    "daemon",      "stats",
-    "rate",       "thresholds",  "persistent-conn", "nosort",      "syncid",
-    "exact",      "ops"};
-
-// Per command: '+' compulsory, 'x' illegal, '1' exclusive, ' ' optional.
-struct CmdRule {
-  Op op;
-  const char* name;
-  const char* table;  // kNumOpts characters
-};
-const CmdRule kRules[] = {
-    {Op::AddService, "add-service", "xx+   xxxxxxxxxxxxxxx "},
-    {Op::EditService, "edit-service", "xx+   xxxxxxxxxxxxxxx "},
-    {Op::DelService, "delete-service", "xx+xxxxxxxxxxxxxxxxxxx"},
-    {Op::Clear, "flush", "xxxxxxxxxxxxxxxxxxxxxx"},
-    {Op::List, "list", " 11xxxxxxxxx11       x"},
-    {Op::AddDest, "add-server", "xx+xxx+    xxxxxxxxxxx"},
-    {Op::DelDest, "delete-server", "xx+xxx+xxxxxxxxxxxxxxx"},
-    {Op::EditDest, "edit-server", "xx+xxx+    xxxxxxxxxxx"},
-    {Op::SetTimeouts, "set", "xxxxxxxxxxxxxxxxxxxxxx"},
-    {Op::StartDaemon, "start-daemon", "xxxxxxxxxxx xxxxxxx xx"},
-    {Op::StopDaemon, "stop-daemon", "xxxxxxxxxxxxxxxxxxx xx"},
-    {Op::Restore, "restore", "xxxxxxxxxxxxxxxxxxxxxx"},
-    {Op::Save, "save", " xxxxxxxxxxxxxxxxxxxxx"},
-    {Op::Zero, "zero", "xx xxxxxxxxxxxxxxxxxxx"},
-};
-
-const CmdRule* rule_for(Op op) {
-  for (const auto& r : kRules)
-    if (r.op == op) return &r;
-  return nullptr;
-}
 
 enum class Arg { None, Required, Optional };
 // Tags: the short option letter, or >= 128 for long-only options.
@@ -122,26 +81,20 @@ struct ParseFail {
 
 [[noreturn]] void fail(std::string msg, int code = 2) { throw ParseFail{std::move(msg), code}; }
 
-// strtol over the whole string within [min, max]; -1 otherwise (ipvsadm's
-// string_to_number).
-long to_number(const std::string& s, long min, long max) {
-  if (s.empty()) return -1;
+// A number as ipvsadm's string_to_number reads it (strtol over the whole
+// string), within the field's limits; else the field's message.
+template <class T>
+T number(Num f, const std::string& s) {
   errno = 0;
   char* end = nullptr;
-  long v = std::strtol(s.c_str(), &end, 10);
-  if (*end != '\0' || errno == ERANGE || v < min || v > max) return -1;
-  return v;
-}
-
-uint32_t parse_timeout_value(const std::string& s, long min, long max) {
-  long v = to_number(s, min, max);
-  if (v < 0) fail("invalid timeout value `" + s + "' specified");
-  return uint32_t(v);
+  long long v = s.empty() ? -1 : std::strtoll(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || errno == ERANGE || !num_ok(f, v)) fail(num_error(f, s));
+  return static_cast<T>(v);
 }
 
 // host[:port] as ipvsadm's parse_service: all digits is not an address.
 // Sets *has_port when a port was written.
-std::optional<Endpoint> parse_service_addr(const std::string& s, bool* has_port) {
+std::optional<Endpoint> parse_service_addr(const std::string& s, bool* has_port, bool resolve) {
   if (s.empty() || s.find_first_not_of("0123456789") == std::string::npos) return std::nullopt;
   *has_port = false;
   if (s.front() == '[') {
@@ -149,11 +102,11 @@ std::optional<Endpoint> parse_service_addr(const std::string& s, bool* has_port)
     if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':')
       return std::nullopt;
     *has_port = true;
-    return Endpoint::parse(s, false, true);
+    return Endpoint::parse(s, false, resolve);
   }
   if (auto a = Addr::parse(s); a && a->is_v6()) return Endpoint{*a, 0};
   *has_port = s.find(':') != std::string::npos;
-  return Endpoint::parse(s, true, true);
+  return Endpoint::parse(s, true, resolve);
 }
 
 struct Token {
@@ -230,37 +183,12 @@ void set_command(Command& c, Op op) {
 }
 
 void set_option(unsigned& options, int bit) {
-  if (options & (1u << bit)) fail(std::string("multiple '") + kOptNames[bit] + "' options specified");
+  if (options & (1u << bit))
+    fail(std::string("multiple '") + option_name(bit) + "' options specified");
   options |= 1u << bit;
 }
 
-void check_options(Op op, unsigned options) {
-  const CmdRule* r = rule_for(op);
-  if (!r) return;
-  int last = -1;
-  for (int j = 0; j < kNumOpts; ++j) {
-    bool given = options & (1u << j);
-    char rule = r->table[j];
-    if (!given) {
-      if (rule == '+')
-        fail(std::string("You need to supply the '") + kOptNames[j] + "' option for the '" +
-             r->name + "' command");
-      continue;
-    }
-    if (rule == 'x')
-      fail(std::string("Illegal '") + kOptNames[j] + "' option with the '" + r->name + "' command");
-    if (rule == '1') {
-      if (last < 0) {
-        last = j;
-        continue;
-      }
-      fail(std::string("The option '") + kOptNames[j] + "' conflicts with the '" + kOptNames[last] +
-           "' option in the '" + r->name + "' command");
-    }
-  }
-}
-
-Command parse_or_throw(const std::vector<std::string>& args, std::string* socket_path) {
+Command parse_or_throw(const std::vector<std::string>& args, std::string* socket_path, bool resolve) {
   std::vector<Token> toks;
   std::vector<std::string> pos;
   tokenize(args, &toks, &pos);
@@ -303,7 +231,7 @@ Command parse_or_throw(const std::vector<std::string>& args, std::string* socket
         c.has_service = true;
         c.svc.key.proto = t.spec->tag == 't' ? Proto::TCP : Proto::UDP;
         bool has_port = false;
-        auto ep = parse_service_addr(t.arg, &has_port);
+        auto ep = parse_service_addr(t.arg, &has_port, resolve);
         if (!ep) fail("illegal virtual server address[:port] specified");
         c.svc.key.vip = *ep;
         if (ep->addr.is_v6()) c.svc.v6_prefix = 128;
@@ -322,7 +250,7 @@ Command parse_or_throw(const std::vector<std::string>& args, std::string* socket
         set_option(options, kPersistent);
         c.svc.persistent = true;
         c.svc.timeout =
-            t.has_arg ? parse_timeout_value(t.arg, 1, kMaxTimeout) : kDefaultPersistTimeout;
+            t.has_arg ? number<uint32_t>(Num::PersistTimeout, t.arg) : kDefaultPersistTimeout;
         break;
       case 'M':
         set_option(options, kNetmask);
@@ -332,7 +260,7 @@ Command parse_or_throw(const std::vector<std::string>& args, std::string* socket
       case 'r': {
         set_option(options, kServer);
         c.has_dest = true;
-        auto ep = parse_service_addr(t.arg, &dest_has_port);
+        auto ep = parse_service_addr(t.arg, &dest_has_port, resolve);
         if (!ep) fail("illegal real server address[:port] specified");
         c.dest.addr = *ep;
         break;
@@ -347,23 +275,17 @@ Command parse_or_throw(const std::vector<std::string>& args, std::string* socket
         break;
       case 'w': {
         set_option(options, kWeight);
-        long w = to_number(t.arg, 0, 65535);
-        if (w < 0) fail("illegal weight specified");
-        c.dest.weight = int(w);
+        c.dest.weight = number<int>(Num::Weight, t.arg);
         break;
       }
       case 'x': {
         set_option(options, kUThreshold);
-        long v = to_number(t.arg, 0, INT_MAX);
-        if (v < 0) fail("illegal u_threshold specified");
-        c.dest.u_threshold = uint32_t(v);
+        c.dest.u_threshold = number<uint32_t>(Num::UThreshold, t.arg);
         break;
       }
       case 'y': {
         set_option(options, kLThreshold);
-        long v = to_number(t.arg, 0, INT_MAX);
-        if (v < 0) fail("illegal l_threshold specified");
-        c.dest.l_threshold = uint32_t(v);
+        c.dest.l_threshold = number<uint32_t>(Num::LThreshold, t.arg);
         break;
       }
       case 'c': set_option(options, kConnection); c.list.conns = true; break;
@@ -374,9 +296,7 @@ Command parse_or_throw(const std::vector<std::string>& args, std::string* socket
         break;
       case kTagSyncId: {
         set_option(options, kSyncId);
-        long v = to_number(t.arg, 0, 255);
-        if (v < 0) fail("illegal syncid specified");
-        c.syncid = int(v);
+        c.syncid = number<int>(Num::SyncId, t.arg);
         c.has_syncid = true;
         break;
       }
@@ -408,14 +328,14 @@ Command parse_or_throw(const std::vector<std::string>& args, std::string* socket
 
   if (c.op == Op::SetTimeouts) {
     if (pos.size() < 3) fail("--set option requires 3 timeout values");
-    c.timeouts.tcp = parse_timeout_value(pos[0], 0, kMaxTimeout);
-    c.timeouts.tcpfin = parse_timeout_value(pos[1], 0, kMaxTimeout);
-    c.timeouts.udp = parse_timeout_value(pos[2], 0, kMaxTimeout);
+    c.timeouts.tcp = number<uint32_t>(Num::Timeout, pos[0]);
+    c.timeouts.tcpfin = number<uint32_t>(Num::Timeout, pos[1]);
+    c.timeouts.udp = number<uint32_t>(Num::Timeout, pos[2]);
     pos.erase(pos.begin(), pos.begin() + 3);
   }
   if (!pos.empty()) fail("unexpected argument " + pos.front());
 
-  check_options(c.op, options);
+  if (std::string e = option_error(c.op, options); !e.empty()) fail(e);
 
   // What a user-space data plane cannot do, said plainly.
   if (fwmark)
@@ -425,29 +345,25 @@ Command parse_or_throw(const std::vector<std::string>& args, std::string* socket
 
   if (netmask_given) {
     if (c.svc.key.vip.addr.is_v6()) {
-      long p = to_number(netmask_text, 1, 128);
-      if (p < 0) fail("illegal ipv6 netmask specified");
-      c.svc.v6_prefix = int(p);
+      c.svc.v6_prefix = number<int>(Num::V6Prefix, netmask_text);
     } else {
       in_addr m{};
       if (inet_aton(netmask_text.c_str(), &m) == 0)
-        fail("illegal virtual server persistent mask specified");
+        fail(num_error(Num::Netmask, netmask_text));
       c.svc.netmask = ntohl(m.s_addr);
     }
   }
 
-  if (c.op == Op::AddService || c.op == Op::EditService) {
-    if (c.svc.key.vip.port == 0 && !c.svc.persistent)
-      fail("Zero port specified for non-persistent service");
-    if (!have_sched) c.svc.scheduler = "wlc";
-  }
+  if ((c.op == Op::AddService || c.op == Op::EditService) && !have_sched) c.svc.scheduler = "wlc";
   if (c.has_dest && (!dest_has_port || c.dest.addr.port == 0)) c.dest.addr.port = c.svc.key.vip.port;
+  // The checks vmstack-lbd also applies to commands from its socket.
+  if (std::string e = validate_command(c); !e.empty()) fail(e);
   return c;
 }
 
 }  // namespace
 
-ParseResult parse_ipvsadm_args(const std::vector<std::string>& args) {
+ParseResult parse_ipvsadm_args(const std::vector<std::string>& args, bool resolve) {
   ParseResult r;
   try {
     // No arguments: ipvsadm lists the table.
@@ -457,7 +373,7 @@ ParseResult parse_ipvsadm_args(const std::vector<std::string>& args) {
       r.cmd = c;
       return r;
     }
-    r.cmd = parse_or_throw(args, &r.socket_path);
+    r.cmd = parse_or_throw(args, &r.socket_path, resolve);
   } catch (const ParseFail& f) {
     r.cmd.reset();
     r.error = f.msg;
@@ -466,7 +382,7 @@ ParseResult parse_ipvsadm_args(const std::vector<std::string>& args) {
   return r;
 }
 
-ParseResult parse_save_line(const std::string& line) {
+ParseResult parse_save_line(const std::string& line, bool resolve) {
   std::istringstream in(line);
   std::vector<std::string> words;
   for (std::string w; in >> w;) {
@@ -478,7 +394,7 @@ ParseResult parse_save_line(const std::string& line) {
     r.cmd = Command{};  // blank line or comment: Op::None
     return r;
   }
-  r = parse_ipvsadm_args(words);
+  r = parse_ipvsadm_args(words, resolve);
   if (r.cmd && (r.cmd->op == Op::Restore || r.cmd->op == Op::Help || r.cmd->op == Op::Version)) {
     r.cmd.reset();
     r.error = "this command is not allowed in a restore file";
@@ -486,139 +402,6 @@ ParseResult parse_save_line(const std::string& line) {
   }
   if (!r.cmd && r.error.empty()) r.error = "no command given";
   return r;
-}
-
-// ------------------------------------------------------------------ JSON
-namespace {
-
-const char* op_name(Op op) {
-  switch (op) {
-    case Op::None: return "none";
-    case Op::AddService: return "add-service";
-    case Op::EditService: return "edit-service";
-    case Op::DelService: return "delete-service";
-    case Op::Clear: return "clear";
-    case Op::Restore: return "restore";
-    case Op::Save: return "save";
-    case Op::AddDest: return "add-server";
-    case Op::EditDest: return "edit-server";
-    case Op::DelDest: return "delete-server";
-    case Op::List: return "list";
-    case Op::Zero: return "zero";
-    case Op::SetTimeouts: return "set";
-    case Op::StartDaemon: return "start-daemon";
-    case Op::StopDaemon: return "stop-daemon";
-    case Op::Help: return "help";
-    case Op::Version: return "version";
-  }
-  return "none";
-}
-
-Op op_from_name(const std::string& n) {
-  for (Op op : {Op::None, Op::AddService, Op::EditService, Op::DelService, Op::Clear, Op::Restore,
-                Op::Save, Op::AddDest, Op::EditDest, Op::DelDest, Op::List, Op::Zero,
-                Op::SetTimeouts, Op::StartDaemon, Op::StopDaemon, Op::Help, Op::Version})
-    if (n == op_name(op)) return op;
-  throw LbError(LbError::Code::Invalid, "unknown command '" + n + "'");
-}
-
-Endpoint endpoint_from_json(const nlohmann::json& j) {
-  auto e = Endpoint::parse(j.get<std::string>());
-  if (!e) throw LbError(LbError::Code::Invalid, "bad address " + j.dump());
-  return *e;
-}
-
-}  // namespace
-
-nlohmann::json command_to_json(const Command& c) {
-  nlohmann::json j;
-  j["op"] = op_name(c.op);
-  if (c.has_service) {
-    j["service"] = {{"proto", proto_name(c.svc.key.proto)},
-                    {"vip", c.svc.key.vip.str()},
-                    {"scheduler", c.svc.scheduler},
-                    {"persistent", c.svc.persistent},
-                    {"timeout", c.svc.timeout},
-                    {"netmask", c.svc.netmask},
-                    {"v6_prefix", c.svc.v6_prefix}};
-  }
-  if (c.has_dest) {
-    j["dest"] = {{"addr", c.dest.addr.str()},
-                 {"weight", c.dest.weight},
-                 {"fwd", fwd_switch(c.dest.fwd)},
-                 {"u_threshold", c.dest.u_threshold},
-                 {"l_threshold", c.dest.l_threshold}};
-  }
-  const ListOptions& l = c.list;
-  j["list"] = {{"numeric", l.numeric}, {"stats", l.stats},       {"rate", l.rate},
-               {"conns", l.conns},     {"exact", l.exact},       {"timeout", l.timeout},
-               {"daemon", l.daemon},   {"thresholds", l.thresholds},
-               {"persistent_conn", l.persistent_conn},           {"nosort", l.nosort}};
-  if (c.op == Op::SetTimeouts)
-    j["timeouts"] = {{"tcp", c.timeouts.tcp}, {"tcpfin", c.timeouts.tcpfin}, {"udp", c.timeouts.udp}};
-  if (!c.daemon_state.empty()) j["daemon_state"] = c.daemon_state;
-  if (!c.mcast_interface.empty()) j["mcast_interface"] = c.mcast_interface;
-  if (c.has_syncid) j["syncid"] = c.syncid;
-  return j;
-}
-
-Command command_from_json(const nlohmann::json& j) {
-  try {
-    Command c;
-    c.op = op_from_name(j.at("op").get<std::string>());
-    if (j.contains("service")) {
-      const auto& s = j["service"];
-      c.has_service = true;
-      std::string proto = s.at("proto").get<std::string>();
-      if (proto != "TCP" && proto != "UDP")
-        throw LbError(LbError::Code::Invalid, "bad protocol " + proto);
-      c.svc.key.proto = proto == "TCP" ? Proto::TCP : Proto::UDP;
-      c.svc.key.vip = endpoint_from_json(s.at("vip"));
-      c.svc.scheduler = s.value("scheduler", std::string("wlc"));
-      c.svc.persistent = s.value("persistent", false);
-      c.svc.timeout = s.value("timeout", 300u);
-      c.svc.netmask = s.value("netmask", 0xffffffffu);
-      c.svc.v6_prefix = s.value("v6_prefix", 128);
-    }
-    if (j.contains("dest")) {
-      const auto& d = j["dest"];
-      c.has_dest = true;
-      c.dest.addr = endpoint_from_json(d.at("addr"));
-      c.dest.weight = d.value("weight", 1);
-      std::string fwd = d.value("fwd", std::string("-m"));
-      c.dest.fwd = fwd == "-g" ? FwdMethod::Route : fwd == "-i" ? FwdMethod::Tunnel : FwdMethod::Masq;
-      c.dest.u_threshold = d.value("u_threshold", 0u);
-      c.dest.l_threshold = d.value("l_threshold", 0u);
-    }
-    if (j.contains("list")) {
-      const auto& l = j["list"];
-      c.list.numeric = l.value("numeric", false);
-      c.list.stats = l.value("stats", false);
-      c.list.rate = l.value("rate", false);
-      c.list.conns = l.value("conns", false);
-      c.list.exact = l.value("exact", false);
-      c.list.timeout = l.value("timeout", false);
-      c.list.daemon = l.value("daemon", false);
-      c.list.thresholds = l.value("thresholds", false);
-      c.list.persistent_conn = l.value("persistent_conn", false);
-      c.list.nosort = l.value("nosort", false);
-    }
-    if (j.contains("timeouts")) {
-      const auto& t = j["timeouts"];
-      c.timeouts.tcp = t.value("tcp", 0u);
-      c.timeouts.tcpfin = t.value("tcpfin", 0u);
-      c.timeouts.udp = t.value("udp", 0u);
-    }
-    c.daemon_state = j.value("daemon_state", std::string());
-    c.mcast_interface = j.value("mcast_interface", std::string());
-    if (j.contains("syncid")) {
-      c.syncid = j["syncid"].get<int>();
-      c.has_syncid = true;
-    }
-    return c;
-  } catch (const nlohmann::json::exception& e) {
-    throw LbError(LbError::Code::Invalid, std::string("malformed command: ") + e.what());
-  }
 }
 
 }  // namespace vmstack::lb

@@ -67,12 +67,24 @@ struct ParseResult {
   std::string socket_path;  // --socket PATH
 };
 
-// argv without the program name.
-ParseResult parse_ipvsadm_args(const std::vector<std::string>& args);
+// argv without the program name. Host and service names are resolved
+// unless `resolve` is false (the daemon and the fuzzers never resolve).
+ParseResult parse_ipvsadm_args(const std::vector<std::string>& args, bool resolve = true);
 // Parse one line of `ipvsadm -S` output (for -R and the state file).
-ParseResult parse_save_line(const std::string& line);
+ParseResult parse_save_line(const std::string& line, bool resolve = true);
+
+// Every check ipvsadm makes on a command's fields (which options the command
+// needs or refuses, ranges, timeouts, weights, thresholds, netmasks, daemon
+// state, syncid, multicast interface, zero ports): "" when the command is
+// valid, else ipvsadm's message (the CLI prints it and exits 2). The parser
+// calls it on every command it returns and vmstack-lbd on every command from
+// its control socket, so both refuse exactly the same things.
+std::string validate_command(const Command& c);
 
 nlohmann::json command_to_json(const Command& c);
+// Throws LbError (Invalid) for malformed JSON commands; numbers outside
+// their field's limits and bad addresses get the CLI's message. The result
+// still needs validate_command().
 Command command_from_json(const nlohmann::json& j);
 
 // ---- output ----
@@ -109,10 +121,19 @@ ExecResult execute_batch(ServiceTable& table, const std::vector<Command>& cmds,
                         const ExecHooks& hooks = {}, const std::vector<int>* lines = nullptr);
 // Rules as a restore batch: the text of `ipvsadm -S -n` (plus a --set line).
 std::string save_state(const ServiceTable& table);
-// Load a state file's text into the table. Every line is parsed first; a
-// syntax error leaves the table untouched. Then the table is cleared and the
-// lines applied; a line that fails is skipped (the others still load).
-// Returns error text ("" on success).
-std::string load_state(ServiceTable& table, const std::string& text);
+
+struct LoadReport {
+  size_t applied = 0;                // rule lines applied
+  std::vector<std::string> skipped;  // one "line N: why" per line left out
+  bool ok() const { return skipped.empty(); }
+};
+// Loads a state file's text into the table: the table is cleared (timeouts
+// back to their defaults), then every line is parsed, validated and applied
+// on its own. A line that fails any of these is skipped and every other line
+// still loads: one bad line costs one rule, not the file. With a `source`
+// (the file's path) each skipped line is logged as a warning naming the
+// file, the line and why. Names are not resolved (the daemon writes the file
+// numerically, and must not wait for DNS to start).
+LoadReport load_state(ServiceTable& table, const std::string& text, const std::string& source = {});
 
 }  // namespace vmstack::lb

@@ -1,5 +1,7 @@
 // Executing ipvsadm commands against a ServiceTable (daemon side), restore
 // batches and the state file (which is `ipvsadm -S -n` text plus --set).
+#include <spdlog/spdlog.h>
+
 #include <sstream>
 
 #include "lb/ipvsadm.h"
@@ -8,6 +10,17 @@ namespace vmstack::lb {
 namespace {
 
 constexpr int kFailRc = 255;  // ipvsadm exits with -1 when the kernel refuses
+
+// What a state file may contain: the rules and the timeouts.
+bool is_state_command(Op op) {
+  switch (op) {
+    case Op::AddService: case Op::EditService: case Op::DelService: case Op::Clear:
+    case Op::AddDest: case Op::EditDest: case Op::DelDest: case Op::SetTimeouts:
+      return true;
+    default:
+      return false;
+  }
+}
 
 std::string run_list(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
   if (c.list.conns) return format_connections(table.connections(), c.list);
@@ -82,11 +95,16 @@ ExecResult execute_batch(ServiceTable& table, const std::vector<Command>& cmds,
     if (r.rc != 0) {
       int line = lines && i < lines->size() ? (*lines)[i] : int(i + 1);
       // All or nothing: put the rules back as they were.
-      std::string rb = load_state(table, before);
+      LoadReport rb = load_state(table, before);
       all.rc = r.rc;
       all.err = "line " + std::to_string(line) + ": " + r.err;
-      all.err += rb.empty() ? "nothing restored: the rules are unchanged\n"
-                            : "rolling back failed too: " + rb + "\n";
+      if (rb.ok()) {
+        all.err += "nothing restored: the rules are unchanged\n";
+      } else {
+        all.err += "rolling back failed too:";
+        for (const auto& e : rb.skipped) all.err += " " + e + ";";
+        all.err += "\n";
+      }
       return all;
     }
   }
@@ -98,32 +116,34 @@ std::string save_state(const ServiceTable& table) {
   return format_save(table.list(), &t);
 }
 
-std::string load_state(ServiceTable& table, const std::string& text) {
-  std::vector<std::pair<int, Command>> cmds;
-  std::istringstream in(text);
-  int n = 0;
-  std::string errors;
-  for (std::string line; std::getline(in, line);) {
-    ++n;
-    ParseResult p = parse_save_line(line);
-    if (!p.cmd) return "line " + std::to_string(n) + ": " + p.error;
-    if (p.cmd->op == Op::None) continue;
-    switch (p.cmd->op) {
-      case Op::AddService: case Op::EditService: case Op::DelService: case Op::Clear:
-      case Op::AddDest: case Op::EditDest: case Op::DelDest: case Op::SetTimeouts:
-        break;
-      default:
-        return "line " + std::to_string(n) + ": only rule commands belong in a state file";
-    }
-    cmds.emplace_back(n, *p.cmd);
-  }
+LoadReport load_state(ServiceTable& table, const std::string& text, const std::string& source) {
+  LoadReport rep;
   table.clear();
   table.set_timeouts(Timeouts{});  // defaults unless the file says otherwise
-  for (auto& [line, c] : cmds) {
-    ExecResult r = execute_command(table, c);
-    if (r.rc != 0) errors += "line " + std::to_string(line) + ": " + r.err;
+  std::istringstream in(text);
+  int n = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++n;
+    std::string why;
+    ParseResult p = parse_save_line(line, false);
+    if (!p.cmd) {
+      why = p.error;
+    } else if (p.cmd->op == Op::None) {
+      continue;  // blank or comment
+    } else if (!is_state_command(p.cmd->op)) {
+      why = "only rule commands belong in a state file";
+    } else if (ExecResult r = execute_command(table, *p.cmd); r.rc != 0) {
+      why = r.err;
+      while (!why.empty() && why.back() == '\n') why.pop_back();
+    } else {
+      ++rep.applied;
+      continue;
+    }
+    if (!source.empty())
+      spdlog::warn("{}: line {} skipped: {} [{}]", source, n, why, line.substr(0, 200));
+    rep.skipped.push_back("line " + std::to_string(n) + ": " + why);
   }
-  return errors;
+  return rep;
 }
 
 }  // namespace vmstack::lb

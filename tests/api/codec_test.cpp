@@ -410,6 +410,11 @@ TEST(XmlRpc, DateTimeForms) {
   std::string body = xmlrpc::format_response(RpcResult::success(Value(DateTime{expected})));
   EXPECT_NE(body.find("<dateTime.iso8601>20261123T10:58:15Z</dateTime.iso8601>"), std::string::npos);
   EXPECT_EQ(xmlrpc::parse_response(body).value, Value(DateTime{expected}));
+  // Years before 1000 keep four digits, so the answer parses (found by fuzzing).
+  const int64_t early = parse("02621123T105815");
+  body = xmlrpc::format_response(RpcResult::success(Value(DateTime{early})));
+  EXPECT_NE(body.find("<dateTime.iso8601>02621123T10:58:15Z</dateTime.iso8601>"), std::string::npos) << body;
+  EXPECT_EQ(xmlrpc::parse_response(body).value, Value(DateTime{early}));
 }
 
 TEST(XmlRpc, EnvelopeVariants) {

@@ -44,6 +44,21 @@ TEST(DateTime, RoundTrip) {
   EXPECT_FALSE(DateTime::parse("yesterday", back));
 }
 
+// Found by fuzzing: year 262 came out as "2621123T...", which nothing parses.
+TEST(DateTime, AlwaysFourYearDigits) {
+  DateTime d;
+  ASSERT_TRUE(DateTime::parse("02621123T10:58:15Z", d));
+  EXPECT_EQ(d.iso8601(), "02621123T10:58:15Z");
+  DateTime back;
+  ASSERT_TRUE(DateTime::parse(d.iso8601(), back));
+  EXPECT_EQ(back, d);
+  ASSERT_TRUE(DateTime::parse("00000101T00:00:00Z", d));
+  EXPECT_EQ(d.iso8601(), "00000101T00:00:00Z");
+  // Beyond what the form can hold: its ends, never a malformed date.
+  EXPECT_EQ(DateTime{INT64_MAX}.iso8601(), "99991231T23:59:59Z");
+  EXPECT_EQ(DateTime{INT64_MIN}.iso8601(), "00000101T00:00:00Z");
+}
+
 TEST(Uuid, FormatAndUniqueness) {
   auto a = make_uuid(), b = make_uuid();
   EXPECT_TRUE(looks_like_uuid(a));

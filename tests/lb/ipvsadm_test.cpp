@@ -320,7 +320,7 @@ TEST(IpvsadmSave, RoundTripThroughRestore) {
 
   std::string state = save_state(a);
   ServiceTable b;
-  ASSERT_EQ(load_state(b, state), "");
+  ASSERT_TRUE(load_state(b, state).ok());
   EXPECT_EQ(save_state(b), state);
   EXPECT_EQ(b.timeouts().tcp, 60u);
   EXPECT_EQ(b.timeouts().udp, 5u);
@@ -359,16 +359,96 @@ TEST(IpvsadmSave, RestoreIsAllOrNothing) {
   EXPECT_EQ(exec(t, {"-S"}).out, before);
 }
 
-TEST(IpvsadmSave, LoadStateRejectsBadFilesWithoutTouchingRules) {
+TEST(IpvsadmSave, LoadStateSkipsBadLinesAndKeepsEveryGoodOne) {
   ServiceTable t;
-  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).rc, 0);
-  const std::string before = save_state(t);
-  EXPECT_EQ(load_state(t, "-A -t 10.0.0.2:80\n-a -t 10.0.0.2:80 -r nonsense!\n"),
-            "line 2: illegal real server address[:port] specified");
-  EXPECT_EQ(load_state(t, "-L -n\n"), "line 1: only rule commands belong in a state file");
-  EXPECT_EQ(save_state(t), before);
-  // A line that parses but fails is skipped; the rest still loads.
-  std::string err = load_state(t, "-A -t 10.0.0.3:80\n-A -t 10.0.0.3:80\n-A -t 10.0.0.4:80\n");
-  EXPECT_EQ(err, "line 2: Service already exists\n");
-  EXPECT_EQ(t.list().size(), 2u);
+  ASSERT_EQ(exec(t, {"-A", "-t", "10.0.0.1:80"}).rc, 0);  // replaced by the file's rules
+  LoadReport rep = load_state(t,
+                              "-A -t 10.0.0.2:80 -s rr\n"
+                              "-a -t 10.0.0.2:80 -r nonsense!\n"              // does not parse
+                              "-a -t 10.0.0.2:80 -r 10.0.1.1:80 -m -w 2\n"
+                              "-A -t 10.0.0.3:80 -s wlc -p 4294967295\n"     // out of range
+                              "-L -n\n"                                       // not a rule
+                              "\n# a comment\n"
+                              "-A -t 10.0.0.2:80\n"                           // refused by the table
+                              "-a -t 10.0.0.2:80 -r 10.0.1.2:80 -m -w 70000\n"
+                              "-a -t 10.0.0.2:80 -r 10.0.1.3:80 -m -w 1\n"
+                              "--set 60 10 5\n");
+  EXPECT_EQ(rep.applied, 4u);
+  EXPECT_EQ(rep.skipped, (std::vector<std::string>{
+                             "line 2: illegal real server address[:port] specified",
+                             "line 4: invalid timeout value `4294967295' specified",
+                             "line 5: only rule commands belong in a state file",
+                             "line 8: Service already exists",
+                             "line 9: illegal weight specified",
+                         }));
+  EXPECT_EQ(save_state(t),
+            "-A -t 10.0.0.2:80 -s rr\n"
+            "-a -t 10.0.0.2:80 -r 10.0.1.1:80 -m -w 2\n"
+            "-a -t 10.0.0.2:80 -r 10.0.1.3:80 -m -w 1\n"
+            "--set 60 10 5\n");
+  // The state file is written numerically: the daemon never resolves names.
+  rep = load_state(t, "-A -t localhost:80\n");
+  EXPECT_EQ(rep.skipped, std::vector<std::string>{"line 1: illegal virtual server address[:port] specified"});
+}
+
+// One function checks a command for both the CLI and the daemon: what the
+// parser accepts passes it, and what it refuses has the parser's message.
+TEST(IpvsadmCheck, ValidateCommandAgreesWithTheParser) {
+  for (std::vector<std::string> ok : std::vector<std::vector<std::string>>{
+           {"-A", "-t", "10.0.0.1:80", "-s", "rr", "-p", "2678400", "-M", "255.255.0.0"},
+           {"-A", "-u", "[fd00::1]:53", "-p", "1", "-M", "1"},
+           {"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1", "-w", "65535", "-x", "2147483647", "-y", "0"},
+           {"--set", "0", "2678400", "1"},
+           {"--start-daemon", "backup", "--mcast-interface", "eth0.12", "--syncid", "255"},
+           {"-L", "-n", "--stats", "--exact"},
+           {"-Z"}}) {
+    Command c = parse_ok(ok);
+    EXPECT_EQ(validate_command(c), "") << ok[0];
+    // And survives the trip through the control socket's JSON form.
+    EXPECT_EQ(validate_command(command_from_json(command_to_json(c))), "") << ok[0];
+  }
+  Command c = parse_ok({"-A", "-t", "10.0.0.1:80", "-p", "60"});
+  c.svc.timeout = 4294967295u;  // what a client could send the daemon directly
+  EXPECT_EQ(validate_command(c), "invalid timeout value `4294967295' specified");
+  EXPECT_EQ(parse_err({"-A", "-t", "10.0.0.1:80", "-p", "4294967295"}),
+            "invalid timeout value `4294967295' specified");
+  c = parse_ok({"-L"});
+  c.list.conns = c.list.daemon = true;
+  EXPECT_EQ(validate_command(c), parse_err({"-L", "-c", "--daemon"}));
+  c = parse_ok({"-C"});
+  c.has_dest = true;
+  EXPECT_EQ(validate_command(c), "Illegal 'real-server' option with the 'flush' command");
+  EXPECT_EQ(parse_err({"--start-daemon", "master", "--mcast-interface", "a-very-long-ifname0"}),
+            "multicast interface name too long");
+  EXPECT_EQ(parse_err({"--start-daemon", "master", "--mcast-interface", "eth0/x"}),
+            "illegal multicast interface name specified");
+}
+
+TEST(IpvsadmCheck, JsonNumbersAreReadStrictly) {
+  nlohmann::json j = command_to_json(parse_ok({"-a", "-t", "10.0.0.1:80", "-r", "10.0.1.1"}));
+  auto refused = [](const nlohmann::json& bad) {
+    try {
+      Command c = command_from_json(bad);
+      return validate_command(c);
+    } catch (const LbError& e) {
+      return std::string(e.what());
+    }
+  };
+  // Not converted to something that fits: 4294967297 must not become 1.
+  for (nlohmann::json w : {nlohmann::json(4294967297LL), nlohmann::json(-1), nlohmann::json(2.5),
+                           nlohmann::json("3"), nlohmann::json(true),
+                           nlohmann::json(18446744073709551615ULL)}) {
+    nlohmann::json bad = j;
+    bad["dest"]["weight"] = w;
+    EXPECT_EQ(refused(bad), "illegal weight specified") << w;
+  }
+  nlohmann::json bad = j;
+  bad["dest"]["fwd"] = "-x";
+  EXPECT_NE(refused(bad).find("illegal forwarding method"), std::string::npos);
+  bad = j;
+  bad["dest"]["addr"] = "10.0.1.1";  // the CLI always sends the port
+  EXPECT_EQ(refused(bad), "illegal real server address[:port] specified");
+  bad = command_to_json(parse_ok({"--set", "1", "2", "3"}));
+  bad["timeouts"]["udp"] = 99999999999LL;
+  EXPECT_EQ(refused(bad), "invalid timeout value `99999999999' specified");
 }
