@@ -1,6 +1,7 @@
 // vmstackd's configuration: where state lives and how guests are run.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace vmstack::ops {
@@ -17,6 +18,10 @@ struct Config {
   std::string qemu_binary = "qemu-system-x86_64";
   int clean_shutdown_timeout_s = 60;  // then the timeout path: forced shutdown
   unsigned api_threads = 8;
+  // API connection limits (api::ServerLimits): per transport (TCP and the
+  // unix socket each), and TCP connections per client IP.
+  std::size_t max_connections = 4096;
+  std::size_t max_connections_per_ip = 128;
   unsigned task_threads = 4;
   std::string root_password;  // initial password for "root" (first start only)
 

@@ -25,6 +25,7 @@ namespace vmstack::ops {
 
 class Dispatcher;
 class Domains;
+class LongPolls;
 class Networks;
 class Sessions;
 class Storage;
@@ -74,6 +75,7 @@ class Daemon {
   Backends backends_;
   std::unique_ptr<storage::SrDrivers> sr_drivers_;
   std::unique_ptr<Sessions> sessions_;
+  std::unique_ptr<LongPolls> long_polls_;  // after sessions_: its answers use them
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<Networks> networks_;
   std::unique_ptr<Domains> domains_;
