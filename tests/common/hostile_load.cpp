@@ -99,9 +99,9 @@ UniqueFd connect_unix_path(const std::string& path, bool nonblocking) {
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
   std::strncpy(a.sun_path, path.c_str(), sizeof a.sun_path - 1);
-  if (!fd || (::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS &&
-              errno != EAGAIN))
-    return {};
+  // A unix socket connects at once or not at all (EAGAIN: the listener's
+  // backlog is full).
+  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return {};
   return fd;
 }
 
