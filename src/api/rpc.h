@@ -27,7 +27,9 @@ struct RpcCall {
   // answer at once). A dispatcher that would wait (a long poll) calls it at
   // most once, during the dispatch, and completes the returned reply from
   // any thread; what the dispatcher returns is then ignored, and the
-  // connection waits without a worker until the reply is completed.
+  // connection waits without a worker until the reply is completed. It
+  // returns null when the server cannot defer now (it is stopping): answer
+  // at once then.
   std::function<std::shared_ptr<PendingReply>()> defer;
 };
 

@@ -10,7 +10,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 
 #include "api/server_impl.h"
 #include "api/throttle.h"
@@ -71,8 +70,8 @@ void Server::Impl::accept_all(std::size_t index, clock::time_point now) {
         ev.data.u64 = listener_tag(index);
         ::epoll_ctl(epoll.get(), EPOLL_CTL_MOD, l.fd(), &ev);
         paused_until[index] = now + kOutOfFdsPause;
-        spdlog::warn("api: out of file descriptors accepting connections ({}); pausing that listener",
-                     std::strerror(errno));
+        std::lock_guard<std::mutex> lk(mu);
+        ++refusals.out_of_fds;
       }
       return;  // EAGAIN: drained
     }
@@ -258,9 +257,10 @@ void Server::Impl::report_locked(clock::time_point now) {
   // One line a minute at most, however hard the server is pushed.
   spdlog::warn(
       "api: in the last minute {} connections refused (per-address cap {}), {} refused (budget {} full), {} idle "
-      "ones closed to admit new ones, {} closed idle under pressure, {} requests timed out (408)",
+      "ones closed to admit new ones, {} closed idle under pressure, {} requests timed out (408), {} accept pauses "
+      "for want of file descriptors",
       refusals.per_source, limits.max_connections_per_source, refusals.budget, limits.max_connections,
-      refusals.evicted, refusals.idle_closed, refusals.timed_out);
+      refusals.evicted, refusals.idle_closed, refusals.timed_out, refusals.out_of_fds);
   refusals = {};
 }
 

@@ -39,8 +39,8 @@ struct Budget {
 
 // Counts for the periodic log line (what was refused, and why).
 struct Refusals {
-  std::size_t per_source = 0, budget = 0, evicted = 0, timed_out = 0, idle_closed = 0;
-  bool any() const { return per_source + budget + evicted + timed_out + idle_closed > 0; }
+  std::size_t per_source = 0, budget = 0, evicted = 0, timed_out = 0, idle_closed = 0, out_of_fds = 0;
+  bool any() const { return per_source + budget + evicted + timed_out + idle_closed + out_of_fds > 0; }
 };
 
 struct Server::Impl {

@@ -168,7 +168,7 @@ TEST(ServerHardening, SlowlorisHoldsNoWorker) {
     EXPECT_EQ(unix_echo(sock_in(dir)), Value(Array{Value("hi")}));
     Client tcp(Endpoint{"", "127.0.0.1", server.tcp_port(), false});
     EXPECT_NO_THROW(tcp.call("echo", {}));
-    EXPECT_LT(steady::now() - t0, 1s) << "round " << round;
+    EXPECT_LT(steady::now() - t0, 2s) << "round " << round;
     std::this_thread::sleep_for(200ms);
   }
 }
@@ -279,7 +279,7 @@ TEST(ServerHardening, DeferredRepliesHoldNoWorker) {
   // Twenty calls wait, one worker: it still serves others.
   auto t0 = steady::now();
   EXPECT_EQ(unix_echo(sock_in(dir)), Value(Array{Value("hi")}));
-  EXPECT_LT(steady::now() - t0, 1s);
+  EXPECT_LT(steady::now() - t0, 2s);
   // A waiter whose client hangs up: its reply is abandoned.
   UniqueFd quitter = connect_unix(sock_in(dir));
   write_str(quitter.get(), http_post(xmlrpc::format_request("wait", {Value("quitter")})));
@@ -349,7 +349,7 @@ TEST(ServerHardening, StreamsTakeNoWorker) {
   EXPECT_EQ(streams, 3);
   auto t0 = steady::now();
   EXPECT_EQ(unix_echo(sock_in(dir)), Value(Array{Value("hi")}));
-  EXPECT_LT(steady::now() - t0, 1s);
+  EXPECT_LT(steady::now() - t0, 2s);
   // Beyond max_streams: 503.
   EXPECT_EQ(raw_unix(sock_in(dir), "GET /console HTTP/1.1\r\n\r\n").rfind("HTTP/1.1 503", 0), 0u);
   consoles.clear();

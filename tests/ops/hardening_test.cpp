@@ -73,7 +73,7 @@ TEST_F(HardeningTest, ParkedLongPollsHoldNoWorkers) {
   // ... and answers others at once.
   auto t0 = steady::now();
   EXPECT_FALSE(call(*c, "VM.get_all", {s}).as_array().empty());
-  EXPECT_LT(steady::now() - t0, 1s);
+  EXPECT_LT(steady::now() - t0, 2s);
   // One change wakes them all.
   t0 = steady::now();
   call(*c, "VM.clone", {s, template_ref(), "woken"});
@@ -147,7 +147,7 @@ TEST_F(HardeningTest, FailedLoginsBackOffPerSourceButLocalRootIsNeverThrottled) 
   EXPECT_EQ(e[0], "SESSION_AUTHENTICATION_FAILED");
   EXPECT_EQ(e[1], "root");
   EXPECT_NE(e[2].find("Too many failed logins from unix:0"), std::string::npos) << e[2];
-  EXPECT_LT(steady::now() - t0, 500ms);
+  EXPECT_LT(steady::now() - t0, 2s);
   // Local root (uid 0 on the unix socket, empty password) is not affected.
   EXPECT_NO_THROW(d.login(*c));
   // After the lock-out the right password works, and clears the record.
