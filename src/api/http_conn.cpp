@@ -1,18 +1,14 @@
-// One HTTP connection of the API server: the request loop (Beast's parser,
-// limits, routing, RPC handling) over a socket, or over bytes for tests and
-// fuzzers (serve_bytes): one loop, two streams, so both see the same code.
+// Serving complete requests on a worker (see http_conn.h): dispatch, answer,
+// and keep serving the connection while its client keeps calling.
 #include "api/http_conn.h"
-#include "core/strings.h"
 
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include <boost/beast/core/error.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <exception>
 
 #include "api/wire_util.h"
@@ -20,214 +16,146 @@
 namespace vmstack::api::detail {
 
 namespace http = boost::beast::http;
-using clock = std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t kMaxHeader = 64u << 10;
+constexpr std::size_t kKeepBuffer = 16u << 10;  // larger idle buffers are given back
 
 std::string_view sv(boost::beast::string_view s) { return {s.data(), s.size()}; }
 
-bool is_http_protocol_error(const boost::system::error_code& ec) {
-  return ec.category() == http::make_error_code(http::error::bad_target).category() &&
-         ec != http::error::end_of_stream && ec != http::error::partial_message;
-}
-
-// The response header of a plain-text error.
-std::string error_head(int code, const char* reason, std::size_t body_size, bool close) {
-  char hdr[256];
-  int n = std::snprintf(hdr, sizeof hdr,
-                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
-                        code, reason, body_size, close ? "close" : "keep-alive");
-  return std::string(hdr, static_cast<std::size_t>(n));
-}
-
-// Where the request loop's output goes: the connection's socket, or a string
-// (serve_bytes).
-class Sink {
- public:
-  virtual ~Sink() = default;
-  // Sends head then body; false when the peer is gone.
-  virtual bool send(std::string_view head, std::string_view body = {}) = 0;
-  // A GET stream route takes the connection over until it returns.
-  virtual void stream(const StreamHandler& handler, std::string target) = 0;
-  void error(int code, const char* reason, std::string_view body, bool close) {
-    send(error_head(code, reason, body.size(), close), body);
+void encode(std::string& out, bool json, const RpcCall& call, const RpcResult& r) {
+  auto once = [&](const RpcResult& x) {
+    out.clear();  // keeps the capacity: one buffer per connection
+    if (json) jsonrpc::append_response(out, call, x);
+    else xmlrpc::append_response(out, x);
+  };
+  try {
+    once(r);
+  } catch (const std::exception& e) {  // e.g. a value nested too deeply to encode
+    once(RpcResult::failure(ApiError(errors::INTERNAL_ERROR, {e.what()})));
   }
-};
-
-// Answers a failed request read; returns how the connection continues.
-AfterServe on_read_error(Sink& out, const boost::system::error_code& ec) {
-  if (ec == boost::asio::error::would_block) return AfterServe::park;  // idle: nothing of a request yet
-  if (ec == boost::beast::error::timeout)
-    out.error(408, "Request Timeout", "request not received in time\n", true);
-  else if (ec == http::error::header_limit)
-    out.error(431, "Request Header Fields Too Large", "request header too large\n", true);
-  else if (ec == http::error::body_limit)
-    out.error(413, "Payload Too Large", "request body too large\n", true);
-  else if (is_http_protocol_error(ec))
-    out.error(400, "Bad Request", "bad request: " + ec.message() + "\n", true);
-  // Anything else (EOF between requests, reset, EPIPE) is just the end.
-  return AfterServe::close;
 }
 
-// Parses, dispatches and answers one RPC body. Returns false if the response
-// could not be sent.
-bool handle_rpc(const PeerIdentity& peer, const HttpContext& ctx, bool json, const std::string& body,
-                bool keep, std::string& out, Sink& sink) {
+// Sends one RPC answer. False if it could not be sent.
+bool respond(int fd, bool json, bool keep, const std::string& out) {
+  char hdr[160];
+  int n = std::snprintf(hdr, sizeof hdr,
+                        "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
+                        json ? "application/json" : "text/xml", out.size(), keep ? "keep-alive" : "close");
+  return send_all(fd, std::string_view(hdr, static_cast<std::size_t>(n)), out);
+}
+
+enum class Step { next, stop_close, handed_over };
+
+// Decodes and dispatches the RPC in c.req and answers it, unless the
+// dispatcher deferred the answer and it is not there yet.
+Step serve_rpc(Connection& c, const HttpContext& ctx, bool keep, std::string& out) {
+  const bool json = c.req->kind == RequestKind::jsonrpc;
   RpcCall call;
   RpcResult result;
   try {
+    const std::string& body = c.req->parser.get().body();
     call = json ? jsonrpc::parse_request(body) : xmlrpc::parse_request(body);
-    call.peer_uid = peer.uid;
-    call.peer_address = peer.address;
+    call.peer_uid = c.peer.uid;
+    call.peer_address = c.peer.address;
+    call.defer = [&c, &ctx]() -> std::shared_ptr<PendingReply> {
+      if (c.reply) throw std::logic_error("RpcCall::defer called twice");
+      c.reply = ctx.make_reply(c);
+      return c.reply;
+    };
     result = invoke_dispatcher(ctx.dispatch, call);
   } catch (const ApiError& e) {
     result = RpcResult::failure(e);
     if (json) call.jsonrpc_v2 = true;  // version unknown: answer in the v2 error shape (id null)
   }
-  auto encode = [&](const RpcResult& r) {
-    out.clear();  // keeps the capacity: one buffer per connection
-    if (json) jsonrpc::append_response(out, call, r);
-    else xmlrpc::append_response(out, r);
-  };
-  try {
-    encode(result);
-  } catch (const std::exception& e) {  // e.g. a value nested too deeply to encode
-    encode(RpcResult::failure(ApiError(errors::INTERNAL_ERROR, {e.what()})));
+  c.req.reset();  // the body may be large: free it before waiting or answering
+  if (c.reply) {
+    c.reply_id = call.id;
+    c.reply_json = json;
+    c.reply_v2 = call.jsonrpc_v2;
+    c.reply_keep = keep;
+    // A dispatcher that deferred and then failed would never complete the
+    // reply: its failure is the answer.
+    if (!result.ok) c.reply->complete(result);
+    return ctx.await_reply(c) ? Step::handed_over : Step::next;
   }
-  char hdr[160];
-  int n = std::snprintf(hdr, sizeof hdr,
-                        "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
-                        json ? "application/json" : "text/xml", out.size(), keep ? "keep-alive" : "close");
-  return sink.send(std::string_view(hdr, static_cast<std::size_t>(n)), out);
+  encode(out, json, call, result);
+  if (!respond(c.fd.get(), json, keep, out) || !keep) return Step::stop_close;
+  return Step::next;
 }
 
-constexpr std::string_view kStreamHead =
-    "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+// Sends the completed answer of a deferred call.
+Step send_reply(Connection& c, std::string& out) {
+  RpcCall call;
+  call.id = c.reply_id;
+  call.jsonrpc_v2 = c.reply_v2;
+  encode(out, c.reply_json, call, *c.result);
+  c.result.reset();
+  c.reply.reset();
+  if (!respond(c.fd.get(), c.reply_json, c.reply_keep, out) || !c.reply_keep) return Step::stop_close;
+  return Step::next;
+}
 
-// The socket side: writes to the connection, runs stream handlers on its fd.
-class FdSink : public Sink {
- public:
-  FdSink(Connection& c, const HttpContext& ctx) : c_(c), ctx_(ctx) {}
-  bool send(std::string_view head, std::string_view body) override { return send_all(c_.fd.get(), head, body); }
-  void stream(const StreamHandler& handler, std::string target) override {
-    if (!ctx_.begin_stream(c_)) return;
-    set_socket_timeouts(c_.fd.get(), {}, {});  // the handler owns the pacing now
-    if (!send_all(c_.fd.get(), kStreamHead)) return;
-    try {
-      handler(target, c_.fd.get());
-    } catch (...) {
-      // A failing stream just ends the stream; there is nobody to report to.
-    }
-  }
-
- private:
-  Connection& c_;
-  const HttpContext& ctx_;
-};
-
-// serve_bytes' side: the client's bytes in, the server's bytes collected.
-class MemoryStream {
- public:
-  explicit MemoryStream(std::string_view in) : in_(in) {}
-  void begin_request(bool, clock::time_point) {}
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
-    if (in_.empty()) {
-      ec = boost::asio::error::eof;  // the client closed its side
-      return 0;
-    }
-    std::size_t n = boost::asio::buffer_copy(buffers, boost::asio::buffer(in_.data(), in_.size()));
-    in_.remove_prefix(n);
-    ec = {};
-    return n;
-  }
-  template <class MutableBufferSequence>
-  std::size_t read_some(const MutableBufferSequence& buffers) {
-    boost::system::error_code ec;
-    auto n = read_some(buffers, ec);
-    if (ec) throw boost::system::system_error(ec);
-    return n;
-  }
-
- private:
-  std::string_view in_;
-};
-
-class StringSink : public Sink {
- public:
-  std::string sent;
-  bool send(std::string_view head, std::string_view body) override {
-    sent.append(head).append(body);
-    return true;
-  }
-  void stream(const StreamHandler&, std::string) override { sent.append(kStreamHead); }
-};
-
-// The request loop, over a socket (FdStream) or bytes (MemoryStream).
-template <class Stream>
-AfterServe serve_requests(Stream& stream, boost::beast::flat_buffer& buf, const PeerIdentity& peer,
-                          const HttpContext& ctx, Sink& sink) {
-  std::string out;
-  const auto request_budget = ctx.limits.park_after + ctx.limits.request_timeout;
-  for (;;) {
-    http::request_parser<http::string_body> parser;
-    parser.header_limit(kMaxHeader);
-    parser.body_limit(ctx.limits.max_body_bytes);
-    stream.begin_request(buf.size() == 0, clock::now() + request_budget);
-    boost::system::error_code ec;
-    http::read_header(stream, buf, parser, ec);
-    if (ec) return on_read_error(sink, ec);
-
-    auto& req = parser.get();
-    const bool stopping = ctx.stopping.load(std::memory_order_relaxed);
-    const bool keep = req.keep_alive() && !stopping;
-    std::string_view target = sv(req.target());
-    std::string_view path = target.substr(0, target.find('?'));
-
-    if (req.method() == http::verb::get) {
+// A GET, a bad path or a bad method, from its header alone.
+Step serve_other(Connection& c, const HttpContext& ctx, bool keep) {
+  Request& rq = *c.req;
+  const int fd = c.fd.get();
+  switch (rq.kind) {
+    case RequestKind::get: {
+      std::string target(sv(rq.parser.get().target()));
       for (const auto& [prefix, handler] : ctx.routes) {
-        if (target.substr(0, prefix.size()) == prefix) {
-          sink.stream(handler, std::string(target));
-          return AfterServe::close;
-        }
+        if (target.compare(0, prefix.size(), prefix) != 0) continue;
+        if (ctx.start_stream(c, handler, target)) return Step::handed_over;
+        send_http_error(fd, 503, "Service Unavailable", "too many streams\n", true);
+        return Step::stop_close;
       }
       // A GET with a body (unusual) would leave it unread: close instead.
-      bool again = keep && parser.is_done();
-      sink.error(404, "Not Found", "no such resource\n", !again);
-      if (!again) return AfterServe::close;
-      continue;
+      bool again = keep && rq.parser.is_done();
+      send_http_error(fd, 404, "Not Found", "no such resource\n", !again);
+      return again ? Step::next : Step::stop_close;
     }
-    if (req.method() != http::verb::post) {
-      sink.error(405, "Method Not Allowed", "only POST (RPC) and GET (streams) are supported\n", true);
-      return AfterServe::close;
+    case RequestKind::not_found:
+      send_http_error(fd, 404, "Not Found", "RPC endpoints are POST / (XML-RPC) and POST /jsonrpc (JSON-RPC)\n", true);
+      return Step::stop_close;
+    default:
+      send_http_error(fd, 405, "Method Not Allowed", "only POST (RPC) and GET (streams) are supported\n", true);
+      return Step::stop_close;
+  }
+}
+
+// Waits up to park_after for the first bytes of the next request (one
+// blocking read in the common case of a client calling back to back).
+// False when the connection should be parked or closed (`eof`).
+bool linger(Connection& c, const HttpContext& ctx, bool& eof) {
+  eof = false;
+  if (c.buf.size() > 0) return true;
+  const auto until = clock::now() + ctx.limits.park_after;
+  thread_local char scratch[16u << 10];
+  for (;;) {
+    ssize_t n = ::recv(c.fd.get(), scratch, sizeof scratch, 0);  // times out after kLingerSlice
+    if (n > 0) {
+      auto mb = c.buf.prepare(static_cast<std::size_t>(n));
+      std::memcpy(mb.data(), scratch, static_cast<std::size_t>(n));
+      c.buf.commit(static_cast<std::size_t>(n));
+      return true;
     }
-    bool json;
-    if (path == "/jsonrpc") {
-      json = true;
-    } else if (path == "/" || path == "/RPC2") {
-      std::string_view ct = sv(req[http::field::content_type]);
-      json = iequal(ct.substr(0, ct.find(';')), "application/json");
-    } else {
-      sink.error(404, "Not Found", "RPC endpoints are POST / (XML-RPC) and POST /jsonrpc (JSON-RPC)\n", true);
-      return AfterServe::close;
+    if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+      eof = true;
+      return false;
     }
-    if (iequal(sv(req[http::field::expect]), "100-continue") && !sink.send("HTTP/1.1 100 Continue\r\n\r\n"))
-      return AfterServe::close;
-    http::read(stream, buf, parser, ec);
-    if (ec) {
-      // Never would_block here (the stream stopped being idle with the
-      // header), and a half-read request could not be parked anyway.
-      on_read_error(sink, ec);
-      return AfterServe::close;
-    }
-    if (!handle_rpc(peer, ctx, json, parser.get().body(), keep, out, sink) || !keep) return AfterServe::close;
-    if (out.capacity() > (1u << 20)) std::string().swap(out);  // don't pin a huge buffer
+    if (ctx.stopping.load(std::memory_order_relaxed) || ctx.pressure.load(std::memory_order_relaxed) ||
+        clock::now() >= until)
+      return false;
   }
 }
 
 }  // namespace
+
+Connection::~Connection() {
+  // Whoever deletes a connection holds no server lock, so a pending reply
+  // can be settled here (its delivery takes that lock).
+  if (reply) reply->abandon();
+}
 
 void set_socket_timeouts(int fd, std::chrono::microseconds rcv, std::chrono::microseconds snd) {
   auto tv = [](std::chrono::microseconds d) {
@@ -241,8 +169,24 @@ void set_socket_timeouts(int fd, std::chrono::microseconds rcv, std::chrono::mic
   ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &s, sizeof s);
 }
 
-void send_http_error(int fd, int code, const char* reason, std::string_view body, bool close) {
-  send_all(fd, error_head(code, reason, body.size(), close), body);
+void send_http_error(int fd, int code, const char* reason, std::string_view body, bool close, bool nonblocking) {
+  char hdr[256];
+  int n = std::snprintf(hdr, sizeof hdr,
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\nConnection: %s\r\n\r\n",
+                        code, reason, body.size(), close ? "close" : "keep-alive");
+  send_all(fd, std::string_view(hdr, static_cast<std::size_t>(n)), body, nonblocking ? MSG_DONTWAIT : 0);
+}
+
+void run_stream(Connection& c, const StreamHandler& handler, const std::string& target) {
+  set_socket_timeouts(c.fd.get(), {}, {});  // the handler owns the pacing now
+  static constexpr std::string_view kStreamHdr =
+      "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n";
+  if (!send_all(c.fd.get(), kStreamHdr)) return;
+  try {
+    handler(target, c.fd.get());
+  } catch (...) {
+    // A failing stream just ends the stream; there is nobody to report to.
+  }
 }
 
 RpcResult invoke_dispatcher(const Dispatcher& dispatch, const RpcCall& call) {
@@ -258,17 +202,34 @@ RpcResult invoke_dispatcher(const Dispatcher& dispatch, const RpcCall& call) {
 }
 
 AfterServe serve_connection(Connection& c, const HttpContext& ctx) {
-  FdStream stream(c.fd.get());
-  FdSink sink(c, ctx);
-  return serve_requests(stream, c.buf, c.peer, ctx, sink);
-}
+  std::string out;
+  for (;;) {
+    Step step;
+    if (c.result) {
+      step = send_reply(c, out);
+    } else {
+      const bool keep = c.req->parser.get().keep_alive() && !ctx.stopping.load(std::memory_order_relaxed);
+      bool rpc = c.req->kind == RequestKind::xmlrpc || c.req->kind == RequestKind::jsonrpc;
+      step = rpc ? serve_rpc(c, ctx, keep, out) : serve_other(c, ctx, keep);
+    }
+    if (step == Step::handed_over) return AfterServe::handed_over;
+    if (step == Step::stop_close) return AfterServe::close;
+    if (c.result) continue;  // a deferred answer that arrived during the dispatch
+    c.req.reset();
+    if (out.capacity() > (1u << 20)) std::string().swap(out);  // don't pin a huge buffer
+    if (c.buf.capacity() > kKeepBuffer && c.buf.size() == 0) c.buf.shrink_to_fit();
 
-std::string serve_bytes(std::string_view in, const HttpContext& ctx, const PeerIdentity& peer) {
-  MemoryStream stream(in);
-  boost::beast::flat_buffer buf;
-  StringSink sink;
-  serve_requests(stream, buf, peer, ctx, sink);
-  return std::move(sink.sent);
+    bool eof = false;
+    if (!linger(c, ctx, eof)) return eof ? AfterServe::close : AfterServe::park;
+    c.since = clock::now();  // the next request starts now
+    switch (read_request(c, ctx)) {
+      case ReadResult::complete: continue;
+      case ReadResult::incomplete: return AfterServe::read_on;
+      case ReadResult::idle: return AfterServe::park;
+      case ReadResult::refused: return AfterServe::drain;
+      case ReadResult::closed: return AfterServe::close;
+    }
+  }
 }
 
 }  // namespace vmstack::api::detail

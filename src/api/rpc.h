@@ -3,12 +3,15 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "core/error.h"
 #include "core/value.h"
 
 namespace vmstack::api {
+
+class PendingReply;  // api/pending_reply.h
 
 struct RpcCall {
   std::string method;  // "VM.get_record", "Async.VM.start", "session.login_with_password"
@@ -20,6 +23,14 @@ struct RpcCall {
   int peer_uid = -1;
   std::string peer_address;
   bool jsonrpc_v2 = false;  // request carried "jsonrpc": "2.0" (selects the response shape)
+  // Set by a server that can answer later (empty otherwise: then block or
+  // answer at once). A dispatcher that would wait (a long poll) calls it at
+  // most once, during the dispatch, and completes the returned reply from
+  // any thread; what the dispatcher returns is then ignored, and the
+  // connection waits without a worker until the reply is completed. It
+  // returns null when the server cannot defer now (it is stopping): answer
+  // at once then.
+  std::function<std::shared_ptr<PendingReply>()> defer;
 };
 
 // Codes the wire layer itself produces (besides INTERNAL_ERROR).

@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "api/call_head.h"
 #include "api/rpc.h"
 
 namespace vmstack::api {
@@ -22,26 +23,61 @@ struct ServerConfig {
 
 // Production limits with sensible defaults (see docs/api.md); set before
 // start(). Kept apart from ServerConfig so positional initialisation of that
-// struct stays warning-free.
+// struct stays warning-free. They are what keeps the API answering its
+// authenticated callers, local root above all, while others misbehave.
 struct ServerLimits {
-  // Workers are added on demand (a blocking call such as event.from or a
-  // console stream holds one) up to this many; extras retire after 30 s idle.
+  // ---- workers. Added on demand (a long VM operation holds one) up to
+  // max_threads; extras retire after 30 s idle. The last
+  // unix_reserved_threads of them serve only the unix socket, so TCP load can
+  // never take every worker (at most max_threads / 2 are reserved).
   unsigned max_threads = 128;
-  std::size_t max_body_bytes = 16u << 20;  // larger request bodies get 413
-  std::size_t max_connections = 4096;      // beyond this, new connections get 503
-  // A kept-alive connection with no request for this long hands its worker
-  // back and waits in epoll instead.
+  unsigned unix_reserved_threads = 8;
+  // ---- connections. TCP and the unix socket each have a budget of
+  // max_connections, so TCP clients can never fill the unix socket's. A
+  // full budget closes the connection that has waited longest without a
+  // complete request (idle kept-alive, or silent or slow for 1 s or more)
+  // to admit a new one; only if there is none does the new one get 503.
+  std::size_t max_connections = 4096;            // per transport
+  std::size_t max_connections_per_source = 128;  // TCP, per client IP (IPv6: per /64): beyond, 503
+  std::size_t max_streams = 64;  // stream routes (console) at once, each on a thread of its own
+  // ---- request bodies. Checked before they are read: Content-Length at
+  // once, chunked bodies as they arrive. A body larger than
+  // max_unproven_body_bytes is read only if the BodyAdmission accepts the
+  // call's head (its session), which it sees after at most that many bytes.
+  std::size_t max_body_bytes = 16u << 20;           // larger: 413
+  std::size_t max_unproven_body_bytes = 64u << 10;  // larger without admission: 413 (at most max_body_bytes)
+  // ---- time. A request's header must be complete within request_timeout
+  // of its first byte (of the connection's accept for a new one: a silent
+  // new connection is closed then); its body gets request_timeout again
+  // plus one second per min_body_rate bytes. Late requests get 408.
+  std::chrono::seconds request_timeout{10};
+  std::size_t min_body_rate = 16u << 10;  // bytes per second
+  std::chrono::seconds send_timeout{60};  // to write a response to a client that does not read
+  // A worker keeps serving a kept-alive connection while its client sends
+  // calls; after this long without one (at once when other work waits for
+  // a worker) the connection waits in epoll instead, costing only its fd.
   std::chrono::milliseconds park_after{1000};
-  std::chrono::seconds idle_timeout{600};     // parked connections are closed after this (0 = never)
-  std::chrono::seconds request_timeout{60};   // to receive a started request / to send a response
+  std::chrono::seconds idle_timeout{600};  // idle kept-alive connections are closed after this (0 = never)...
+  // ...or after this when their budget is at least three quarters full.
+  std::chrono::seconds pressure_idle_timeout{10};
 };
+
+// Decides whether a call may send a body larger than
+// ServerLimits::max_unproven_body_bytes, from the call's head (method and
+// first parameter, read from the start of the body): true reads it (up to
+// max_body_bytes), false answers 413, and an ApiError thrown is the call's
+// answer (e.g. SESSION_INVALID), sent without reading the rest of the body.
+// Runs on the server's event thread: it must be quick and never block.
+using BodyAdmission = std::function<bool(const CallHead& head)>;
 
 // A streaming GET handler: gets the request target (path and query string),
 // writes to the connected fd until it returns. Used for `xe console` (HTTP
-// then raw bytes, like xapi's /console CONNECT). The fd is blocking and
-// without timeouts; the server has already sent the 200 header. On stop() the
-// fd is shut down, so the handler's next read/write fails: a handler that
-// waits on another source should also poll the fd (POLLRDHUP).
+// then raw bytes, like xapi's /console CONNECT). It runs on a thread of its
+// own (not a worker: a stream lasts as long as the client wants). The fd is
+// blocking and without timeouts; the server has already sent the 200
+// header. On stop() the fd is shut down, so the handler's next read/write
+// fails: a handler that waits on another source should also poll the fd
+// (POLLRDHUP).
 using StreamHandler = std::function<void(const std::string& target, int fd)>;
 
 class Server {
@@ -53,6 +89,8 @@ class Server {
 
   void add_stream_route(const std::string& path_prefix, StreamHandler h);
   void set_limits(const ServerLimits& limits);  // before start()
+  // Without one, any body up to max_body_bytes is read (before start()).
+  void set_body_admission(BodyAdmission admit);
   void start();  // binds (throws std::runtime_error on bind failure) and runs worker threads
   // Stops accepting, closes idle connections, lets in-flight dispatcher calls
   // finish (their responses are still sent), ends streams, joins all threads.

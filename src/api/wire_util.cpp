@@ -167,7 +167,6 @@ std::size_t FdStream::read_raw(void* p, std::size_t n, boost::system::error_code
   for (;;) {
     ssize_t r = ::read(fd_, p, n);
     if (r > 0) {
-      idle_ = false;
       ec = {};
       return static_cast<std::size_t>(r);
     }
@@ -176,28 +175,19 @@ std::size_t FdStream::read_raw(void* p, std::size_t n, boost::system::error_code
       return 0;
     }
     if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {  // SO_RCVTIMEO expired
-      if (idle_) {
-        ec = boost::asio::error::would_block;
-        return 0;
-      }
-      if (clock::now() < deadline_) continue;
-      ec = boost::beast::error::timeout;
-      return 0;
-    }
     ec = boost::system::error_code(errno, boost::system::system_category());
     return 0;
   }
 }
 
-bool send_all(int fd, std::string_view a, std::string_view b) {
+bool send_all(int fd, std::string_view a, std::string_view b, int flags) {
   iovec iov[2] = {{const_cast<char*>(a.data()), a.size()}, {const_cast<char*>(b.data()), b.size()}};
   int idx = 0, cnt = b.empty() ? 1 : 2;
   while (idx < cnt) {
     msghdr msg{};
     msg.msg_iov = iov + idx;
     msg.msg_iovlen = static_cast<std::size_t>(cnt - idx);
-    ssize_t r = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+    ssize_t r = ::sendmsg(fd, &msg, MSG_NOSIGNAL | flags);
     if (r < 0) {
       if (errno == EINTR) continue;
       return false;

@@ -9,7 +9,6 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
-#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -38,26 +37,13 @@ bool parse_double(std::string_view s, double& out);  // trims ASCII space
 // XML-RPC's dateTime.iso8601 in the forms clients send (taken as UTC).
 bool parse_xmlrpc_datetime(std::string_view s, DateTime& out);
 
-// A connected socket (or any fd) as a Beast SyncReadStream. Reads only; writes
-// go through send_all() with MSG_NOSIGNAL so a dead peer can't SIGPIPE us.
-//
-// The server sets SO_RCVTIMEO on its sockets; a read that times out is
-// reported as boost::asio::error::would_block while the stream is "idle" (no
-// byte of the current request has arrived yet: the caller parks the
-// connection), and retried until the request deadline otherwise, after which
-// it fails with boost::beast::error::timeout. Without SO_RCVTIMEO (the client)
-// reads simply block.
+// A connected socket (or any fd) as a Beast SyncReadStream, for the client's
+// blocking reads. Reads only; writes go through send_all() with
+// MSG_NOSIGNAL so a dead peer can't SIGPIPE us.
 class FdStream {
  public:
-  using clock = std::chrono::steady_clock;
   explicit FdStream(int fd) : fd_(fd) {}
   int fd() const { return fd_; }
-
-  // Starts reading a new request: `idle` says nothing of it is buffered yet.
-  void begin_request(bool idle, clock::time_point deadline) {
-    idle_ = idle;
-    deadline_ = deadline;
-  }
 
   template <class MutableBufferSequence>
   std::size_t read_some(const MutableBufferSequence& buffers, boost::system::error_code& ec) {
@@ -80,12 +66,11 @@ class FdStream {
  private:
   std::size_t read_raw(void* p, std::size_t n, boost::system::error_code& ec);
   int fd_;
-  bool idle_ = false;
-  clock::time_point deadline_ = clock::time_point::max();
 };
 
 // Writes all of the given pieces (gathered). Returns false on any error.
-bool send_all(int fd, std::string_view a, std::string_view b = {});
+// `flags` are added to MSG_NOSIGNAL (MSG_DONTWAIT: best effort, never blocks).
+bool send_all(int fd, std::string_view a, std::string_view b = {}, int flags = 0);
 // write() loop for non-socket fds (pipes, ttys). Returns false on error.
 bool write_all(int fd, const char* p, std::size_t n);
 

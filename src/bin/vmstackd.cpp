@@ -4,15 +4,39 @@
 #include <malloc.h>
 #include <sys/stat.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 
+#include <algorithm>
 #include <charconv>
 
 #include "ops/daemon.h"
+
+namespace {
+
+// Each API connection is an fd, and so are each guest's sockets: the usual
+// soft limit of 1024 would be reached long before the connection budgets.
+// Raise it towards the hard limit, and say so if even that is too low.
+void raise_fd_limit(const vmstack::ops::Config& cfg) {
+  rlimit rl{};
+  if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  const rlim_t want = 2 * static_cast<rlim_t>(cfg.max_connections) + 1024;  // both transports, plus guests
+  rlim_t target = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
+  if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < target) {
+    rl.rlim_cur = target;
+    ::setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  if (target < want)
+    spdlog::warn("fd limit {} is below the {} the connection budgets may need; raise it (ulimit -n) or lower "
+                 "--max-connections",
+                 target, want);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // A get_all_records answer is a few hundred KiB built and freed per call.
@@ -39,7 +63,6 @@ int main(int argc, char** argv) {
   app.add_option("--clean-shutdown-timeout", cfg.clean_shutdown_timeout_s,
                  "Seconds a guest gets to power off after the ACPI button before it is forced")
       ->capture_default_str();
-  app.add_option("--api-threads", cfg.api_threads, "API worker threads")->capture_default_str();
   app.add_option("--boot-dir", cfg.boot_dirs,
                  "A directory PV_kernel/PV_ramdisk may point into (repeatable; default <state-dir>/boot and the "
                  "demo guest dir)");
@@ -58,6 +81,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--qemu-args-dir", cfg.qemu_args_dir,
                  "Operator-only extra QEMU arguments: <dir>/<vm uuid>.args, one per line, root's files only")
+      ->capture_default_str();
+  app.add_option("--api-threads", cfg.api_threads, "API worker threads started up front")->capture_default_str();
+  app.add_option("--max-connections", cfg.max_connections,
+                 "API connections at once, per transport (TCP and the unix socket each)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-connections-per-ip", cfg.max_connections_per_ip, "TCP API connections at once from one client IP")
+      ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -95,6 +126,8 @@ int main(int argc, char** argv) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+
+  raise_fd_limit(cfg);
 
   try {
     vmstack::ops::Daemon daemon(cfg);

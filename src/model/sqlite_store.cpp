@@ -420,7 +420,7 @@ std::string SqliteStore::create(const std::string& cls, Struct fields, std::stri
   class_of_ref_[ref] = cls;
   log_change({o.modified, &t, ref, false, o.created, uuid});
   t.objects.emplace(ref, std::move(o));
-  changed_.notify_all();
+  notify_locked();
   return ref;
 }
 
@@ -437,7 +437,7 @@ void SqliteStore::apply_locked(Table& t, const std::string& ref, Object& current
   index_refs(t, ref, updated.fields, true);
   current = std::move(updated);
   log_change({current.modified, &t, ref, false, current.created, {}});
-  changed_.notify_all();
+  notify_locked();
 }
 
 bool SqliteStore::update_if(const std::string& cls, const std::string& ref, const Struct& changes, uint64_t expected) {
@@ -489,7 +489,7 @@ void SqliteStore::destroy(const std::string& cls, const std::string& ref) {
   class_of_ref_.erase(ref);
   t.objects.erase(it);
   log_change({++generation_, &t, ref, true, created, uuid});
-  changed_.notify_all();
+  notify_locked();
 }
 
 uint64_t SqliteStore::generation() const {
@@ -575,11 +575,32 @@ EventBatch SqliteStore::changes_since(const std::set<std::string>& classes, uint
 }
 
 void SqliteStore::end_waits() {
-  {
-    std::unique_lock lk(mu_);  // a waiter checks the flag under the lock: no lost wake-up
-    waits_ended_ = true;
-  }
+  std::unique_lock lk(mu_);  // a waiter checks the flag under the lock: no lost wake-up
+  waits_ended_ = true;
+  notify_locked();
+}
+
+void SqliteStore::notify_locked() {
   changed_.notify_all();
+  if (listener_) listener_();
+}
+
+void SqliteStore::set_change_listener(std::function<void()> listener) {
+  std::unique_lock lk(mu_);
+  listener_ = std::move(listener);
+}
+
+bool SqliteStore::changed_after(const std::set<std::string>& classes, uint64_t seen) const {
+  std::shared_lock lk(mu_);
+  if (generation_ <= seen) return false;
+  if (seen < log_floor_) return true;  // the log no longer reaches back that far
+  bool all = classes.count("*") != 0;
+  std::set<std::string> wanted;
+  for (const auto& c : classes) wanted.insert(lower(c));
+  // Newest first: only what came after `seen` is looked at.
+  for (auto it = log_.rbegin(); it != log_.rend() && it->gen > seen; ++it)
+    if (all || wanted.count(lower(it->table->def->name))) return true;
+  return false;
 }
 
 std::optional<std::string> SqliteStore::get_setting(const std::string& key) const {

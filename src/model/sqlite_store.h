@@ -53,6 +53,8 @@ class SqliteStore final : public Store {
                            std::chrono::milliseconds timeout) const override;
   uint64_t generation() const override;
   void end_waits() override;
+  bool changed_after(const std::set<std::string>& classes, uint64_t seen) const override;
+  void set_change_listener(std::function<void()> listener) override;
 
   std::optional<std::string> get_setting(const std::string& key) const override;
   void put_setting(const std::string& key, const std::string& value) override;
@@ -99,6 +101,9 @@ class SqliteStore final : public Store {
   void load();
   void exec(const std::string& sql);
   void log_change(Change c);
+  // Wakes blocked changes_since calls and the change listener; under the
+  // write lock.
+  void notify_locked();
   // Checks the `changed` fields of `updated`, persists it and makes it the
   // object's state; under the write lock.
   void apply_locked(Table& t, const std::string& ref, Object& current, Object updated,
@@ -122,6 +127,7 @@ class SqliteStore final : public Store {
   uint64_t log_floor_ = 0;
   uint64_t generation_ = 0;
   bool waits_ended_ = false;  // under mu_
+  std::function<void()> listener_;  // under mu_
 };
 
 }  // namespace vmstack::model

@@ -103,6 +103,17 @@ class Store {
   // The daemon is stopping: every waiting (and later) changes_since returns
   // what it has at once, so long polls do not hold the shutdown up.
   virtual void end_waits() = 0;
+  // For callers that wait for many feeds at once without a thread each (the
+  // parked event.from polls): whether anything in `classes` may have
+  // changed after generation `seen` (false is exact; true may still give an
+  // empty batch, e.g. an object created and deleted since). Never blocks;
+  // costs what changed after `seen`, not the store's size.
+  virtual bool changed_after(const std::set<std::string>& classes, uint64_t seen) const = 0;
+  // Called after every committed change and by end_waits(), on the writer's
+  // thread, possibly under the store's lock: it must only signal (e.g.
+  // notify a condition variable), never call the store. One listener;
+  // an empty function removes it.
+  virtual void set_change_listener(std::function<void()> listener) = 0;
 
   // ---- host-local settings that are not XenAPI objects (users, probe cache).
   virtual std::optional<std::string> get_setting(const std::string& key) const = 0;

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <cstddef>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,10 @@ struct Config {
   std::string qemu_binary = "qemu-system-x86_64";
   int clean_shutdown_timeout_s = 60;  // then the timeout path: forced shutdown
   unsigned api_threads = 8;
+  // API connection limits (api::ServerLimits): per transport (TCP and the
+  // unix socket each), and TCP connections per client IP.
+  std::size_t max_connections = 4096;
+  std::size_t max_connections_per_ip = 128;
   unsigned task_threads = 4;
   std::string root_password;  // initial password for "root" (first start only)
   // Where PV_kernel / PV_ramdisk may point (checked after resolving

@@ -18,6 +18,7 @@
 #include "ops/domains.h"
 #include "ops/host.h"
 #include "ops/journal.h"
+#include "ops/long_polls.h"
 #include "ops/networks.h"
 #include "ops/recovery.h"
 #include "ops/sessions.h"
@@ -100,7 +101,8 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   tasks_ = std::make_unique<Tasks>(*store_, cfg_.task_threads);
   dispatcher_ = std::make_unique<Dispatcher>(model::datamodel(), *store_, *tasks_,
                                              [this](const std::string& s) { sessions_->check(s); });
-  bind_sessions(*dispatcher_, *sessions_, *store_);
+  long_polls_ = std::make_unique<LongPolls>(*store_);
+  bind_sessions(*dispatcher_, *sessions_, *store_, *long_polls_);
   bind_tasks(*dispatcher_, *tasks_, *store_);
   bind_host(*dispatcher_);
   bind_vm_power(*dispatcher_, *power_, *store_);
@@ -155,14 +157,24 @@ void Daemon::serve() {
   sc.tcp_address = cfg_.tcp_address;
   sc.tcp_port = cfg_.tcp_port;
   sc.threads = cfg_.api_threads;
+  api::ServerLimits limits;
+  limits.max_connections = cfg_.max_connections;
+  limits.max_connections_per_source = cfg_.max_connections_per_ip;
   server_ = std::make_unique<api::Server>(sc, [this](const api::RpcCall& c) { return call(c); });
+  server_->set_limits(limits);
+  // A large body is read only for a call whose session is live: a forged
+  // one is refused after the first few KiB.
+  server_->set_body_admission([this](const api::CallHead& h) { return dispatcher_->admit_large_body(h); });
   server_->add_stream_route("/console", [this](const std::string& target, int fd) { serve_console(target, fd); });
   server_->start();
 }
 
 void Daemon::stop() {
   stopping_ = true;
-  store_->end_waits();  // else the server's stop waits out every event.from long poll
+  // Parked event.from / event.next polls are answered now (the server sends
+  // those answers before it stops); a poll blocking a worker wakes too.
+  if (long_polls_) long_polls_->stop();
+  store_->end_waits();
   if (server_) server_->stop();
 }
 

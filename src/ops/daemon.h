@@ -27,6 +27,7 @@ class Admission;
 class Dispatcher;
 class Domains;
 class Journal;
+class LongPolls;
 class Networks;
 class Sessions;
 class Storage;
@@ -77,6 +78,7 @@ class Daemon {
   std::unique_ptr<storage::SrDrivers> sr_drivers_;
   std::unique_ptr<Journal> journal_;
   std::unique_ptr<Sessions> sessions_;
+  std::unique_ptr<LongPolls> long_polls_;  // after sessions_: its answers use them
   std::unique_ptr<Storage> storage_;
   std::unique_ptr<Networks> networks_;
   std::unique_ptr<Domains> domains_;

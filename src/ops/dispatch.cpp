@@ -72,15 +72,10 @@ std::vector<std::string> Dispatcher::method_names() const {
   return out;
 }
 
-Value Dispatcher::dispatch(const api::RpcCall& call) {
-  std::string name = call.method;
-  bool async = starts_with(name, "Async.");
+const model::Message* Dispatcher::find(const std::string& method, bool& async) const {
+  std::string name = method;
+  async = starts_with(name, "Async.");
   if (async) name = name.substr(6);
-  if (name == "system.listMethods" && !async) {
-    Array out;
-    for (auto& n : method_names()) out.emplace_back(std::move(n));
-    return out;
-  }
   auto it = messages_.find(name);
   if (it == messages_.end() && !async && name.find('.') == std::string::npos) {
     // xapi also answers Class_message (VM_get_all, event_from): the class is
@@ -93,9 +88,33 @@ Value Dispatcher::dispatch(const api::RpcCall& call) {
       }
     }
   }
-  if (it == messages_.end() || (async && !it->second->async))
-    throw ApiError(errors::MESSAGE_METHOD_UNKNOWN, {call.method});
-  const model::Message& m = *it->second;
+  if (it == messages_.end() || (async && !it->second->async)) return nullptr;
+  return it->second;
+}
+
+bool Dispatcher::admit_large_body(const api::CallHead& head) const {
+  if (!head.method.empty()) {
+    if (head.method == "system.listMethods") return false;
+    bool async = false;
+    const model::Message* m = find(head.method, async);
+    if (!m) throw ApiError(errors::MESSAGE_METHOD_UNKNOWN, {head.method});
+    if (!m->session) return false;  // session.login_with_password and friends: small bodies only
+  }
+  if (!head.first_param) return false;
+  check_session_(*head.first_param);  // SESSION_INVALID [ref]
+  return true;
+}
+
+Value Dispatcher::dispatch(const api::RpcCall& call) {
+  if (call.method == "system.listMethods") {
+    Array out;
+    for (auto& n : method_names()) out.emplace_back(std::move(n));
+    return out;
+  }
+  bool async = false;
+  const model::Message* found = find(call.method, async);
+  if (!found) throw ApiError(errors::MESSAGE_METHOD_UNKNOWN, {call.method});
+  const model::Message& m = *found;
 
   // Arity as xapi counts it: parameters after the session, trailing ones
   // with defaults optional; "received" excludes the session too.
@@ -127,8 +146,9 @@ Value Dispatcher::dispatch(const api::RpcCall& call) {
     if (hit == handlers_.end()) throw ApiError(errors::NOT_IMPLEMENTED, {m.wire_name()});
     h = &hit->second;
   }
-  Call c{m, session, {}, call.peer_uid, call.peer_address};
+  Call c{m, session, {}, call.peer_uid, call.peer_address, {}};
   if (!async) {
+    c.defer = call.defer;
     Value v = run(m, h, c, Args(m, std::move(values)));
     // xapi answers void calls with an empty string, not <nil/>: older SDKs
     // (and XML-RPC libraries without the nil extension) expect that.

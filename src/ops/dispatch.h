@@ -14,6 +14,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "api/call_head.h"
+#include "api/pending_reply.h"
 #include "api/rpc.h"
 #include "core/value.h"
 #include "model/datamodel.h"
@@ -30,6 +32,9 @@ struct Call {
   std::string task;     // the task ref when running as Async.*
   int peer_uid = -1;    // the unix-socket peer's uid (-1 over TCP)
   std::string peer_address;
+  // The server's way to answer later (api::RpcCall::defer); empty for
+  // Async.* calls, which run on a task worker and answer with the task.
+  std::function<std::shared_ptr<api::PendingReply>()> defer;
 };
 
 // The arguments of a call, checked against the message's declaration and
@@ -75,8 +80,19 @@ class Dispatcher {
   Value dispatch(const api::RpcCall& call);
   // Every wire name it answers (system.listMethods).
   std::vector<std::string> method_names() const;
+  // The server's body admission (api::BodyAdmission): a call may send more
+  // than the small unauthenticated body limit only if it names a live
+  // session as its first parameter, and never to a message without a
+  // session (session.login_with_password). Throws SESSION_INVALID [ref] or
+  // MESSAGE_METHOD_UNKNOWN [method], as the full dispatch would; false
+  // means "too large" (413). Quick and non-blocking: it runs on the
+  // server's event thread.
+  bool admit_large_body(const api::CallHead& head) const;
 
  private:
+  // The message a wire name means (Class.message, Class_message,
+  // Async.Class.message), or null.
+  const model::Message* find(const std::string& method, bool& async) const;
   Value run(const model::Message& m, const Handler* h, const Call& c, const Args& a);
   Value generic(const model::Message& m, const Args& a);
   Value own_session(const model::Message& m, const Call& c, const Args& a);

@@ -1,10 +1,10 @@
 // session.* and event.* handlers.
 #include <algorithm>
-#include <thread>
 
 #include "core/error.h"
 #include "core/strings.h"
 #include "ops/dispatch.h"
+#include "ops/long_polls.h"
 #include "ops/sessions.h"
 
 namespace vmstack::ops {
@@ -50,14 +50,15 @@ uint64_t parse_token(const std::string& s) {
 }
 
 constexpr double kMaxEventWaitS = 60.0;
+constexpr std::chrono::seconds kEventNextWait{30};
 
 }  // namespace
 
-void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store) {
+void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store, LongPolls& polls) {
   auto login = [&sessions](const Call& c, const Args& a) {
     std::string originator;
     if (c.message.name == "login_with_password") originator = a.str("originator");
-    return Value(sessions.login(a.str("uname"), a.str("pwd"), originator, c.peer_uid));
+    return Value(sessions.login(a.str("uname"), a.str("pwd"), originator, c.peer_uid, c.peer_address));
   };
   d.bind("session.login_with_password", login);
   d.bind("session.slave_local_login_with_password", login);
@@ -68,19 +69,24 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store) {
   d.bind("session.logout", logout);
   d.bind("session.local_logout", logout);
   d.bind("session.change_password", [&sessions](const Call& c, const Args& a) {
-    sessions.change_password(c.session, a.str("old_pwd"), a.str("new_pwd"));
+    sessions.change_password(c.session, a.str("old_pwd"), a.str("new_pwd"), c.peer_uid, c.peer_address);
     return Value();
   });
 
-  d.bind("event.from", [&store](const Call& c, const Args& a) {
+  // The long polls park (LongPolls): waiting for changes holds no worker.
+  d.bind("event.from", [&polls](const Call& c, const Args& a) {
     double timeout = std::clamp(a.flt("timeout"), 0.0, kMaxEventWaitS);
-    auto b = store.changes_since(class_set(a.set("classes")), parse_token(a.str("token")),
-                                 std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)));
-    Struct counts;
-    for (const auto& [k, n] : b.valid_ref_counts) counts[lower(k)] = k == "session" ? int64_t{1} : n;
-    return Value(Struct{{"events", event_records(b, c.session)},
-                        {"valid_ref_counts", std::move(counts)},
-                        {"token", std::to_string(b.token)}});
+    return polls.wait(c, class_set(a.set("classes")), parse_token(a.str("token")),
+                      std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)),
+                      [session = c.session](const model::EventBatch& b) {
+                        Struct counts;
+                        // A session sees only itself (see event_records).
+                        for (const auto& [k, n] : b.valid_ref_counts)
+                          counts[lower(k)] = k == "session" ? int64_t{1} : n;
+                        return Value(Struct{{"events", event_records(b, session)},
+                                            {"valid_ref_counts", std::move(counts)},
+                                            {"token", std::to_string(b.token)}});
+                      });
   });
   d.bind("event.get_current_id", [&store](const Call&, const Args&) {
     return Value(static_cast<int64_t>(store.generation()));
@@ -93,12 +99,14 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store) {
     sessions.unsubscribe(c.session, class_set(a.set("classes")));
     return Value();
   });
-  d.bind("event.next", [&sessions, &store](const Call& c, const Args&) {
+  d.bind("event.next", [&sessions, &polls](const Call& c, const Args&) {
     uint64_t token = 0;
     auto classes = sessions.subscriptions(c.session, token);
-    auto b = store.changes_since(classes, token, std::chrono::seconds(30));
-    sessions.set_token(c.session, b.token);
-    return Value(event_records(b, c.session));
+    return polls.wait(c, std::move(classes), token, kEventNextWait,
+                      [&sessions, session = c.session](const model::EventBatch& b) {
+                        sessions.set_token(session, b.token);
+                        return Value(event_records(b, session));
+                      });
   });
 }
 

@@ -7,6 +7,8 @@
 #include <ctime>
 #include <fstream>
 
+#include <spdlog/spdlog.h>
+
 #include "api/auth.h"
 #include "core/error.h"
 #include "core/uuid.h"
@@ -47,13 +49,37 @@ void Sessions::set_password(const std::string& user, const std::string& password
   store_.put_setting("user:" + user, api::hash_password(password));
 }
 
+void Sessions::verify(const std::string& user, const std::string& password, const std::optional<std::string>& hash,
+                      int peer_uid, const std::string& peer_address) {
+  auto refuse = [&](const std::string& why) { throw ApiError(errors::SESSION_AUTHENTICATION_FAILED, {user, why}); };
+  const std::string source = api::throttle_source(peer_address, peer_uid);
+  // A source that keeps failing is refused before any hashing.
+  if (auto wait = backoff_.retry_after(source); wait.count() > 0)
+    refuse("Too many failed logins from " + source + "; try again in " +
+           std::to_string((wait.count() + 999) / 1000) + " s");
+  bool ok = false;
+  if (hash && !password.empty()) {
+    auto slot = hashing_.enter();
+    if (!slot) refuse("Too many logins at once; try again shortly");
+    ok = api::verify_password(password, *hash);
+  }
+  if (ok) {
+    backoff_.succeeded(source);
+    return;
+  }
+  if (auto lockout = backoff_.failed(source); lockout.count() > 0)
+    spdlog::warn("login: repeated failures from {} (last as '{}'); refusing it for {} ms", source, user,
+                 lockout.count());
+  refuse("Authentication failure");
+}
+
 std::string Sessions::login(const std::string& user, const std::string& password, const std::string& originator,
-                            int peer_uid) {
+                            int peer_uid, const std::string& peer_address) {
   auto hash = store_.get_setting("user:" + user);
   // peer_uid is only known for unix-socket peers (-1 over TCP).
   bool local_root = peer_uid == 0 && password.empty();
-  bool ok = hash && (local_root || (!password.empty() && api::verify_password(password, *hash)));
-  if (!ok) throw ApiError(errors::SESSION_AUTHENTICATION_FAILED, {user, "Authentication failure"});
+  if (!local_root) verify(user, password, hash, peer_uid, peer_address);
+  else if (!hash) throw ApiError(errors::SESSION_AUTHENTICATION_FAILED, {user, "Authentication failure"});
   sweep(user);
   int64_t now = static_cast<int64_t>(std::time(nullptr));
   auto ref = store_.create("session", {{"this_host", host_.empty() ? std::string(kNullRef) : host_},
@@ -133,13 +159,12 @@ void Sessions::sweep(const std::string& user) {
   }
 }
 
-void Sessions::change_password(const std::string& session, const std::string& old_pw, const std::string& new_pw) {
+void Sessions::change_password(const std::string& session, const std::string& old_pw, const std::string& new_pw,
+                               int peer_uid, const std::string& peer_address) {
   auto rec = store_.get_record("session", session);
   const auto& user = rec["auth_user_name"].as_string();
   bool superuser = rec["is_local_superuser"].as_bool();
-  auto hash = store_.get_setting("user:" + user);
-  if (!superuser && (!hash || !api::verify_password(old_pw, *hash)))
-    throw ApiError(errors::SESSION_AUTHENTICATION_FAILED, {user, "Authentication failure"});
+  if (!superuser) verify(user, old_pw, store_.get_setting("user:" + user), peer_uid, peer_address);
   if (new_pw.empty()) throw ApiError(errors::INVALID_VALUE, {"new_pwd", ""});
   set_password(user, new_pw);
 }

@@ -5,18 +5,34 @@
 #include <chrono>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
+#include "api/throttle.h"
 #include "model/store.h"
 
 namespace vmstack::ops {
 
 class Dispatcher;
 
+// How password checks are throttled (see api/throttle.h): per source
+// (client IP, or unix uid) failures back off, and at most `hash_slots`
+// password hashes run at once (yescrypt takes ~16 MiB each); up to
+// `hash_waiters` more logins wait `hash_wait` for a slot, any others are
+// refused at once. The local superuser (uid 0 on the unix socket, empty
+// password) never hashes and is never throttled.
+struct LoginLimits {
+  api::FailureBackoff::Policy backoff;
+  unsigned hash_slots = 2;
+  unsigned hash_waiters = 16;
+  std::chrono::milliseconds hash_wait{2000};
+};
+
 class Sessions {
  public:
-  explicit Sessions(model::Store& store) : store_(store) {}
+  explicit Sessions(model::Store& store, LoginLimits limits = {})
+      : store_(store), backoff_(limits.backoff), hashing_(limits.hash_slots, limits.hash_waiters, limits.hash_wait) {}
 
   void set_host(const std::string& host_ref) { host_ = host_ref; }
   // Sessions unused for `timeout` are gone; a user with `max_per_user`
@@ -35,12 +51,17 @@ class Sessions {
 
   // session.login_with_password. A local unix-socket peer running as uid 0
   // that sends an empty password is the host's superuser (as with xapi's
-  // local root logins); any non-empty password is always checked.
-  std::string login(const std::string& user, const std::string& password, const std::string& originator, int peer_uid);
+  // local root logins); any non-empty password is always checked, within
+  // the LoginLimits of the caller's source (peer_uid, peer_address as in
+  // api::RpcCall). Every refusal is SESSION_AUTHENTICATION_FAILED [user,
+  // why].
+  std::string login(const std::string& user, const std::string& password, const std::string& originator, int peer_uid,
+                    const std::string& peer_address);
   void logout(const std::string& session);
-  // session.change_password: the old password is checked unless the session
-  // is the local superuser's.
-  void change_password(const std::string& session, const std::string& old_pw, const std::string& new_pw);
+  // session.change_password: the old password is checked (throttled like a
+  // login) unless the session is the local superuser's.
+  void change_password(const std::string& session, const std::string& old_pw, const std::string& new_pw, int peer_uid,
+                       const std::string& peer_address);
   // Throws SESSION_INVALID [ref] unless `session` is a live session (an
   // expired one is removed); marks it used.
   void check(const std::string& session);
@@ -55,8 +76,14 @@ class Sessions {
   // Removes expired sessions and, past the cap, `user`'s least recently
   // used ones, making room for one more.
   void sweep(const std::string& user);
+  // Checks `password` against `hash` within the throttles; throws
+  // SESSION_AUTHENTICATION_FAILED [user, why] unless it matches.
+  void verify(const std::string& user, const std::string& password, const std::optional<std::string>& hash,
+              int peer_uid, const std::string& peer_address);
 
   model::Store& store_;
+  api::FailureBackoff backoff_;
+  api::ConcurrencyGate hashing_;
   std::string host_;
   std::chrono::seconds timeout_{std::chrono::hours(24)};
   size_t max_per_user_ = 500;
@@ -72,7 +99,8 @@ class Sessions {
   std::map<std::string, Subscription> subs_;
 };
 
-// session.* and event.*
-void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store);
+class LongPolls;
+// session.* and event.* (event.from / event.next park in `polls`)
+void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store, LongPolls& polls);
 
 }  // namespace vmstack::ops

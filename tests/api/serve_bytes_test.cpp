@@ -25,8 +25,15 @@ TEST(ServeBytes, AnswersByteForByteAsTheSocket) {
 
   Dispatcher dispatch = test_dispatch;
   detail::Routes routes = {{"/console", [](const std::string&, int) {}}};
-  std::atomic<bool> stopping{false};
-  detail::HttpContext ctx{dispatch, routes, limits, stopping, [](detail::Connection&) { return true; }};
+  BodyAdmission admit;
+  std::atomic<bool> stopping{false}, pressure{false};
+  detail::HttpContext ctx{dispatch, routes, limits, admit, stopping, pressure,
+                          [](detail::Connection& c, const StreamHandler& h, std::string target) {
+                            detail::run_stream(c, h, target);
+                            return true;
+                          },
+                          [](detail::Connection&) { return std::shared_ptr<PendingReply>(); },
+                          [](detail::Connection&) { return false; }};
 
   const std::string xml = xmlrpc::format_request("echo", {Value("y"), Value(Struct{{"k", Value(1.5)}})});
   const std::string json = R"({"jsonrpc":"2.0","method":"fail","params":[],"id":"a"})";

@@ -1,6 +1,7 @@
 // The API server's request handling (src/api/http_conn.cpp) without a
-// socket: detail::serve_bytes runs the same Beast parser, limits, routing,
-// 100-continue, pipelining and RPC decoding/encoding as a connection does.
+// client socket: detail::serve_bytes runs the same read_request and
+// serve_connection (Beast parser, limits, routing, 100-continue, pipelining,
+// RPC decoding/encoding) as the server's threads do.
 // Any bytes a client can send must end in responses, never in a crash, leak,
 // UB or an escaping exception.
 #include <atomic>
@@ -30,9 +31,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     l.max_body_bytes = 64 << 10;  // small enough for inputs to cross it
     return l;
   }();
-  static const std::atomic<bool> stopping{false};
-  static const detail::HttpContext ctx{dispatcher, routes, limits, stopping,
-                                       [](detail::Connection&) { return true; }};
+  static const BodyAdmission admit;  // none: every body up to max_body_bytes is read
+  static const std::atomic<bool> stopping{false}, pressure{false};
+  static const detail::HttpContext ctx{
+      dispatcher, routes, limits, admit, stopping, pressure,
+      [](detail::Connection& c, const StreamHandler& h, std::string target) {
+        detail::run_stream(c, h, target);
+        return true;
+      },
+      [](detail::Connection&) { return std::shared_ptr<PendingReply>(); },  // never deferred
+      [](detail::Connection&) { return false; }};
   std::string out = detail::serve_bytes(fuzz::input(data, size), ctx, {0, "unix"});
   FUZZ_CHECK(out.empty() || out.rfind("HTTP/1.1 ", 0) == 0, out.substr(0, 200));
   return 0;
