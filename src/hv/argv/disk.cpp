@@ -28,6 +28,9 @@ std::vector<std::string> blockdev_nodes(const DiskSpec& d, const std::string& fi
   bool ro = d.readonly || d.cdrom;
   json file{{"driver", "file"}, {"filename", filename}, {"node-name", file_node_name(d)}, {"read-only", ro}};
   json fmt{{"driver", d.format}, {"file", file_node_name(d)}, {"node-name", node_name(d)}, {"read-only", ro}};
+  // Our images never have backing files; a header naming one (an imported
+  // or hostile image) must not make QEMU open another file by name.
+  if (d.format == "qcow2") fmt["backing"] = nullptr;
   if (!ro) {
     // Guests' TRIM frees space in the image (thin qcow2 files stay thin).
     file["discard"] = "unmap";
