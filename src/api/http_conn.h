@@ -157,7 +157,8 @@ AfterServe serve_connection(Connection& c, const HttpContext& ctx);
 // side: every byte the server writes back is returned. The requests go
 // through read_request and serve_connection over a socketpair, so tests and
 // the fuzzers (tests/fuzz) exercise the server's real path, limits included.
-// `ctx` decides streams and deferred replies as the server's would.
+// `ctx` must run streams inline (start_stream) and never defer a reply
+// (make_reply returns null): there is no event thread to finish either.
 std::string serve_bytes(std::string_view in, const HttpContext& ctx, const PeerIdentity& peer = {});
 
 // Runs a stream route's handler on the connection's socket (on the stream's

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <exception>
 #include <stdexcept>
 #include <thread>
 
@@ -42,20 +43,28 @@ std::string serve_bytes(std::string_view in, const HttpContext& ctx, const PeerI
 
   // The server: the event thread's part (read_request until a request is
   // complete) and a worker's (serve_connection), in turn, as for a socket.
-  for (;;) {
-    ReadResult r = read_request(c, ctx);
-    if (r == ReadResult::incomplete || r == ReadResult::idle) {
-      pollfd p{c.fd.get(), POLLIN, 0};
-      ::poll(&p, 1, -1);  // the writer always ends with EOF
-      continue;
+  std::exception_ptr error;
+  try {
+    for (;;) {
+      ReadResult r = read_request(c, ctx);
+      if (r == ReadResult::incomplete || r == ReadResult::idle) {
+        pollfd p{c.fd.get(), POLLIN, 0};
+        ::poll(&p, 1, -1);  // the writer always ends with EOF
+        continue;
+      }
+      if (r != ReadResult::complete) break;  // closed, or refused (answer sent)
+      AfterServe a = serve_connection(c, ctx);
+      // handed_over: a stream ran to its end (ctx's start_stream runs it
+      // inline); a deferred reply is not supported here (ctx never defers).
+      if (a != AfterServe::park && a != AfterServe::read_on) break;
     }
-    if (r != ReadResult::complete) break;  // closed, or refused (answer sent)
-    AfterServe a = serve_connection(c, ctx);
-    if (a != AfterServe::park && a != AfterServe::read_on) break;
+  } catch (...) {
+    error = std::current_exception();  // the client threads are joined first
   }
-  c.fd.reset();  // the reader sees EOF once everything is sent
+  c.fd.reset();  // the reader sees EOF, a blocked writer EPIPE
   writer.join();
   reader.join();
+  if (error) std::rethrow_exception(error);
   return out;
 }
 

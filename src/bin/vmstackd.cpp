@@ -103,7 +103,11 @@ int main(int argc, char** argv) {
   cfg.host_memory_reserve = reserve_mib << 20;
   cfg.session_timeout = std::chrono::seconds(session_timeout_s);
   spdlog::set_level(spdlog::level::from_str(log_level));
-  if (const char* pw = std::getenv("VMSTACK_ROOT_PASSWORD")) cfg.root_password = pw;
+  if (const char* pw = std::getenv("VMSTACK_ROOT_PASSWORD")) {
+    cfg.root_password = pw;
+    // Never handed on: every QEMU and helper inherits our environment.
+    ::unsetenv("VMSTACK_ROOT_PASSWORD");
+  }
   if (!listen.empty()) {
     auto colon = listen.rfind(':');
     if (colon == std::string::npos) {

@@ -194,6 +194,7 @@ int vm_uninstall(Context& ctx) {
   VmOpts o;
   o.include_templates = true;
   o.multiple = false;
+  int failed = 0;
   do_vm_op(ctx, {}, o, [&](const Object& vm) {
     std::vector<std::pair<std::string, std::string>> vdis;  // ref, description
     const Value& vbds = vm.record.count("VBDs") ? vm.record.at("VBDs") : Value();
@@ -238,11 +239,13 @@ int vm_uninstall(Context& ctx) {
       } catch (const ApiError& e) {
         // The VM is gone already; report the disk that stayed and go on.
         ctx.io.err << "Failed to destroy VDI " << d << ":\n" << error_text(e, objs) << "\n";
+        ++failed;
       }
     }
-    ctx.printer.line("All objects destroyed");
+    if (!failed) ctx.printer.line("All objects destroyed");
   });
-  return 0;
+  // A disk that stayed is a failure the caller's script must see.
+  return failed ? 1 : 0;
 }
 
 // vm-destroy: xe takes uuid=; any VM selector works here too, but one is

@@ -285,6 +285,7 @@ Subprocess Subprocess::spawn(const std::vector<std::string>& argv, const SpawnOp
   std::sort(keep.begin(), keep.end());
   const std::vector<gid_t> groups(opts.groups.begin(), opts.groups.end());
 
+  const pid_t parent = ::getpid();
   pid_t pid = ::fork();
   if (pid < 0) throw_errno("fork");
   if (pid == 0) {
@@ -319,7 +320,11 @@ Subprocess Subprocess::spawn(const std::vector<std::string>& argv, const SpawnOp
     for (const auto& p : passes)
       if (::dup2(p.first, p.second) < 0) fail();
     child_close_all_except(keep.data(), keep.size());
-    if (opts.die_with_parent && ::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail();
+    if (opts.die_with_parent) {
+      if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail();
+      // A parent that died before the prctl sends no signal: check.
+      if (::getppid() != parent) ::_exit(127);
+    }
     if (opts.gid >= 0 || opts.uid >= 0) {
       if (::setgroups(groups.size(), groups.data()) != 0) fail();
       if (opts.gid >= 0 && ::setresgid(opts.gid, opts.gid, opts.gid) != 0) fail();

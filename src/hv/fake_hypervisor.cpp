@@ -107,6 +107,11 @@ class FakeDomain final : public Domain {
     if (!out) throw std::runtime_error("cannot write " + path);
     g_->status = RunState::paused;  // QEMU leaves a saved guest stopped (postmigrate)
   }
+  void cancel_save(std::chrono::milliseconds) override {
+    std::lock_guard lk(g_->mu);
+    require_alive();
+    g_->calls.push_back("cancel_save");  // the fake's save is over when save() returns
+  }
   void stop() override {
     {
       std::lock_guard lk(g_->mu);

@@ -53,7 +53,7 @@ class FakeHypervisor final : public Hypervisor {
   size_t alive_count() const;
   RunState status(const std::string& uuid) const;
   // Every operation the toolstack asked of the domain, in order: "launch",
-  // "pause", "unpause", "powerdown", "reset", "balloon:<bytes>", "save",
+  // "pause", "unpause", "powerdown", "reset", "balloon:<bytes>", "save", "cancel_save",
   // "stop", "add_disk:<id>", "remove_disk:<id>", "add_nic:<id>",
   // "remove_nic:<id>", "change_cd:<id>:<path>".
   std::vector<std::string> calls(const std::string& uuid) const;

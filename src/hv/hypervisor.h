@@ -139,6 +139,10 @@ class Domain {
   // Stops the guest and writes its state to `path` (restore: launch with
   // spec.incoming_file). On failure a guest that was running runs on.
   virtual void save(const std::string& path, std::chrono::milliseconds timeout) = 0;
+  // Stops a save still in progress that nobody waits for any more (a daemon
+  // killed during save() leaves QEMU writing); returns once none runs. The
+  // guest stays stopped: the caller decides whether it runs on.
+  virtual void cancel_save(std::chrono::milliseconds timeout) = 0;
   // Ends the domain (gracefully, then by force) and reaps its process.
   virtual void stop() = 0;
   // Waits until the process exits or the deadline passes; true if it exited.

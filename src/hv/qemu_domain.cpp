@@ -700,6 +700,21 @@ void QemuDomain::save(const std::string& path, std::chrono::milliseconds timeout
   if (sync) ::fsync(sync.get());
 }
 
+void QemuDomain::cancel_save(std::chrono::milliseconds timeout) {
+  auto& im = *impl_;
+  std::lock_guard op(im.op_mu);
+  auto& q = *im.qmp;
+  const auto deadline = Clock::now() + timeout;
+  for (;;) {
+    const std::string status = q.execute("query-migrate").value("status", "");
+    // Absent (no migration yet), completed, failed or cancelled: none runs.
+    if (status.empty() || status == "completed" || status == "failed" || status == "cancelled") return;
+    if (status != "cancelling") q.execute("migrate_cancel");
+    if (Clock::now() >= deadline) throw std::runtime_error("the interrupted save did not stop (status " + status + ")");
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
 void QemuDomain::stop() {
   auto& im = *impl_;
   std::lock_guard op(im.op_mu);

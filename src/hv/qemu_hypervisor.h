@@ -27,6 +27,7 @@ class QemuDomain final : public Domain {
   // stop + migrate to an fd of `path`; on failure or timeout the migration is
   // cancelled and a guest that was running is resumed.
   void save(const std::string& path, std::chrono::milliseconds timeout) override;
+  void cancel_save(std::chrono::milliseconds timeout) override;
   void stop() override;  // QMP quit, SIGKILL to the group after a grace period, reaped
   bool wait_exit(std::chrono::milliseconds timeout) override;
   void add_disk(const DiskSpec& d) override;

@@ -1,14 +1,16 @@
 #include "ops/boot_files.h"
 
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <climits>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 
 #include "core/error.h"
+#include "core/fd.h"
 #include "core/strings.h"
 
 namespace vmstack::ops {
@@ -38,19 +40,28 @@ std::string resolve_boot_file(const std::vector<std::string>& dirs, const std::s
 }
 
 std::vector<std::string> operator_qemu_args(const std::string& dir, const std::string& vm_uuid) {
-  std::string path = dir + "/" + vm_uuid + ".args";
-  struct stat st{};
-  if (::lstat(path.c_str(), &st) != 0) return {};
-  if (!S_ISREG(st.st_mode) || st.st_uid != 0 || (st.st_mode & (S_IWGRP | S_IWOTH))) {
-    spdlog::warn("ignoring {}: extra QEMU arguments are read only from a regular file owned by root and "
-                 "writable by root alone",
+  // Root's alone: the directory (nobody else may add or swap a file in it)
+  // and the file itself, checked on the descriptor read (no symlink, no
+  // window between the check and the read).
+  auto roots_alone = [](const struct stat& st) { return st.st_uid == 0 && !(st.st_mode & (S_IWGRP | S_IWOTH)); };
+  const std::string path = dir + "/" + vm_uuid + ".args";
+  struct stat dst{}, st{};
+  if (::stat(dir.c_str(), &dst) != 0) return {};
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd && errno == ENOENT) return {};
+  if (!S_ISDIR(dst.st_mode) || !roots_alone(dst) || !fd || ::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
+      !roots_alone(st)) {
+    spdlog::warn("ignoring {}: extra QEMU arguments are read only from a regular file (not a symlink) owned by root "
+                 "and writable by root alone, in a directory of the same kind",
                  path);
     return {};
   }
-  std::ifstream in(path);
+  std::string text;
+  char buf[4096];
+  for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) text.append(buf, static_cast<size_t>(n));
   std::vector<std::string> args;
-  for (std::string line; std::getline(in, line);) {
-    line = trim(line);
+  for (const auto& raw : split(text, '\n')) {
+    std::string line = trim(raw);
     if (!line.empty() && line[0] != '#') args.push_back(line);
   }
   if (!args.empty()) spdlog::info("VM {}: extra QEMU arguments from {}: {}", vm_uuid, path, join(args, " "));

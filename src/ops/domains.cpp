@@ -190,6 +190,7 @@ void Domains::on_event(const std::string& vm, const std::weak_ptr<RunningDomain>
       if (action == "restart") {
         std::lock_guard lk(r->mu);
         r->guest_off = false;
+        if (r->halted || !r->dom) return;  // a verb halted it meanwhile
         try {
           r->dom->reset();
           r->dom->unpause();

@@ -30,6 +30,34 @@ std::string str(const Struct& facts, const char* key) {
 // then the image-level ones clean what no record came to claim.
 int order(const std::string& op) { return op == "vdi_file" ? 1 : 0; }
 
+// The VDIs a verb made: journaled by uuid before each was created, so one
+// whose record never came is not here (its vdi_file intent removes its image).
+Array vdis_made(const model::Store& store, const Struct& facts) {
+  Array out;
+  if (auto it = facts.find("vdis"); it != facts.end() && it->second.is_array()) out = it->second.as_array();
+  if (auto it = facts.find("vdi_uuids"); it != facts.end() && it->second.is_array()) {
+    for (const auto& u : it->second.as_array()) {
+      try {
+        out.emplace_back(store.ref_by_uuid("VDI", u.as_string()));
+      } catch (const ApiError&) {
+      }
+    }
+  }
+  return out;
+}
+
+// The VDI a verb made or named: by ref, else by the uuid journaled first.
+std::string vdi_named(const model::Store& store, const Struct& facts) {
+  if (auto ref = str(facts, "vdi"); !ref.empty()) return ref;
+  auto uuid = str(facts, "vdi_uuid");
+  if (uuid.empty()) return {};
+  try {
+    return store.ref_by_uuid("VDI", uuid);
+  } catch (const ApiError&) {
+    return {};
+  }
+}
+
 }  // namespace
 
 void Recovery::run() {
@@ -42,15 +70,19 @@ void Recovery::run() {
     try {
       if (op == "start") start(target);
       else if (op == "resume") resume(target, str(facts, "vdi"));
-      else if (op == "suspend") suspend(target, str(facts, "vdi"), str(facts, "saved") == "true");
-      else if (op == "copy") copy(str(facts, "new_vm_uuid"), facts.count("vdis") ? facts.at("vdis").as_array() : Array{});
-      else if (op == "provision") provision(facts.count("vdis") ? facts.at("vdis").as_array() : Array{});
+      else if (op == "suspend") suspend(target, vdi_named(store_, facts), str(facts, "saved") == "true");
+      else if (op == "discard_image") discard_image(target, str(facts, "vdi"));
+      else if (op == "copy") copy(str(facts, "new_vm_uuid"), vdis_made(store_, facts));
+      else if (op == "provision") provision(vdis_made(store_, facts));
       else if (op == "destroy") {
         if (store_.exists("VM", target)) admin_.destroy(target);
       } else if (op == "vdi_file") storage_.forget_unrecorded_image(str(facts, "sr"), target);
       else spdlog::warn("unknown intent {} in the journal: dropped", op);
     } catch (const std::exception& e) {
-      spdlog::error("recovering the interrupted {} of {}: {}", op, target, e.what());
+      // Kept: the next start tries again (an SR that was unreachable may be
+      // back), rather than forgetting what is still to be undone.
+      spdlog::error("recovering the interrupted {} of {}: {} (tried again at the next start)", op, target, e.what());
+      continue;
     }
     journal_.erase(id);
   }
@@ -94,13 +126,18 @@ void Recovery::start(const std::string& vm) {
 
 // Interrupted resume: running from the image (the resume happened: the
 // image goes) or still suspended (the image stays for the next resume).
+// A QEMU still loading the image (its live state still names the incoming
+// file, cleared once the state is in) has not resumed anything: the image is
+// all there is of the guest, so the QEMU goes and the image stays.
 void Recovery::resume(const std::string& vm, const std::string& vdi) {
   if (!store_.exists("VM", vm)) return;
-  if (adopt_if_alive(vm)) {
+  auto uuid = store_.get_field("VM", vm, "uuid").as_string();
+  auto state = hv::load_live_state(domains_.run_dir_of(uuid));
+  const bool loading = state && !state->spec.incoming_file.empty();
+  if (!loading && adopt_if_alive(vm)) {
     destroy_vdi(vdi);
     return;
   }
-  auto uuid = store_.get_field("VM", vm, "uuid").as_string();
   domains_.hypervisor().stop_orphan(domains_.run_dir_of(uuid));
   hv::remove_live_state(domains_.run_dir_of(uuid));
   domains_.release_uid(vm);
@@ -122,10 +159,23 @@ void Recovery::suspend(const std::string& vm, const std::string& vdi, bool saved
   destroy_vdi(vdi);
   if (!r) return;  // the domain is gone: reattach recorded it Halted with the reason
   std::lock_guard lk(r->mu);
-  if (r->dom && r->dom->query_status() == hv::RunState::paused) {
+  if (!r->dom) return;
+  // QEMU may still be writing the image nobody will use: stop that first,
+  // or it would stop the guest again when done, behind the record's back.
+  r->dom->cancel_save(std::chrono::seconds(30));
+  if (r->dom->query_status() == hv::RunState::paused) {
     r->dom->unpause();
     update_vm(store_, vm, {{"power_state", "Running"}});
   }
+}
+
+// Interrupted hard shutdown of a suspended VM: the image goes, the VM is
+// Halted (whichever step the crash came between).
+void Recovery::discard_image(const std::string& vm, const std::string& vdi) {
+  destroy_vdi(vdi);
+  if (!store_.exists("VM", vm) || store_.get_field("VM", vm, "power_state").as_string() != "Suspended") return;
+  update_vm(store_, vm, {{"suspend_VDI", std::string(kNullRef)}});
+  domains_.record_halted(vm, "hard shutdown");
 }
 
 // Interrupted clone/copy: the half-made VM and the disks made for it go

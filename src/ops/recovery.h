@@ -31,6 +31,7 @@ class Recovery {
   void start(const std::string& vm);
   void resume(const std::string& vm, const std::string& vdi);
   void suspend(const std::string& vm, const std::string& vdi, bool saved);
+  void discard_image(const std::string& vm, const std::string& vdi);
   void copy(const std::string& new_uuid, const Array& vdis);
   void provision(const Array& vdis);
   // Domains no record accounts for, in every run dir.

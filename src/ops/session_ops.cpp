@@ -1,5 +1,6 @@
 // session.* and event.* handlers.
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
 #include "core/strings.h"
@@ -75,7 +76,9 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store, LongP
 
   // The long polls park (LongPolls): waiting for changes holds no worker.
   d.bind("event.from", [&polls](const Call& c, const Args& a) {
-    double timeout = std::clamp(a.flt("timeout"), 0.0, kMaxEventWaitS);
+    double timeout = a.flt("timeout");
+    // NaN passes std::clamp and its conversion below would be undefined.
+    timeout = std::isnan(timeout) ? 0.0 : std::clamp(timeout, 0.0, kMaxEventWaitS);
     return polls.wait(c, class_set(a.set("classes")), parse_token(a.str("token")),
                       std::chrono::milliseconds(static_cast<int64_t>(timeout * 1000)),
                       [session = c.session](const model::EventBatch& b) {

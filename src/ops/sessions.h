@@ -59,7 +59,8 @@ class Sessions {
                     const std::string& peer_address);
   void logout(const std::string& session);
   // session.change_password: the old password is checked (throttled like a
-  // login) unless the session is the local superuser's.
+  // login) unless the session is a password-less local root login (uid 0 on
+  // the unix socket), which has no password to give.
   void change_password(const std::string& session, const std::string& old_pw, const std::string& new_pw, int peer_uid,
                        const std::string& peer_address);
   // Throws SESSION_INVALID [ref] unless `session` is a live session (an
@@ -91,6 +92,14 @@ class Sessions {
   // least recently used choice; under mu_.
   std::map<std::string, uint64_t> last_use_;
   uint64_t uses_ = 0;
+  // Sessions of uid 0 on the unix socket that logged in without a password:
+  // the only ones change_password lets skip the old password (a root
+  // session from TCP may have been stolen off the wire); under mu_.
+  std::set<std::string> passwordless_;
+  // A hash an unknown user's password is checked against, so that a login
+  // takes as long whether or not the user exists; made on first need.
+  std::once_flag dummy_once_;
+  std::string dummy_hash_;
   std::mutex mu_;
   struct Subscription {
     std::set<std::string> classes;

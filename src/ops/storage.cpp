@@ -84,10 +84,10 @@ storage::SrDriver& Storage::driver(const std::string& sr) const {
 }
 
 std::string Storage::vdi_create(const std::string& sr, const std::string& name, int64_t virtual_size,
-                                const std::string& type) {
+                                const std::string& type, const std::string& chosen_uuid) {
   if (!store_.exists("SR", sr)) throw ApiError(errors::HANDLE_INVALID, {"SR", sr});
   if (virtual_size <= 0) throw ApiError(errors::INVALID_VALUE, {"virtual_size", std::to_string(virtual_size)});
-  auto uuid = make_uuid();
+  auto uuid = chosen_uuid.empty() ? make_uuid() : chosen_uuid;
   auto intent = journal_.begin("vdi_file", uuid);
   intent.set("sr", sr);
   auto img = driver(sr).vdi_create(sr_context(sr), uuid, virtual_size, storage::VdiKind::disk);
@@ -111,21 +111,31 @@ void Storage::vdi_destroy(const std::string& vdi) {
     if (store_.get_field("VBD", vbd.as_string(), "currently_attached").as_bool())
       throw ApiError(errors::VDI_IN_USE, {vdi, "destroy"});
   const auto& sr = rec["SR"].as_string();
-  if (!rec["location"].as_string().empty()) driver(sr).vdi_destroy(sr_context(sr), rec["location"].as_string());
-  for (const auto& vbd : rec["VBDs"].as_array())
-    store_.update("VBD", vbd.as_string(), {{"VDI", std::string(kNullRef)}, {"empty", true}});
+  // The record goes first, then the image: a crash between the two leaves an
+  // image no record claims, which this intent removes at the next start (the
+  // other order would leave a VDI whose image is gone).
+  auto intent = journal_.begin("vdi_file", rec["uuid"].as_string());
+  intent.set("sr", sr);
+  // As xapi: the (unplugged) VBDs go with their disk, and a VM whose
+  // suspend image it was has none any more.
+  for (const auto& vbd : rec["VBDs"].as_array()) store_.destroy("VBD", vbd.as_string());
+  for (const auto& vm : store_.find("VM", "suspend_VDI", vdi))
+    store_.update("VM", vm, {{"suspend_VDI", std::string(kNullRef)}});
   store_.destroy("VDI", vdi);
+  crash_point("vdi_destroy.after_record");
+  if (!rec["location"].as_string().empty()) driver(sr).vdi_destroy(sr_context(sr), rec["location"].as_string());
   refresh_usage(sr);
 }
 
-std::string Storage::vdi_copy(const std::string& vdi, const std::string& sr, const std::string& name) {
+std::string Storage::vdi_copy(const std::string& vdi, const std::string& sr, const std::string& name,
+                              const std::string& chosen_uuid) {
   auto rec = store_.get_record("VDI", vdi);
   const auto& from = rec["SR"].as_string();
   if (!store_.exists("SR", sr)) throw ApiError(errors::HANDLE_INVALID, {"SR", sr});
   auto& drv = driver(from);
   if (&driver(sr) != &drv)
     throw ApiError(errors::SR_BACKEND_FAILURE, {"copy between SRs of different types is not supported yet", "", sr});
-  auto uuid = make_uuid();
+  auto uuid = chosen_uuid.empty() ? make_uuid() : chosen_uuid;
   auto intent = journal_.begin("vdi_file", uuid);
   intent.set("sr", sr);
   auto img = drv.vdi_copy(sr_context(from), rec["location"].as_string(), sr_context(sr), uuid);
@@ -152,8 +162,9 @@ std::string Storage::vdi_clone(const std::string& vdi) {
   return vdi_copy(vdi, rec["SR"].as_string(), rec["name_label"].as_string());
 }
 
-std::string Storage::suspend_vdi_create(const std::string& sr, const std::string& vm_name) {
-  auto uuid = make_uuid();
+std::string Storage::suspend_vdi_create(const std::string& sr, const std::string& vm_name,
+                                        const std::string& chosen_uuid) {
+  auto uuid = chosen_uuid.empty() ? make_uuid() : chosen_uuid;
   auto intent = journal_.begin("vdi_file", uuid);
   intent.set("sr", sr);
   auto img = driver(sr).vdi_create(sr_context(sr), uuid, 0, storage::VdiKind::suspend_image);

@@ -35,15 +35,20 @@ class Storage {
   storage::SrContext sr_context(const std::string& sr) const;
   storage::SrDriver& driver(const std::string& sr) const;
 
-  std::string vdi_create(const std::string& sr, const std::string& name, int64_t virtual_size, const std::string& type);
+  // The creators take the new VDI's uuid when a verb has journaled it first
+  // (so a crash right after the creation leaves nothing recovery cannot
+  // find); empty = a fresh one.
+  std::string vdi_create(const std::string& sr, const std::string& name, int64_t virtual_size, const std::string& type,
+                         const std::string& uuid = {});
   // Refused (VDI_IN_USE) while a running VM has it attached.
   void vdi_destroy(const std::string& vdi);
   // A full copy into `sr` (the same driver type as the source's SR).
-  std::string vdi_copy(const std::string& vdi, const std::string& sr, const std::string& name);
+  std::string vdi_copy(const std::string& vdi, const std::string& sr, const std::string& name,
+                       const std::string& uuid = {});
   std::string vdi_clone(const std::string& vdi);
   // A suspend image for a VM's memory in `sr`; its size is filled in by
   // vdi_refresh once the hypervisor has written it.
-  std::string suspend_vdi_create(const std::string& sr, const std::string& vm_name);
+  std::string suspend_vdi_create(const std::string& sr, const std::string& vm_name, const std::string& uuid = {});
   void vdi_refresh(const std::string& vdi);
   void refresh_usage(const std::string& sr);
   // What the hypervisor opens for the VDI (path, format), from its SR's driver.

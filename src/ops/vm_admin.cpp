@@ -84,9 +84,10 @@ std::string VmAdmin::copy(const std::string& vm, const std::string& name, const 
       // Disks are copied; CDs (ISO images) are shared read-only media.
       if (store_.exists("VDI", vdi) && vbd["type"].as_string() == "Disk") {
         auto sr = sr_override.empty() ? store_.get_field("VDI", vdi, "SR").as_string() : sr_override;
-        vdi = storage_.vdi_copy(vdi, sr, store_.get_field("VDI", vdi, "name_label").as_string());
+        auto vdi_uuid = make_uuid();
+        intent.add("vdi_uuids", vdi_uuid);
+        vdi = storage_.vdi_copy(vdi, sr, store_.get_field("VDI", vdi, "name_label").as_string(), vdi_uuid);
         new_vdis.push_back(vdi);
-        intent.add("vdis", vdi);
       }
       nv["VDI"] = vdi;
       store_.create("VBD", std::move(nv));
@@ -140,9 +141,11 @@ void VmAdmin::provision(const std::string& vm) {
         if (!store_.exists("SR", sr)) throw ApiError(errors::VM_REQUIRES_SR, {vm, sr});
         int64_t size = disk.attribute("size").as_llong();
         std::string device = disk.attribute("device").as_string("0");
-        auto vdi = storage_.vdi_create(sr, name + " " + device, size, disk.attribute("type").as_string("system"));
+        auto vdi_uuid = make_uuid();
+        intent.add("vdi_uuids", vdi_uuid);
+        auto vdi = storage_.vdi_create(sr, name + " " + device, size, disk.attribute("type").as_string("system"),
+                                       vdi_uuid);
         made.push_back(vdi);
-        intent.add("vdis", vdi);
         store_.create("VBD", {{"VM", vm},
                               {"VDI", vdi},
                               {"userdevice", device},

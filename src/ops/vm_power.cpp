@@ -42,6 +42,13 @@ std::shared_ptr<RunningDomain> need_running(Domains& d, const std::string& vm, c
   return r;
 }
 
+// The domain of a record found running, under r.mu: the guest may have
+// powered itself off (halt() clears dom) between find() and the lock.
+hv::Domain& live_dom(RunningDomain& r, const std::string& vm, const char* expected) {
+  if (r.halted || !r.dom) throw ApiError(errors::VM_BAD_POWER_STATE, {vm, expected, "halted"});
+  return *r.dom;
+}
+
 }  // namespace
 
 hv::DomainSpec VmPower::spec_for(const std::string& vm) {
@@ -164,10 +171,17 @@ void VmPower::shutdown(const std::string& vm) {
 
 void VmPower::hard_shutdown(const std::string& vm) {
   if (store_.get_field("VM", vm, "power_state").as_string() == "Suspended") {
-    // Discard the memory image: the VM boots afresh next time.
+    // Discard the memory image: the VM boots afresh next time. Journaled:
+    // a crash between the two steps must not leave a Suspended VM whose
+    // image is gone.
     auto vdi = store_.get_field("VM", vm, "suspend_VDI").as_string();
+    auto intent = journal_.begin("discard_image", vm);
+    intent.set("vdi", vdi);
     if (store_.exists("VDI", vdi)) storage_.vdi_destroy(vdi);
+    crash_point("discard_image.after_destroy");
     update_vm(store_, vm, {{"suspend_VDI", std::string(kNullRef)}});
+    domains_.record_halted(vm, "hard shutdown");
+    return;
   }
   auto r = domains_.find(vm);
   if (!r) return domains_.record_halted(vm, "hard shutdown");
@@ -178,9 +192,10 @@ void VmPower::clean_reboot(const std::string& vm) {
   auto r = need_running(domains_, vm, "running");
   {
     std::lock_guard lk(r->mu);
+    auto& dom = live_dom(*r, vm, "running");
     r->awaiting_off = true;
     r->guest_off = false;
-    r->dom->powerdown();
+    dom.powerdown();
   }
   // A guest that powered off at our request is reset and started again; one
   // that ignored the button is reset anyway after the timeout (hard reboot).
@@ -207,7 +222,7 @@ void VmPower::pause(const std::string& vm) {
   auto r = need_running(domains_, vm, "running");
   {
     std::lock_guard lk(r->mu);
-    r->dom->pause();
+    live_dom(*r, vm, "running").pause();
   }
   update_vm(store_, vm, {{"power_state", "Paused"}});
 }
@@ -216,7 +231,7 @@ void VmPower::unpause(const std::string& vm) {
   auto r = need_running(domains_, vm, "paused");
   {
     std::lock_guard lk(r->mu);
-    r->dom->unpause();
+    live_dom(*r, vm, "paused").unpause();
   }
   update_vm(store_, vm, {{"power_state", "Running"}});
 }
@@ -236,14 +251,17 @@ void VmPower::suspend(const std::string& vm) {
   if (sr.empty()) sr = store_.get_field("pool", store_.all("pool").at(0), "suspend_image_SR").as_string();
   if (!store_.exists("SR", sr)) throw ApiError(errors::VM_REQUIRES_SR, {vm, sr});
   auto intent = journal_.begin("suspend", vm);
-  auto vdi = storage_.suspend_vdi_create(sr, store_.get_field("VM", vm, "name_label").as_string());
+  const auto vdi_uuid = make_uuid();
+  intent.set("vdi_uuid", vdi_uuid);
+  auto vdi = storage_.suspend_vdi_create(sr, store_.get_field("VM", vm, "name_label").as_string(), vdi_uuid);
   intent.set("vdi", vdi);
   crash_point("suspend.after_image_created");
   auto path = storage_.disk_source(vdi).path;
   try {
     std::lock_guard lk(r->mu);
+    auto& dom = live_dom(*r, vm, "running");
     r->stopping = true;
-    r->dom->save(path, 300s);
+    dom.save(path, 300s);
   } catch (const std::exception& e) {
     {
       std::lock_guard lk(r->mu);

@@ -2,6 +2,8 @@
 // destruction after finishing what was queued.
 #pragma once
 
+#include <spdlog/spdlog.h>
+
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -53,7 +55,15 @@ class WorkQueue {
         queue_.pop_front();
         ++busy_;
       }
-      job();
+      // A job that throws (a store write failing on a full disk, say) must
+      // not take the daemon down with it, nor leave busy_ counted.
+      try {
+        job();
+      } catch (const std::exception& e) {
+        spdlog::error("background job failed: {}", e.what());
+      } catch (...) {
+        spdlog::error("background job failed");
+      }
       {
         std::lock_guard lk(mu_);
         --busy_;

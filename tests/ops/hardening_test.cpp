@@ -99,6 +99,19 @@ TEST_F(HardeningTest, ExtraQemuArgumentsComeOnlyFromRootsFiles) {
   ::chmod(file.c_str(), 0666);  // writable by anyone: ignored
   call(*c, "VM.start", {s, vm, false, false});
   EXPECT_TRUE(d.fake_hv().last_spec(uuid(vm)).extra_args.empty());
+  call(*c, "VM.hard_shutdown", {s, vm});
+  // A good file in a directory others may write to (who could swap it): ignored.
+  ::chmod(file.c_str(), 0644);
+  ::chmod(args_dir.c_str(), 0777);
+  call(*c, "VM.start", {s, vm, false, false});
+  EXPECT_TRUE(d.fake_hv().last_spec(uuid(vm)).extra_args.empty());
+  call(*c, "VM.hard_shutdown", {s, vm});
+  // A symlink to a good file: ignored (never followed).
+  ::chmod(args_dir.c_str(), 0755);
+  fs::rename(file, args_dir + "/real");
+  fs::create_symlink(args_dir + "/real", file);
+  call(*c, "VM.start", {s, vm, false, false});
+  EXPECT_TRUE(d.fake_hv().last_spec(uuid(vm)).extra_args.empty());
 }
 
 TEST_F(HardeningTest, AdmissionKeepsGuestsWithinTheHostsMemory) {

@@ -6,6 +6,7 @@
 // live state, a domain no record accounts for, unknown intents).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -109,6 +110,64 @@ TEST_F(RecoveryTest, AHalfMadeCopyIsRemovedWithItsDisks) {
   // A copy cut before its record existed: nothing to find, nothing fails.
   intent("d", {{"op", "copy"}, {"target", vm}, {"new_vm_uuid", "00000000-0000-0000-0000-00000000dead"}});
   restart();
+  EXPECT_EQ(pending(), 0u);
+}
+
+// Disks journaled by uuid before they were made (the verb died before it
+// learnt their refs) are found and removed all the same.
+TEST_F(RecoveryTest, DisksJournaledByUuidAreFoundAndRemoved) {
+  auto vm = install("prov");
+  auto vdi = call(*c, "VBD.get_VDI", {s, call(*c, "VM.get_VBDs", {s, vm}).as_array().at(0)}).as_string();
+  auto image = sr_dir() + "/" + call(*c, "VDI.get_location", {s, vdi}).as_string();
+  intent("p", {{"op", "provision"},
+               {"target", vm},
+               {"vdi_uuids", {call(*c, "VDI.get_uuid", {s, vdi}).as_string(), "00000000-0000-0000-0000-00000000beef"}}});
+  restart();
+  EXPECT_EQ(failure(*c, "VDI.get_uuid", {s, vdi}).at(0), "HANDLE_INVALID");
+  EXPECT_FALSE(fs::exists(image));
+  EXPECT_TRUE(call(*c, "VM.get_VBDs", {s, vm}).as_array().empty()) << "its VBD went with it";
+  EXPECT_EQ(pending(), 0u);
+}
+
+// A suspend whose image was never completed: QEMU's save, which may still
+// run without anyone waiting for it, is cancelled before the guest runs on
+// (else it would stop the guest again when done, behind the record).
+TEST_F(RecoveryTest, ASuspendWithoutACompleteImageCancelsTheSaveAndRunsOn) {
+  auto vm = install("sus");
+  call(*c, "VM.start", {s, vm, false, false});
+  call(*c, "VM.pause", {s, vm});  // as QEMU's save leaves it
+  d.daemon().store().set_field("VM", vm, "power_state", "Running");
+  intent("s", {{"op", "suspend"}, {"target", vm}, {"vdi_uuid", "00000000-0000-0000-0000-0000000000aa"}});
+  restart();
+  auto calls = hv().calls(uuid(vm));
+  auto cancel = std::find(calls.begin(), calls.end(), "cancel_save");
+  ASSERT_NE(cancel, calls.end());
+  EXPECT_NE(std::find(cancel, calls.end(), "unpause"), calls.end()) << "unpaused after the cancel, not before";
+  EXPECT_EQ(power(vm), "Running");
+  EXPECT_EQ(hv().status(uuid(vm)), hv::RunState::running);
+  EXPECT_EQ(pending(), 0u);
+}
+
+// A resume whose QEMU was still loading the image (its live state still
+// names it): nothing resumed, so the QEMU goes and the VM stays Suspended
+// with its image, never adopted as Running with the image deleted.
+TEST_F(RecoveryTest, AResumeStillLoadingKeepsTheVmSuspendedWithItsImage) {
+  auto vm = install("res");
+  call(*c, "VM.start", {s, vm, false, false});
+  call(*c, "VM.suspend", {s, vm});
+  auto image_vdi = call(*c, "VM.get_suspend_VDI", {s, vm}).as_string();
+  // The resume's QEMU, caught while loading.
+  auto spec = hv().last_spec(uuid(vm));
+  auto dom = hv().launch(spec);
+  auto state = dom->state();
+  state.spec.incoming_file = "/the/image/being/loaded";
+  hv::save_live_state(state);
+  intent("r", {{"op", "resume"}, {"target", vm}, {"vdi", image_vdi}});
+  restart();
+  EXPECT_EQ(power(vm), "Suspended");
+  EXPECT_EQ(call(*c, "VM.get_suspend_VDI", {s, vm}).as_string(), image_vdi);
+  EXPECT_EQ(call(*c, "VDI.get_type", {s, image_vdi}).as_string(), "suspend");
+  EXPECT_FALSE(hv().alive(uuid(vm)));
   EXPECT_EQ(pending(), 0u);
 }
 
