@@ -2,6 +2,7 @@
 
 #include <grp.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 
 #include <fcntl.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <string_view>
 #include <system_error>
 #include <thread>
 
@@ -133,6 +135,13 @@ void child_close_all_except(const int* keep, size_t n) {
 
 }  // namespace
 
+pid_t socket_peer_pid(int fd) {
+  struct ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || len != sizeof cred || cred.pid <= 0) return -1;
+  return cred.pid;
+}
+
 int pidfd_open_compat(pid_t pid, unsigned flags) {
   return static_cast<int>(::syscall(SYS_pidfd_open, pid, flags));
 }
@@ -246,6 +255,12 @@ Subprocess Subprocess::spawn(const std::vector<std::string>& argv, const SpawnOp
         break;
       case O::pipe: make_pipe(parent_end, child_end); break;
       case O::stdout_: break;
+      case O::fd:
+        if (what != std::string_view("stdout") || opts.stdout_fd < 0)
+          throw std::invalid_argument(std::string("Subprocess::spawn: no descriptor for ") + what);
+        child_end.reset(::fcntl(opts.stdout_fd, F_DUPFD_CLOEXEC, 3));
+        if (!child_end) throw_errno("fcntl(F_DUPFD)");
+        break;
     }
   };
   if (opts.stdout_mode == O::stdout_) throw std::invalid_argument("Subprocess::spawn: stdout cannot redirect to itself");

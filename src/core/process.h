@@ -32,6 +32,11 @@ namespace vmstack {
 // pidfd_open(2) via syscall; -1 with errno set when unsupported.
 int pidfd_open_compat(pid_t pid, unsigned flags = 0);
 
+// The pid of the process at the other end of a connected unix socket
+// (SO_PEERCRED): for a client, the process that called listen() on the
+// socket it reached, whatever name it reached it by. -1 when unknown.
+pid_t socket_peer_pid(int fd);
+
 struct SpawnOptions {
   enum class Output {
     inherit,  // our own stdout/stderr
@@ -39,9 +44,11 @@ struct SpawnOptions {
     file,     // append to *_path (created 0600)
     pipe,     // captured: read from Subprocess::stdout_pipe()/stderr_pipe()
     stdout_,  // stderr only: same destination as stdout (2>&1)
+    fd,       // stdout only: a copy of stdout_fd, a file the caller opened (and checked)
   };
   Output stdout_mode = Output::inherit;
   std::string stdout_path;
+  int stdout_fd = -1;            // Output::fd: the caller keeps ownership
   Output stderr_mode = Output::inherit;
   std::string stderr_path;
   bool truncate = false;         // file outputs: truncate instead of append

@@ -317,10 +317,12 @@ std::unique_ptr<Domain> FakeHypervisor::launch(const DomainSpec& spec_in) {
   std::error_code ec;
   std::filesystem::create_directories(spec.run_dir, ec);
   g->state.driver = "fake";
-  g->state.qmp_socket = spec.run_dir + "/qmp.sock";
-  g->state.console_socket = spec.run_dir + "/console.sock";
-  g->state.console_log = spec.run_dir + "/console.log";
-  g->state.vnc_socket = spec.vnc ? spec.run_dir + "/vnc.sock" : "";
+  // The QEMU driver's layout: the sockets and log in the guest dir.
+  const std::string guest_dir = guest_dir_of(spec.run_dir);
+  g->state.qmp_socket = guest_dir + "/qmp.sock";
+  g->state.console_socket = guest_dir + "/console.sock";
+  g->state.console_log = guest_dir + "/console.log";
+  g->state.vnc_socket = spec.vnc ? guest_dir + "/vnc.sock" : "";
   g->state.started = static_cast<int64_t>(std::time(nullptr));
   g->status = spec.start_paused ? RunState::paused : RunState::running;
   g->balloon = spec.memory_target;

@@ -50,7 +50,9 @@ struct NicSpec {
 struct DomainSpec {
   std::string uuid;
   std::string name;
-  std::string run_dir;  // per-domain dir: qmp.sock, console.sock, console.log, qemu.log, qemu.pid, domain.json
+  // Per-domain dir, the toolstack's own (0700): domain.json, qemu.pid,
+  // qemu.log; the hypervisor works in guest_dir_of(run_dir) below it.
+  std::string run_dir;
   Accel accel = Accel::tcg;
   int vcpus_max = 1;
   int vcpus_at_startup = 1;
@@ -83,13 +85,24 @@ struct DomainSpec {
   // Deprivileged: the hypervisor runs as this uid/gid (a user of its own per
   // guest) and never opens a host file by name: disk images come in as
   // descriptors the toolstack opened (QEMU fd sets), boot files as private
-  // copies or links in the run dir. -1: as the toolstack's own user.
+  // copies or links in its guest dir. -1: as the toolstack's own user.
   int uid = -1;
   int gid = -1;
   // A seccomp filter (QEMU -sandbox): no obsolete syscalls, no privilege
   // changes, no fork/exec, no scheduler or resource changes.
   bool sandbox = true;
 };
+
+// A domain's run dir is split in two. The run dir itself is the toolstack's
+// (root's, 0700) and holds only what root writes and later trusts:
+// domain.json, qemu.pid, qemu.log (QEMU's stdout/stderr, opened by root).
+// The guest dir below it, <run_dir>/qemu, is the hypervisor's working
+// directory and the only place its (deprivileged) user may write: its
+// sockets, its console log, the boot files root placed for it. Root never
+// follows a name in the guest dir without checking what it found there
+// (O_NOFOLLOW and a single link for files, the peer's pid for sockets).
+inline constexpr const char* kGuestDir = "qemu";
+inline std::string guest_dir_of(const std::string& run_dir) { return run_dir + "/" + kGuestDir; }
 
 // Fills the device ids of disks and NICs that have none ("vbd<userdevice>",
 // "vif<device>"), making them unique. Launch does it; exposed for tests.
@@ -98,17 +111,20 @@ void assign_device_ids(DomainSpec& spec);
 struct LiveState {
   DomainSpec spec;  // as launched, device ids resolved; devices hotplugged since included
   std::string driver = "qemu";  // which Hypervisor runs it
-  pid_t pid = 0;
-  std::string qmp_socket;
+  pid_t pid = 0;               // the process serving the sockets below (their SO_PEERCRED pid)
+  std::string qmp_socket;      // these four are in the guest dir
   std::string console_socket;  // serial console, unix socket (server) the domain owns
   std::string console_log;     // everything the serial console printed
   std::string vnc_socket;      // VNC (RFB) unix socket, empty when no VNC
   int64_t started = 0;         // epoch seconds
 };
 
-// <run_dir>/domain.json: written atomically (temp file + rename).
+// <run_dir>/domain.json: written atomically (temp file + rename), never
+// through a name someone else planted (O_EXCL|O_NOFOLLOW on the temp file).
 void save_live_state(const LiveState& s);
-std::optional<LiveState> load_live_state(const std::string& run_dir);  // nullopt if absent or unreadable
+// nullopt if absent or unreadable, or when it is not a regular file of our
+// own user with a single link (nothing root wrote: not to be trusted).
+std::optional<LiveState> load_live_state(const std::string& run_dir);
 void remove_live_state(const std::string& run_dir);
 // JSON forms (also the input of the argv golden tests).
 std::string spec_to_json(const DomainSpec& s);

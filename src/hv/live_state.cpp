@@ -1,14 +1,13 @@
 // Device ids and the saved live state of a domain (<run_dir>/domain.json).
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <stdexcept>
 
 #include "core/fd.h"
@@ -169,7 +168,11 @@ void save_live_state(const LiveState& s) {
   const std::string path = state_path(s.spec.run_dir), tmp = path + ".tmp";
   std::string text = j.dump(2) + "\n";
   {
-    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+    // A new file, never one found under the name (a leftover, or a link an
+    // older layout let the guest's user plant): root writes nowhere else.
+    if (::unlink(tmp.c_str()) != 0 && errno != ENOENT)
+      throw std::runtime_error("cannot remove " + tmp + ": " + std::strerror(errno));
+    UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!fd) throw std::runtime_error("cannot write " + tmp + ": " + std::strerror(errno));
     size_t off = 0;
     while (off < text.size()) {
@@ -186,12 +189,25 @@ void save_live_state(const LiveState& s) {
 }
 
 std::optional<LiveState> load_live_state(const std::string& run_dir) {
-  std::ifstream in(state_path(run_dir));
-  if (!in) return std::nullopt;
-  std::stringstream ss;
-  ss << in.rdbuf();
+  // What it says (a pid, socket paths, a uid) is acted on as root: only a
+  // file root wrote counts. O_NONBLOCK: a FIFO under the name must not hang us.
+  const std::string path = state_path(run_dir);
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != ::geteuid())
+    return std::nullopt;
+  std::string text;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return std::nullopt;
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+  }
   try {
-    json j = json::parse(ss.str());
+    json j = json::parse(text);
     LiveState s;
     s.spec = spec_from(j.at("spec"));
     s.driver = j.value("driver", "qemu");

@@ -47,16 +47,22 @@ void nic(Args& a, const DomainSpec& s, size_t index);    // -netdev tap + -devic
 void incoming(Args& a, const DomainSpec& s);             // -S, -incoming defer
 void sandbox(Args& a, const DomainSpec& s);              // -sandbox
 
-// What QEMU makes in its run dir, named relative to it: QEMU runs with the
-// run dir as its working directory, so a deprivileged QEMU needs no right on
-// the private directories above it.
+// QEMU's working directory, below the run dir: hv::guest_dir_of(run_dir).
+// The run dir itself is root's; this one belongs to the guest's user.
+inline constexpr const char* kGuestDir = hv::kGuestDir;
+// What QEMU makes in its guest dir, named relative to it: QEMU runs with the
+// guest dir as its working directory, so a deprivileged QEMU needs no right
+// on the private directories above it.
 inline constexpr const char* kQmpSocket = "qmp.sock";
 inline constexpr const char* kConsoleSocket = "console.sock";
 inline constexpr const char* kConsoleLog = "console.log";
 inline constexpr const char* kVncSocket = "vnc.sock";
-// Written by the toolstack, not by QEMU (-pidfile resolves the path from
-// the root, which a deprivileged QEMU cannot traverse).
+// In the run dir (root's), written by the toolstack, not by QEMU: -pidfile
+// resolves the path from the root, which a deprivileged QEMU cannot
+// traverse, and a file QEMU wrote could name any process.
 inline constexpr const char* kPidFile = "qemu.pid";
+// In the run dir: QEMU's stdout and stderr, opened by the toolstack.
+inline constexpr const char* kQemuLog = "qemu.log";
 
 // A deprivileged guest opens no host file by name: each disk image is the
 // descriptor the toolstack passes at child fd kFirstDiskFd + index of the

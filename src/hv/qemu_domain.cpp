@@ -4,6 +4,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/eventfd.h>
@@ -14,11 +15,13 @@
 #include <atomic>
 #include <condition_variable>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <mutex>
 #include <set>
 #include <sstream>
@@ -42,7 +45,7 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string read_tail(const std::string& path, off_t from, size_t max_bytes) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
   if (!fd) return {};
   struct stat st{};
   if (::fstat(fd.get(), &st) != 0) return {};
@@ -60,7 +63,7 @@ std::string read_tail(const std::string& path, off_t from, size_t max_bytes) {
 // mentions the path: the kernel's table of unix sockets (/proc/net/unix:
 // inode and path) against the socket inodes in /proc/<pid>/fd. The table
 // shows the path as QEMU bound it: relative to its working directory (the
-// run dir, argv::kQmpSocket) for the QEMUs vmstackd starts, so then the
+// guest dir, argv::kQmpSocket) for the QEMUs vmstackd starts, so then the
 // process's working directory must be the socket's directory too.
 bool serves_socket(pid_t pid, const std::string& socket_path) {
   const fs::path abs(socket_path);
@@ -93,48 +96,170 @@ bool serves_socket(pid_t pid, const std::string& socket_path) {
   return false;
 }
 
-// The pid in run_dir/qemu.pid when it is a live QEMU serving this run_dir's
-// QMP socket; 0 otherwise (stale file, recycled pid).
-pid_t running_qemu_in(const std::string& run_dir) {
-  std::ifstream f(run_dir + "/" + argv::kPidFile);
-  long pid = 0;
-  if (!(f >> pid) || pid <= 0) return 0;
-  return serves_socket(static_cast<pid_t>(pid), run_dir + "/" + argv::kQmpSocket) ? static_cast<pid_t>(pid) : 0;
+bool is_own_single_file(const struct stat& st) {
+  return S_ISREG(st.st_mode) && st.st_nlink == 1 && st.st_uid == ::geteuid();
 }
 
-// A deprivileged QEMU's run dir and everything already in it (a console
-// log kept across suspend/resume) belong to its user, and to nobody else.
-void hand_run_dir_to(const std::string& dir, int uid, int gid) {
-  if (::chown(dir.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0)
-    throw std::runtime_error("cannot give run dir " + dir + " to uid " + std::to_string(uid) + ": " + std::strerror(errno));
+// The pid root recorded in <run_dir>/qemu.pid; 0 when there is none, or
+// when what is under the name is not a file root wrote.
+pid_t read_pid_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  struct stat st{};
+  if (!fd || ::fstat(fd.get(), &st) != 0 || !is_own_single_file(st)) return 0;
+  char buf[32] = {};
+  ssize_t n = ::read(fd.get(), buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  long pid = std::strtol(buf, nullptr, 10);
+  return pid > 0 && pid <= std::numeric_limits<pid_t>::max() ? static_cast<pid_t>(pid) : 0;
+}
+
+// How the next vmstackd (and stop_orphan) finds this QEMU; see argv::kPidFile.
+// A new file, so a name planted in an older layout is never written through.
+void write_pid_file(const std::string& path, pid_t pid) {
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT)
+    throw std::runtime_error("cannot remove " + path + ": " + std::strerror(errno));
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  const std::string text = std::to_string(pid) + "\n";
+  if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    throw std::runtime_error("cannot write " + path + ": " + std::strerror(errno));
+}
+
+// The pid in run_dir/qemu.pid when it is a live QEMU serving this domain's
+// QMP socket; 0 otherwise (stale file, recycled pid).
+pid_t running_qemu_in(const std::string& run_dir) {
+  pid_t pid = read_pid_file(run_dir + "/" + argv::kPidFile);
+  if (pid <= 0) return 0;
+  // In the guest dir; or, for a QEMU started before the run dir was split
+  // (working in the run dir itself), there: it must not be orphaned either.
+  if (serves_socket(pid, guest_dir_of(run_dir) + "/" + argv::kQmpSocket) ||
+      serves_socket(pid, run_dir + "/" + argv::kQmpSocket))
+    return pid;
+  return 0;
+}
+
+// The run dir is root's own (0700): created when missing, and taken back
+// when an older layout handed it to the guest's user. Its parent, the run
+// root, is root's and private, so the entry itself is what root made there:
+// lchown and chmod on it reach no other file.
+void claim_run_dir(const std::string& dir) {
   std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+  fs::create_directories(dir, ec);
+  if (ec) throw std::runtime_error("cannot create run dir " + dir + ": " + ec.message());
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) != 0) throw std::runtime_error("cannot stat run dir " + dir + ": " + std::strerror(errno));
+  if (!S_ISDIR(st.st_mode)) throw std::runtime_error("run dir " + dir + " is not a directory");
+  const uid_t uid = ::geteuid();
+  const gid_t gid = ::getegid();
+  if ((st.st_uid != uid || st.st_gid != gid) && ::lchown(dir.c_str(), uid, gid) != 0)
+    throw std::runtime_error("cannot take back run dir " + dir + ": " + std::strerror(errno));
+  if ((st.st_mode & 07777) != 0700 && ::chmod(dir.c_str(), 0700) != 0)
+    throw std::runtime_error("cannot make run dir " + dir + " private: " + std::strerror(errno));
+}
+
+// The run dir holds root's files and the guest dir, nothing else: whatever
+// an older layout let QEMU leave there (sockets, console log, boot files,
+// links planted by an escaped guest) goes, and so does a file under one of
+// root's names that root did not write (not a regular file of ours with a
+// single link). Called with no QEMU running in the dir.
+void clear_run_dir(const std::string& dir) {
+  std::vector<fs::path> entries;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
+  if (ec) throw std::runtime_error("cannot list run dir " + dir + ": " + ec.message());
+  for (const auto& p : entries) {
+    const std::string name = p.filename().string();
+    if (name == argv::kGuestDir) continue;  // prepare_guest_dir's business
     struct stat st{};
-    // A hard-linked boot file is the host's own file under another name:
-    // never change its owner (place_boot_file makes it anew anyway).
-    if (::lstat(it->path().c_str(), &st) != 0 || st.st_nlink > 1) continue;
-    if (::lchown(it->path().c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 && errno != ENOENT)
-      throw std::runtime_error("cannot give " + it->path().string() + " to uid " + std::to_string(uid) + ": " +
-                               std::strerror(errno));
+    if (::lstat(p.c_str(), &st) != 0) continue;
+    const bool roots = name == "domain.json" || name == argv::kPidFile || name == argv::kQemuLog;
+    if (roots && is_own_single_file(st)) continue;
+    fs::remove_all(p, ec);  // never follows a symlink
+    if (ec) throw std::runtime_error("cannot remove " + p.string() + ": " + ec.message());
   }
 }
 
-// A boot file a deprivileged QEMU can read without reaching the host's
-// directories: a hard link in its run dir when the file is world-readable
-// and on the same filesystem (no copy: 30 MB kernels), else a private copy.
-std::string place_boot_file(const std::string& src, const std::string& run_dir, const char* name, int uid, int gid) {
-  // QEMU opens it relative to its working directory, the run dir.
-  std::string dst = run_dir + "/" + name;
+// The guest dir, QEMU's working directory, made ready for a launch: a real
+// directory (anything else under the name goes), emptied of everything but
+// a console log that is a plain file with a single link (kept across
+// suspend/resume; anything else so named goes too), then handed to the
+// guest's user, 0700. Its parent is root's, so the entry itself cannot be
+// swapped under us; remove_all never follows a symlink, and the kept log is
+// changed through a descriptor opened with O_NOFOLLOW, never by name.
+void prepare_guest_dir(const std::string& dir, uid_t uid, gid_t gid) {
   std::error_code ec;
-  fs::remove(dst, ec);
+  struct stat st{};
+  if (::lstat(dir.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {
+    fs::remove(dir, ec);
+    if (ec) throw std::runtime_error("cannot remove " + dir + ": " + ec.message());
+  }
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    throw std::runtime_error("cannot create " + dir + ": " + std::strerror(errno));
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw std::runtime_error(dir + " is not a directory");
+
+  std::vector<fs::path> entries;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) entries.push_back(it->path());
+  if (ec) throw std::runtime_error("cannot list " + dir + ": " + ec.message());
+  UniqueFd kept_log;
+  for (const auto& p : entries) {
+    if (p.filename() == argv::kConsoleLog) {
+      struct stat ls{}, fst{};
+      UniqueFd fd(::open(p.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+      if (::lstat(p.c_str(), &ls) == 0 && S_ISREG(ls.st_mode) && ls.st_nlink == 1 && fd &&
+          ::fstat(fd.get(), &fst) == 0 && S_ISREG(fst.st_mode) && fst.st_nlink == 1 && fst.st_ino == ls.st_ino &&
+          fst.st_dev == ls.st_dev) {
+        kept_log = std::move(fd);
+        continue;
+      }
+    }
+    fs::remove_all(p, ec);
+    if (ec) throw std::runtime_error("cannot remove " + p.string() + ": " + ec.message());
+  }
+  if (kept_log && ::fchown(kept_log.get(), uid, gid) != 0)
+    throw std::runtime_error("cannot give the console log in " + dir + " to uid " + std::to_string(uid) + ": " +
+                             std::strerror(errno));
+  if (::lchown(dir.c_str(), uid, gid) != 0 || ::chmod(dir.c_str(), 0700) != 0)
+    throw std::runtime_error("cannot give " + dir + " to uid " + std::to_string(uid) + ": " + std::strerror(errno));
+}
+
+// A boot file a deprivileged QEMU can read without reaching the host's
+// directories: a hard link in its guest dir when the file is world-readable
+// and on the same filesystem (no copy: 30 MB kernels), else a private copy.
+// Either way a new entry (the guest dir was just emptied): nothing under
+// the name is ever written through.
+std::string place_boot_file(const std::string& src, const std::string& guest_dir, const char* name, uid_t uid,
+                            gid_t gid) {
+  // QEMU opens it relative to its working directory, the guest dir.
+  const std::string dst = guest_dir + "/" + name;
   struct stat st{};
   if (::stat(src.c_str(), &st) != 0) throw std::runtime_error("cannot read " + src + ": " + std::strerror(errno));
-  if ((st.st_mode & S_IROTH) && ::link(src.c_str(), dst.c_str()) == 0) return name;
-  fs::copy_file(src, dst, fs::copy_options::overwrite_existing, ec);
-  if (ec) throw std::runtime_error("cannot copy " + src + " to " + dst + ": " + ec.message());
-  if (::chown(dst.c_str(), static_cast<uid_t>(uid), static_cast<gid_t>(gid)) != 0 || ::chmod(dst.c_str(), 0400) != 0)
+  // AT_SYMLINK_FOLLOW: link the file itself, never a symlink to it.
+  if ((st.st_mode & S_IROTH) && ::linkat(AT_FDCWD, src.c_str(), AT_FDCWD, dst.c_str(), AT_SYMLINK_FOLLOW) == 0)
+    return name;
+  UniqueFd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) throw std::runtime_error("cannot read " + src + ": " + std::strerror(errno));
+  UniqueFd out(::open(dst.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0400));
+  if (!out) throw std::runtime_error("cannot create " + dst + ": " + std::strerror(errno));
+  for (;;) {
+    ssize_t n = ::sendfile(out.get(), in.get(), nullptr, 1 << 20);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw std::runtime_error("cannot copy " + src + " to " + dst + ": " + std::strerror(errno));
+    if (n == 0) break;
+  }
+  if (::fchown(out.get(), uid, gid) != 0 || ::fchmod(out.get(), 0400) != 0)
     throw std::runtime_error("cannot hand " + dst + " to uid " + std::to_string(uid) + ": " + std::strerror(errno));
   return name;
+}
+
+// qemu.log, in root's run dir: appended to, and QEMU's stdout and stderr
+// are this very descriptor (the name is not looked up again).
+UniqueFd open_qemu_log(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) throw std::runtime_error("cannot open " + path + ": " + std::strerror(errno));
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !is_own_single_file(st))
+    throw std::runtime_error("refusing " + path + ": not a plain file of our own");
+  return fd;
 }
 
 // A disk image opened by the toolstack for a QEMU that may not open it itself.
@@ -403,24 +528,24 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   spec.machine = machine_for(spec);
   if (spec.tsc_khz == 0 && spec.machine.rfind("microvm", 0) == 0) spec.tsc_khz = host_tsc_khz();
 
-  std::error_code ec;
-  fs::create_directories(spec.run_dir, ec);
-  if (ec) throw std::runtime_error("cannot create run dir " + spec.run_dir + ": " + ec.message());
-  // The guest's console log and sockets are its owner's business only.
-  fs::permissions(spec.run_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  // The run dir is root's; QEMU works in the guest dir below it.
+  claim_run_dir(spec.run_dir);
   // Removing the sockets of a QEMU that still runs here would orphan it
   // (nothing could reach its QMP again): refuse instead.
   if (pid_t other = running_qemu_in(spec.run_dir))
     throw std::runtime_error("a QEMU (pid " + std::to_string(other) + ") is already running in " + spec.run_dir);
-  for (const char* f : {argv::kQmpSocket, argv::kConsoleSocket, argv::kVncSocket, argv::kPidFile}) fs::remove(spec.run_dir + "/" + f, ec);
+  clear_run_dir(spec.run_dir);
+  const std::string guest_dir = guest_dir_of(spec.run_dir);
+  const uid_t guest_uid = spec.uid >= 0 ? static_cast<uid_t>(spec.uid) : ::geteuid();
+  const gid_t guest_gid = spec.gid >= 0 ? static_cast<gid_t>(spec.gid) : ::getegid();
+  prepare_guest_dir(guest_dir, guest_uid, guest_gid);
 
   // Deprivileged: QEMU gets descriptors and private copies, never host paths.
   std::vector<UniqueFd> images;
   SpawnOptions o;
   if (spec.uid >= 0) {
-    hand_run_dir_to(spec.run_dir, spec.uid, spec.gid);
-    if (!spec.kernel.empty()) spec.kernel = place_boot_file(spec.kernel, spec.run_dir, "kernel", spec.uid, spec.gid);
-    if (!spec.ramdisk.empty()) spec.ramdisk = place_boot_file(spec.ramdisk, spec.run_dir, "initrd", spec.uid, spec.gid);
+    if (!spec.kernel.empty()) spec.kernel = place_boot_file(spec.kernel, guest_dir, "kernel", guest_uid, guest_gid);
+    if (!spec.ramdisk.empty()) spec.ramdisk = place_boot_file(spec.ramdisk, guest_dir, "initrd", guest_uid, guest_gid);
     for (size_t i = 0; i < spec.disks.size(); ++i) {
       auto& disk = spec.disks[i];
       if (disk.path.empty()) continue;
@@ -441,10 +566,9 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
 
   std::unique_ptr<QemuDomain> d(new QemuDomain());
   auto& im = *d->impl_;
-  im.log_path = spec.run_dir + "/qemu.log";
+  im.log_path = spec.run_dir + "/" + argv::kQemuLog;
+  UniqueFd lf = open_qemu_log(im.log_path);
   {
-    UniqueFd lf(::open(im.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
-    if (!lf) throw std::runtime_error("cannot open " + im.log_path + ": " + std::strerror(errno));
     struct stat st{};
     ::fstat(lf.get(), &st);
     im.log_start = st.st_size;
@@ -457,20 +581,16 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
   }
 
   o.new_session = true;
-  o.cwd = spec.run_dir;  // see argv::kQmpSocket
-  o.stdout_mode = SpawnOptions::Output::file;
-  o.stdout_path = im.log_path;
+  o.cwd = guest_dir;  // see argv::kQmpSocket
+  o.stdout_mode = SpawnOptions::Output::fd;
+  o.stdout_fd = lf.get();
   o.stderr_mode = SpawnOptions::Output::stdout_;
   try {
     im.proc = Subprocess::spawn(argv, o);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot start " + binary_ + ": " + e.what());
   }
-  {
-    // How the next vmstackd (and stop_orphan) finds this QEMU; see argv::kPidFile.
-    std::ofstream pf(spec.run_dir + "/" + argv::kPidFile, std::ios::trunc);
-    pf << im.proc.pid() << '\n';
-  }
+  lf.reset();
 
   auto fail = [&](const std::string& why) -> std::runtime_error {
     // Make sure it is gone before reporting (the Subprocess would do it too).
@@ -495,12 +615,18 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
     }
   } guard{im.proc};
 
+  try {
+    write_pid_file(spec.run_dir + "/" + argv::kPidFile, im.proc.pid());
+  } catch (const std::exception& e) {
+    throw fail(e.what());
+  }
+
   im.state.spec = spec;
   im.state.driver = "qemu";
   im.state.pid = im.proc.pid();
-  im.state.qmp_socket = spec.run_dir + "/" + argv::kQmpSocket;
-  im.state.console_socket = spec.run_dir + "/" + argv::kConsoleSocket;
-  im.state.console_log = spec.run_dir + "/" + argv::kConsoleLog;
+  im.state.qmp_socket = guest_dir + "/" + argv::kQmpSocket;
+  im.state.console_socket = guest_dir + "/" + argv::kConsoleSocket;
+  im.state.console_log = guest_dir + "/" + argv::kConsoleLog;
   im.state.started = static_cast<int64_t>(std::time(nullptr));
   // Recorded before QMP is up: a daemon killed now finds the process from
   // this file on restart instead of orphaning it.
@@ -515,7 +641,10 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
       continue;
     }
     try {
-      im.qmp = QmpClient::connect(im.state.qmp_socket, 2s);
+      // Only the socket our QEMU listens on: the name is in the guest's dir.
+      im.qmp = QmpClient::connect(im.state.qmp_socket, 2s, im.proc.pid());
+    } catch (const QmpPeerError& e) {
+      throw fail(e.what());
     } catch (const std::exception& e) {
       if (im.proc.try_wait()) throw fail("exited during startup (" + im.proc.describe_status() + ")");
       if (Clock::now() >= deadline) throw fail(std::string("QMP handshake failed: ") + e.what());
@@ -543,7 +672,7 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
       }
       if (!spec.start_paused && status == "paused") im.qmp->execute("cont", nullptr, left());
     }
-    if (spec.vnc) im.state.vnc_socket = spec.run_dir + "/" + argv::kVncSocket;
+    if (spec.vnc) im.state.vnc_socket = guest_dir + "/" + argv::kVncSocket;
     if (spec.memory_target > 0 && spec.memory_target < spec.memory_static_max)
       im.qmp->execute("balloon", {{"value", spec.memory_target}}, left());
   } catch (const QmpConnectionError& e) {
@@ -583,13 +712,14 @@ std::unique_ptr<QemuDomain> QemuHypervisor::attach_qemu(const LiveState& state) 
     }
   }
   if (im.proc.try_wait()) return nullptr;
-  im.log_path = fs::path(state.qmp_socket).parent_path().string() + "/qemu.log";
+  // qemu.log is root's, in the run dir (not beside the sockets, in the guest's).
+  im.log_path = state.spec.run_dir + "/" + argv::kQemuLog;
   {
     struct stat st{};
-    if (::stat(im.log_path.c_str(), &st) == 0) im.log_start = st.st_size;
+    if (::lstat(im.log_path.c_str(), &st) == 0) im.log_start = st.st_size;
   }
   try {
-    im.qmp = QmpClient::connect(state.qmp_socket, 5s);
+    im.qmp = QmpClient::connect(state.qmp_socket, 5s, state.pid);
   } catch (const std::exception& e) {
     bool dead = im.proc.wait_for(100ms);
     if (im.proc.is_child() && !dead) hand_off_to_reaper(std::move(im.proc));

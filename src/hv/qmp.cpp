@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/fd.h"
+#include "core/process.h"
 
 namespace vmstack::hv {
 
@@ -151,7 +152,8 @@ QmpClient::QmpClient() : impl_(std::make_shared<Impl>()) {}
 
 QmpClient::~QmpClient() { close(); }
 
-std::unique_ptr<QmpClient> QmpClient::connect(const std::string& socket_path, std::chrono::milliseconds timeout) {
+std::unique_ptr<QmpClient> QmpClient::connect(const std::string& socket_path, std::chrono::milliseconds timeout,
+                                              pid_t expected_pid) {
   auto deadline = Clock::now() + timeout;
   struct sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -172,6 +174,13 @@ std::unique_ptr<QmpClient> QmpClient::connect(const std::string& socket_path, st
     if ((e != ENOENT && e != ECONNREFUSED && e != EAGAIN && e != EINTR) || Clock::now() >= deadline)
       throw QmpConnectionError("connect " + socket_path + ": " + std::strerror(e));
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (expected_pid > 0) {
+    pid_t peer = socket_peer_pid(im.fd.get());
+    if (peer != expected_pid)
+      throw QmpPeerError("QMP socket " + socket_path + " is served by " +
+                         (peer > 0 ? "pid " + std::to_string(peer) : std::string("an unknown process")) +
+                         ", not by QEMU (pid " + std::to_string(expected_pid) + "): refusing it");
   }
 
   std::string line;

@@ -6,6 +6,8 @@
 // serialized); asynchronous events go to the event callback.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -34,6 +36,14 @@ class QmpConnectionError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The socket answered, but was not served by the process expected to serve
+// it (SO_PEERCRED): another process's socket under the expected name (a
+// symlink planted by a guest, say). Not worth retrying.
+class QmpPeerError : public QmpConnectionError {
+ public:
+  using QmpConnectionError::QmpConnectionError;
+};
+
 class QmpClient {
  public:
   // (event name, data object or null, timestamp seconds). Runs on the reader
@@ -45,8 +55,13 @@ class QmpClient {
 
   // Connects (retrying ENOENT/ECONNREFUSED until timeout), reads the greeting,
   // sends qmp_capabilities. Throws QmpConnectionError on failure.
+  // expected_pid > 0: the socket must be served by that process (the QEMU
+  // that created it, by its SO_PEERCRED pid), else QmpPeerError before a
+  // byte is read or sent. The socket lives in a directory the guest's user
+  // may write to, so its name alone proves nothing.
   static std::unique_ptr<QmpClient> connect(const std::string& socket_path,
-                                            std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                                            std::chrono::milliseconds timeout = std::chrono::seconds(5),
+                                            pid_t expected_pid = 0);
   ~QmpClient();  // closes the socket, joins the reader
 
   // Sends {"execute": cmd, "arguments": args} and waits for its reply.

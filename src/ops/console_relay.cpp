@@ -17,6 +17,7 @@
 
 #include "api/wire_util.h"
 #include "core/fd.h"
+#include "core/process.h"
 
 namespace vmstack::ops {
 
@@ -26,18 +27,51 @@ namespace {
 // one-deep listen queue. Behind a full queue (two consoles already open) a
 // blocking connect() would hold this worker for as long as they last, so
 // connect without blocking and give up after a few seconds.
-UniqueFd connect_console(const std::string& path) {
+//
+// The socket's name is in the guest's own directory, where an escaped guest
+// can put a symlink to any socket root may reach (another guest's console):
+// with peer_pid > 0 the socket must be served by that process, the
+// domain's QEMU (SO_PEERCRED: whoever called listen()), else `why` says so.
+UniqueFd connect_console(const std::string& path, pid_t peer_pid, std::string& why) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (;;) {
     UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-    if (!s) return s;
-    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) return s;
-    if (errno != EAGAIN || std::chrono::steady_clock::now() >= end) return UniqueFd();
+    if (!s) break;
+    if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+      if (peer_pid <= 0) return s;
+      pid_t peer = socket_peer_pid(s.get());
+      if (peer == peer_pid) return s;
+      why = "refusing the console socket of the VM: it is served by " +
+            (peer > 0 ? "pid " + std::to_string(peer) : std::string("an unknown process")) + ", not by its QEMU (pid " +
+            std::to_string(peer_pid) + ")";
+      return UniqueFd();
+    }
+    if (errno != EAGAIN || std::chrono::steady_clock::now() >= end) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  why = "cannot connect to the console of the VM: " + std::string(std::strerror(errno));
+  return UniqueFd();
+}
+
+// The console log, opened for reading only if it is what QEMU writes: a
+// regular file with a single link. Opened without following a symlink (the
+// name is in the guest's directory) and without blocking (a FIFO under the
+// name must not hold this worker); checked on the descriptor, not the name.
+UniqueFd open_console_log(const std::string& path, std::string& why) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
+  if (!fd) {
+    why = "cannot open the console log " + path + ": " + std::strerror(errno);
+    return fd;
+  }
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    why = "refusing the console log " + path + ": not a plain file with a single link";
+    return UniqueFd();
+  }
+  return fd;
 }
 
 // Follows a growing file from a byte offset.
@@ -66,17 +100,21 @@ class LogTail {
 
 }  // namespace
 
-std::string relay_console(int client, const std::string& socket_path, const std::string& log_path,
+std::string relay_console(int client, const std::string& socket_path, const std::string& log_path, pid_t peer_pid,
                           const std::atomic<bool>& stopping) {
-  // Watch before the first read, so no append can fall between the two.
+  std::string why;
+  UniqueFd log_fd = open_console_log(log_path, why);
+  if (!log_fd) return why;
+  // Watch before the first read, so no append can fall between the two; the
+  // very inode opened (through /proc/self/fd), never whatever the name
+  // points at by now.
   UniqueFd notify(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK));
-  if (!notify || ::inotify_add_watch(notify.get(), log_path.c_str(), IN_MODIFY) < 0)
+  const std::string opened = "/proc/self/fd/" + std::to_string(log_fd.get());
+  if (!notify || ::inotify_add_watch(notify.get(), opened.c_str(), IN_MODIFY) < 0)
     return "cannot watch the console log " + log_path + ": " + std::strerror(errno);
-  UniqueFd log_fd(::open(log_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!log_fd) return "cannot open the console log " + log_path + ": " + std::strerror(errno);
   LogTail tail(std::move(log_fd));
-  UniqueFd guest = connect_console(socket_path);
-  if (!guest) return "cannot connect to the console of the VM: " + std::string(std::strerror(errno));
+  UniqueFd guest = connect_console(socket_path, peer_pid, why);
+  if (!guest) return why;
   if (!tail.drain(client)) return {};
 
   char buf[4096];
@@ -142,9 +180,10 @@ bool send_all_nb(int fd, const char* buf, size_t n, const std::atomic<bool>& sto
 
 }  // namespace
 
-std::string relay_stream(int client, const std::string& socket_path, const std::atomic<bool>& stopping) {
-  UniqueFd guest = connect_console(socket_path);
-  if (!guest) return "cannot connect to the console of the VM: " + std::string(std::strerror(errno));
+std::string relay_stream(int client, const std::string& socket_path, pid_t peer_pid, const std::atomic<bool>& stopping) {
+  std::string why;
+  UniqueFd guest = connect_console(socket_path, peer_pid, why);
+  if (!guest) return why;
   char buf[16384];
   pollfd p[2] = {{client, POLLIN, 0}, {guest.get(), POLLIN, 0}};
   while (!stopping) {

@@ -76,7 +76,8 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   // Private whatever the umask and whatever an older version left: the
   // database holds password hashes, the run dirs guests' consoles. A guest's
   // QEMU, running as its own user, needs no way through them: it runs in its
-  // run dir (see hv::argv::kQmpSocket) and gets everything else as descriptors.
+  // guest dir (hv::guest_dir_of, see hv::argv::kQmpSocket) and gets
+  // everything else as descriptors.
   fs::permissions(cfg_.state_dir, fs::perms::owner_all, fs::perm_options::replace);
   fs::permissions(cfg_.run_dir, fs::perms::owner_all, fs::perm_options::replace);
   store_ = std::make_unique<model::SqliteStore>(cfg_.db_path);
@@ -97,7 +98,7 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   power_ = std::make_unique<VmPower>(*store_, *domains_, *storage_, *networks_, *admission_, *journal_,
                                      PowerSettings{cfg_.run_dir, hv::Accel::tcg, cfg_.clean_shutdown_timeout_s,
                                                    cfg_.boot_dirs, cfg_.qemu_args_dir});
-  admin_ = std::make_unique<VmAdmin>(*store_, *storage_, *networks_, *power_, *journal_);
+  admin_ = std::make_unique<VmAdmin>(*store_, *storage_, *networks_, *power_, *journal_, *domains_);
   tasks_ = std::make_unique<Tasks>(*store_, cfg_.task_threads);
   dispatcher_ = std::make_unique<Dispatcher>(model::datamodel(), *store_, *tasks_,
                                              [this](const std::string& s) { sessions_->check(s); });
@@ -200,8 +201,14 @@ void Daemon::serve_console(const std::string& target, int fd) {
     return fail(join(e.description(), " "));
   }
   // A VNC console is the guest's RFB stream, nothing added (no text either).
-  if (rfb) return (void)relay_stream(fd, state->vnc_socket, stopping_);
-  auto why = relay_console(fd, state->console_socket, state->console_log, stopping_);
+  // The sockets and log are in the guest's directory: only its QEMU's
+  // sockets (by pid) and a plain log are relayed.
+  if (rfb) {
+    auto why = relay_stream(fd, state->vnc_socket, state->pid, stopping_);
+    if (!why.empty()) spdlog::warn("console {}: {}", console, why);
+    return;
+  }
+  auto why = relay_console(fd, state->console_socket, state->console_log, state->pid, stopping_);
   if (!why.empty()) fail(why);
 }
 

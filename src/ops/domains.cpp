@@ -135,6 +135,13 @@ void Domains::record_halted(const std::string& vm, const std::string& reason) {
   networks_.unplug_vm(vm);
 }
 
+void Domains::remove_run_dir(const std::string& vm_uuid) {
+  if (!looks_like_uuid(vm_uuid)) return;
+  std::error_code ec;
+  fs::remove_all(run_dir_of(vm_uuid), ec);  // never follows a symlink
+  if (ec) spdlog::warn("cannot remove {}: {}", run_dir_of(vm_uuid), ec.message());
+}
+
 void Domains::halt(const std::string& vm, const std::shared_ptr<RunningDomain>& r, const std::string& reason) {
   {
     std::lock_guard lk(mu_);

@@ -44,6 +44,9 @@ class Domains {
   void set_host(const std::string& host_ref) { host_ = host_ref; }
   hv::Hypervisor& hypervisor() { return hv_; }
   std::string run_dir_of(const std::string& vm_uuid) const { return run_dir_ + "/" + vm_uuid; }
+  // VM.destroy: the VM's run dir and everything in it (its guest dir,
+  // console log, qemu.log) go with it. Only a uuid's: never the run root.
+  void remove_run_dir(const std::string& vm_uuid);
 
   // After a daemon (re)start: adopt the domains of VMs recorded as running
   // (from their saved live state), mark the ones that are gone Halted with

@@ -10,6 +10,7 @@
 #include "core/uuid.h"
 #include "model/lifecycle.h"
 #include "ops/dispatch.h"
+#include "ops/domains.h"
 #include "ops/journal.h"
 #include "ops/networks.h"
 #include "ops/storage.h"
@@ -54,6 +55,9 @@ void VmAdmin::destroy(const std::string& vm) {
   for (const auto& v : store_.find("VIF", "VM", vm)) store_.destroy("VIF", v);
   for (const auto& c : store_.find("console", "VM", vm)) store_.destroy("console", c);
   crash_point("destroy.after_devices");
+  // Before the record: an interrupted destroy, retried by recovery, still
+  // knows the uuid.
+  domains_.remove_run_dir(rec["uuid"].as_string());
   store_.destroy("VM", vm);
 }
 

@@ -10,6 +10,7 @@
 namespace vmstack::ops {
 
 class Dispatcher;
+class Domains;
 class Journal;
 class Networks;
 class Storage;
@@ -18,8 +19,8 @@ class VmPower;
 class VmAdmin {
  public:
   // Copies, provisioning and destruction are journaled (ops/journal.h).
-  VmAdmin(model::Store& store, Storage& storage, Networks& networks, VmPower& power, Journal& journal)
-      : store_(store), storage_(storage), networks_(networks), power_(power), journal_(journal) {}
+  VmAdmin(model::Store& store, Storage& storage, Networks& networks, VmPower& power, Journal& journal, Domains& domains)
+      : store_(store), storage_(storage), networks_(networks), power_(power), journal_(journal), domains_(domains) {}
 
   std::string create(const Struct& record);
   void destroy(const std::string& vm);
@@ -41,6 +42,7 @@ class VmAdmin {
   Networks& networks_;
   VmPower& power_;
   Journal& journal_;
+  Domains& domains_;
 };
 
 void bind_vm_admin(Dispatcher& d, VmAdmin& admin, model::Store& store);

@@ -136,7 +136,7 @@ void VmPower::start(const std::string& vm, bool paused) {
   crash_point("start.before_launch");
   // A fresh boot starts a fresh console log (suspend/resume keeps it).
   std::error_code ec;
-  fs::remove(spec.run_dir + "/console.log", ec);
+  fs::remove(hv::guest_dir_of(spec.run_dir) + "/console.log", ec);
   launch(vm, std::move(spec), paused, "QEMU failed to start");
 }
 

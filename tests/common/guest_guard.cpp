@@ -32,7 +32,8 @@ void kill_guests_under(const std::string& dir) {
     std::ifstream in(e.path());
     pid_t pid = 0;
     if (!(in >> pid) || pid <= 0) continue;
-    // vmstack's QEMUs run in their run dirs (a recycled pid does not).
+    // vmstack's QEMUs run in their guest dirs, below their run dirs and so
+    // below `dir` (a recycled pid does not).
     auto cwd = fs::read_symlink("/proc/" + std::to_string(pid) + "/cwd", ec).string();
     if (!ec && cwd.rfind(root, 0) == 0) ::kill(pid, SIGKILL);
   }

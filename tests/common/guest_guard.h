@@ -10,7 +10,8 @@ namespace vmstack::test {
 // tools/guest-fixture.sh's cache dir, built on first use; empty if it can't be.
 std::string guest_dir();
 
-// SIGKILLs every QEMU whose run dir (qemu.pid, its working directory) is under `dir`.
+// SIGKILLs every QEMU whose run dir (its qemu.pid; its working directory,
+// the guest dir inside) is under `dir`.
 void kill_guests_under(const std::string& dir);
 
 }  // namespace vmstack::test

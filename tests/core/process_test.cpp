@@ -182,6 +182,27 @@ TEST(Subprocess, NewSessionAndOutputFile) {
   std::filesystem::remove_all(dir);
 }
 
+// Output to a file the caller opened (and checked) itself: the child's
+// stdout and stderr go there, the name is never looked up again.
+TEST(Subprocess, OutputToACallersDescriptor) {
+  auto dir = tmpdir();
+  UniqueFd log(::open((dir + "/log").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600));
+  ASSERT_TRUE(log);
+  ASSERT_EQ(::write(log.get(), "header\n", 7), 7);
+  std::filesystem::rename(dir + "/log", dir + "/moved");  // the descriptor, not the name, decides
+  SpawnOptions o;
+  o.stdout_mode = SpawnOptions::Output::fd;
+  o.stdout_fd = log.get();
+  o.stderr_mode = SpawnOptions::Output::stdout_;
+  auto p = Subprocess::spawn({"sh", "-c", "echo out; echo err >&2"}, o);
+  p.wait();
+  EXPECT_EQ(read_file(dir + "/moved"), "header\nout\nerr\n");
+  EXPECT_FALSE(std::filesystem::exists(dir + "/log"));
+  o.stdout_fd = -1;
+  EXPECT_THROW(Subprocess::spawn({"true"}, o), std::invalid_argument);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Subprocess, KillGroupReachesGrandchildren) {
   SpawnOptions o;
   o.new_session = true;

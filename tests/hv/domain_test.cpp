@@ -3,12 +3,18 @@
 // whole lifecycle instead of booting per step.
 #include "hv/qemu_hypervisor.h"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -23,6 +29,7 @@
 #include "netns_guard.h"
 #include "hv/qemu_argv.h"
 #include "hv/qmp.h"
+#include "ops/console_relay.h"
 
 using namespace vmstack;
 using namespace vmstack::hv;
@@ -120,15 +127,17 @@ TEST(Domain, FullLifecycle) {
   dom->set_event_handler(ev.handler());
   const LiveState info = dom->state();
   EXPECT_GT(info.pid, 0);
-  EXPECT_EQ(info.qmp_socket, run + "/qmp.sock");
-  EXPECT_EQ(info.console_socket, run + "/console.sock");
-  EXPECT_EQ(info.console_log, run + "/console.log");
+  // QEMU's sockets and console log in its guest dir; root's files above it.
+  EXPECT_EQ(info.qmp_socket, run + "/qemu/qmp.sock");
+  EXPECT_EQ(info.console_socket, run + "/qemu/console.sock");
+  EXPECT_EQ(info.console_log, run + "/qemu/console.log");
   EXPECT_EQ(info.vnc_socket, "");
   EXPECT_TRUE(dom->alive());
   // QEMU is our child, leader of its own session (survives our death).
   EXPECT_EQ(::getpgid(info.pid), info.pid);
   EXPECT_EQ(::getsid(info.pid), info.pid);
   EXPECT_EQ(std::stol(hvtest::read_file(run + "/qemu.pid")), info.pid);
+  EXPECT_TRUE(fs::equivalent("/proc/" + std::to_string(info.pid) + "/cwd", run + "/qemu"));
 
   ASSERT_TRUE(hvtest::wait_for_text(info.console_log, kMarker, kBoot)) << hvtest::read_file(info.console_log);
   std::cerr << "[ info ] PV boot to marker: "
@@ -253,21 +262,24 @@ TEST(Domain, AttachToForeignQemu) {
   auto spec = guest_spec(tmp.path + "/run", "foreign");
   spec.start_paused = true;  // no boot needed to drive it
   spec.tsc_khz = host_tsc_khz();
-  fs::create_directories(spec.run_dir);
+  const std::string guest_dir = guest_dir_of(spec.run_dir);
+  fs::create_directories(guest_dir);
   auto argv = build_qemu_argv(spec);
   // sh is our child; QEMU is sh's child, so not ours.
-  // It runs in its run dir and its pid goes to qemu.pid, as vmstack does it.
-  std::vector<std::string> sh = {"sh", "-c", "\"$@\" >/dev/null 2>&1 & echo $! > qemu.pid; wait", "sh"};
+  // It runs in its guest dir and its pid goes to the run dir's qemu.pid, as
+  // vmstack does it.
+  std::vector<std::string> sh = {"sh", "-c", "\"$@\" >/dev/null 2>&1 & echo $! > ../qemu.pid; wait", "sh"};
   sh.insert(sh.end(), argv.begin(), argv.end());
   SpawnOptions o;
   o.new_session = true;
-  o.cwd = spec.run_dir;
+  o.cwd = guest_dir;
   auto parent = Subprocess::spawn(sh, o);
 
   LiveState info;
-  info.qmp_socket = spec.run_dir + "/qmp.sock";
-  info.console_socket = spec.run_dir + "/console.sock";
-  info.console_log = spec.run_dir + "/console.log";
+  info.spec = spec;
+  info.qmp_socket = guest_dir + "/qmp.sock";
+  info.console_socket = guest_dir + "/console.sock";
+  info.console_log = guest_dir + "/console.log";
   for (int i = 0; i < 500 && info.pid <= 0; ++i) {
     std::this_thread::sleep_for(20ms);
     std::string p = hvtest::read_file(spec.run_dir + "/qemu.pid");
@@ -288,6 +300,8 @@ TEST(Domain, AttachToForeignQemu) {
   wrong = info;
   wrong.qmp_socket = tmp.path + "/other/qmp.sock";
   EXPECT_EQ(qemu.attach_qemu(wrong), nullptr);
+  // Its QMP socket answers only a client expecting this QEMU's pid.
+  EXPECT_THROW(QmpClient::connect(info.qmp_socket, 2s, parent.pid()), QmpPeerError);
 
   auto dom = qemu.attach_qemu(info);
   ASSERT_TRUE(dom);
@@ -359,7 +373,7 @@ TEST(Domain, LaunchFailuresReportQemuErrors) {
     EXPECT_NE(std::string(e.what()).find("no-such-kernel"), std::string::npos) << e.what();
   }
   // Nothing left running: nobody answers on the QMP socket.
-  int left = hvtest::connect_unix(spec.run_dir + "/qmp.sock", 100ms);
+  int left = hvtest::connect_unix(guest_dir_of(spec.run_dir) + "/qmp.sock", 100ms);
   EXPECT_LT(left, 0);
   if (left >= 0) ::close(left);
 
@@ -390,8 +404,8 @@ TEST(Domain, HvmLaunchWithVnc) {
   auto dom = qemu.launch_qemu(spec, 30s);
   hvtest::QemuTracker qemus;
   qemus.track(dom->state().pid);
-  // VNC on a unix socket in the run dir, no TCP port.
-  EXPECT_EQ(dom->state().vnc_socket, spec.run_dir + "/vnc.sock");
+  // VNC on a unix socket in the guest dir, no TCP port.
+  EXPECT_EQ(dom->state().vnc_socket, spec.run_dir + "/qemu/vnc.sock");
   auto vnc = dom->qmp().execute("query-vnc");
   EXPECT_EQ(vnc["family"], "unix");
   {
@@ -584,5 +598,249 @@ TEST(Domain, DeprivilegedGuestGetsDescriptorsNotPaths) {
     EXPECT_TRUE(hvtest::console_roundtrip(fd.get(), "cat /sys/class/net/eth0/address", "02:00:00:aa:bb:07", 60s));
   }
   dom->remove_disk("vbd1");
+  dom->stop();
+}
+
+namespace {
+
+void write_file(const std::string& path, const std::string& text, mode_t mode) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  ASSERT_TRUE(fd) << path;
+  ASSERT_EQ(::write(fd.get(), text.data(), text.size()), static_cast<ssize_t>(text.size()));
+}
+
+// A unix socket served by this process (not by any QEMU).
+UniqueFd listen_unix(const std::string& path) {
+  UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  sockaddr_un sa{};
+  sa.sun_family = AF_UNIX;
+  std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+  if (::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(s.get(), 4) != 0)
+    ADD_FAILURE() << "cannot listen on " << path;
+  return s;
+}
+
+struct RelayRun {
+  bool returned = false;  // ended by itself within the time given
+  std::string why;        // what it said when it ended
+  std::string out;        // everything the client received
+};
+
+// Runs a relay (given the relay's end of a socketpair) for at most `max`,
+// its client typing `keys`, collecting what the client receives; then
+// stops it.
+RelayRun run_relay(const std::function<std::string(int, const std::atomic<bool>&)>& relay,
+                   std::chrono::milliseconds max, const std::string& keys = "keys for the guest\n") {
+  int sv[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd client(sv[0]), relay_end(sv[1]);
+  EXPECT_EQ(::send(client.get(), keys.data(), keys.size(), MSG_NOSIGNAL), static_cast<ssize_t>(keys.size()));
+  std::atomic<bool> stopping{false}, done{false};
+  RelayRun r;
+  std::thread t([&] {
+    r.why = relay(relay_end.get(), stopping);
+    done = true;
+  });
+  auto drain = [&](int timeout_ms) {
+    pollfd p{client.get(), POLLIN, 0};
+    char buf[4096];
+    while (::poll(&p, 1, timeout_ms) > 0) {
+      ssize_t n = ::recv(client.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) break;
+      r.out.append(buf, static_cast<size_t>(n));
+    }
+  };
+  for (auto end = std::chrono::steady_clock::now() + max; !done && std::chrono::steady_clock::now() < end;) drain(50);
+  r.returned = done;
+  stopping = true;
+  t.join();
+  drain(0);
+  return r;
+}
+
+// Everything sent to the listening socket by the clients that reached it.
+std::string received_by(int listener) {
+  std::string got;
+  for (;;) {
+    UniqueFd c(::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
+    if (!c) return got;
+    pollfd p{c.get(), POLLIN, 0};
+    char buf[4096];
+    while (::poll(&p, 1, 200) > 0) {
+      ssize_t n = ::recv(c.get(), buf, sizeof buf, MSG_DONTWAIT);
+      if (n <= 0) break;
+      got.append(buf, static_cast<size_t>(n));
+    }
+  }
+}
+
+}  // namespace
+
+// The run dir is root's; the deprivileged QEMU works in a guest dir of its
+// user's below it. What an escaped guest can put under a name in its dir
+// (a symlink to a root-only file or to another process's socket, a hard
+// link, a FIFO) is refused by root, never followed: the console relay does
+// not read it, QMP does not talk to it, and the next launch removes it
+// without writing through it. An older layout (the run dir handed to the
+// guest's user) is taken back at the next launch.
+TEST(Domain, RootFollowsNoNameInTheGuestDir) {
+  REQUIRE_GUEST();
+  if (::geteuid() != 0) GTEST_SKIP() << "running QEMU as another user needs root";
+  constexpr uid_t kUid = 70125;
+  QemuHypervisor qemu;
+  hvtest::TempDir tmp;
+  ::chmod(tmp.path.c_str(), 0700);  // the run dir's parent: private, as vmstackd's run root
+  const std::string vault = tmp.path + "/root-only";
+  ASSERT_EQ(::mkdir(vault.c_str(), 0700), 0);
+  const std::string secret = vault + "/secret", secret_text = "vmstack-test-secret-4711\n";
+  write_file(secret, secret_text, 0600);
+  const std::string run = tmp.path + "/run", guest = run + "/qemu";
+  auto spec = guest_spec(run, "walled");
+  spec.uid = spec.gid = static_cast<int>(kUid);
+  spec.start_paused = true;  // nothing here needs the guest to run
+  hvtest::QemuTracker qemus;
+  auto dom = qemu.launch_qemu(spec, 30s);
+  qemus.track(dom->state().pid);
+  const LiveState info = dom->state();
+
+  // The layout: root's files in root's private dir, QEMU's in its own.
+  struct stat st{};
+  ASSERT_EQ(::lstat(run.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_gid, 0u);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  for (const char* f : {"qemu.log", "qemu.pid", "domain.json"}) {
+    ASSERT_EQ(::lstat((run + "/" + f).c_str(), &st), 0) << f;
+    EXPECT_TRUE(S_ISREG(st.st_mode)) << f;
+    EXPECT_EQ(st.st_uid, 0u) << f;
+    EXPECT_EQ(st.st_nlink, 1u) << f;
+  }
+  ASSERT_EQ(::lstat(guest.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_uid, kUid);
+  EXPECT_EQ(st.st_gid, kUid);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  EXPECT_TRUE(fs::equivalent("/proc/" + std::to_string(info.pid) + "/cwd", guest)) << "QEMU works in the guest dir";
+  for (const auto& p : {info.qmp_socket, info.console_socket, info.console_log})
+    EXPECT_EQ(fs::path(p).parent_path().string(), guest) << p;
+  ASSERT_EQ(::lstat(info.console_log.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kUid) << "QEMU made its console log";
+
+  // The relay accepts what QEMU made (the socket served by its pid).
+  auto console = [&](pid_t pid) {
+    return run_relay([&](int fd, const std::atomic<bool>& stop) {
+      return ops::relay_console(fd, info.console_socket, info.console_log, pid, stop);
+    }, 1500ms);
+  };
+  auto ok = console(info.pid);
+  EXPECT_FALSE(ok.returned) << ok.why;
+  EXPECT_EQ(ok.why, "");
+
+  // The console log replaced by a symlink to a root-only file, or by a hard
+  // link to it, or by a FIFO: refused, the secret never reaches the client.
+  fs::remove(info.console_log);
+  fs::create_symlink(secret, info.console_log);
+  auto r = console(info.pid);
+  EXPECT_TRUE(r.returned);
+  EXPECT_NE(r.why.find("console log"), std::string::npos) << r.why;
+  EXPECT_EQ(r.out.find("secret"), std::string::npos) << r.out;
+  fs::remove(info.console_log);
+  ASSERT_EQ(::link(secret.c_str(), info.console_log.c_str()), 0);
+  r = console(info.pid);
+  EXPECT_TRUE(r.returned);
+  EXPECT_NE(r.why.find("refusing the console log"), std::string::npos) << r.why;
+  EXPECT_EQ(r.out.find("secret"), std::string::npos) << r.out;
+  fs::remove(info.console_log);
+  ASSERT_EQ(::mkfifo(info.console_log.c_str(), 0600), 0);
+  r = console(info.pid);
+  EXPECT_TRUE(r.returned) << "a FIFO must not hold the relay";
+  EXPECT_NE(r.why.find("refusing the console log"), std::string::npos) << r.why;
+  fs::remove(info.console_log);
+  write_file(info.console_log, "the guest's own log\n", 0600);
+  ASSERT_EQ(::chown(info.console_log.c_str(), kUid, kUid), 0);
+
+  // The sockets replaced by symlinks to a socket another process serves
+  // (here: this test; as well another guest's QMP or console): the console
+  // relay, the VNC relay and QMP refuse it, and nothing connects to it.
+  const std::string decoy = vault + "/decoy.sock";
+  UniqueFd listener = listen_unix(decoy);
+  for (const auto& name : {info.console_socket, info.qmp_socket}) {
+    fs::remove(name);
+    fs::create_symlink(decoy, name);
+  }
+  r = console(info.pid);
+  EXPECT_TRUE(r.returned);
+  EXPECT_NE(r.why.find("refusing the console socket"), std::string::npos) << r.why;
+  EXPECT_NE(r.why.find("pid " + std::to_string(::getpid())), std::string::npos) << r.why;
+  EXPECT_EQ(received_by(listener.get()), "") << "the client's keys reached the other process's socket";
+  r = run_relay([&](int fd, const std::atomic<bool>& stop) {
+    return ops::relay_stream(fd, info.console_socket, info.pid, stop);
+  }, 1500ms);
+  EXPECT_TRUE(r.returned);
+  EXPECT_NE(r.why.find("refusing the console socket"), std::string::npos) << r.why;
+  try {
+    QmpClient::connect(info.qmp_socket, 2s, info.pid);
+    ADD_FAILURE() << "QMP connected to a socket QEMU does not serve";
+  } catch (const QmpPeerError& e) {
+    EXPECT_NE(std::string(e.what()).find("not by QEMU"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(received_by(listener.get()), "") << "the relay or QMP sent something to the other process";
+  // The domain still holds its own QMP connection, made at launch.
+  EXPECT_EQ(dom->query_status(), RunState::paused);
+  dom->stop();
+  dom.reset();
+
+  // What the guest leaves for the next launch: links under the names root
+  // creates there (kernel, initrd), under the console log's, elsewhere, and
+  // in a subdirectory. And the older layout: the run dir its user's, with
+  // links under root's names in it.
+  fs::remove(guest + "/kernel");
+  fs::create_symlink(vault + "/planted-kernel", guest + "/kernel");
+  fs::remove(guest + "/initrd");
+  fs::create_symlink(secret, guest + "/initrd");
+  fs::remove(info.console_log);
+  fs::create_symlink(secret, info.console_log);
+  fs::create_symlink(secret, guest + "/foo");
+  fs::create_directory(guest + "/sub");
+  fs::create_directory_symlink(vault, guest + "/sub/vault");
+  ASSERT_EQ(::chown(run.c_str(), kUid, kUid), 0);
+  ASSERT_EQ(::chmod(run.c_str(), 0755), 0);
+  fs::remove(run + "/qemu.log");
+  fs::create_symlink(secret, run + "/qemu.log");
+  fs::create_symlink(secret, run + "/domain.json.tmp");
+  fs::create_symlink(secret, run + "/console.log");
+  dom = qemu.launch_qemu(spec, 30s);
+  qemus.track(dom->state().pid);
+  EXPECT_EQ(dom->query_status(), RunState::paused);
+
+  // Nothing was written through a link, nothing followed out of the dir.
+  EXPECT_EQ(hvtest::read_file(secret), secret_text);
+  ASSERT_EQ(::lstat(secret.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(vault + "/planted-kernel")));
+  EXPECT_TRUE(fs::exists(vault + "/decoy.sock")) << "remove_all went through the planted subdirectory link";
+  // The planted names are gone, or are what root made anew.
+  EXPECT_FALSE(fs::exists(fs::symlink_status(guest + "/foo")));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(guest + "/sub")));
+  for (const char* f : {"kernel", "initrd"}) {
+    ASSERT_EQ(::lstat((guest + "/" + f).c_str(), &st), 0) << f;
+    EXPECT_TRUE(S_ISREG(st.st_mode)) << f << " must be a boot file root placed, not the planted link";
+  }
+  ASSERT_EQ(::lstat(info.console_log.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode)) << "QEMU's new console log, not the planted link";
+  // The run dir is root's again, with root's files only.
+  ASSERT_EQ(::lstat(run.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  ASSERT_EQ(::lstat((run + "/qemu.log").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(st.st_uid, 0u);
+  EXPECT_NE(hvtest::read_file(run + "/qemu.log").find("=== vmstack launch"), std::string::npos);
+  EXPECT_FALSE(fs::exists(fs::symlink_status(run + "/domain.json.tmp")));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(run + "/console.log")));
+  ASSERT_EQ(::lstat(guest.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, kUid);
   dom->stop();
 }

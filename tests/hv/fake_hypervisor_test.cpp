@@ -3,8 +3,12 @@
 // guest left stopped, live state saved, re-attach by pid.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <condition_variable>
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
@@ -57,6 +61,9 @@ TEST(FakeHypervisor, PowerButtonSaveRestoreAndAttach) {
   ASSERT_TRUE(saved.has_value());
   EXPECT_EQ(saved->driver, "fake");
   EXPECT_EQ(saved->pid, dom->state().pid);
+  // The QEMU driver's layout: sockets and console log in the guest dir.
+  EXPECT_EQ(saved->console_log, spec.run_dir + "/qemu/console.log");
+  EXPECT_EQ(saved->qmp_socket, guest_dir_of(spec.run_dir) + "/qmp.sock");
 
   dom->save(tmp.path + "/image", 1s);
   EXPECT_EQ(dom->query_status(), RunState::paused);
@@ -145,4 +152,40 @@ TEST(FakeHypervisor, HandlerMayDestroyTheDomain) {
   hv.crash(spec.uuid);
   std::unique_lock lk(mu);
   EXPECT_TRUE(cv.wait_for(lk, 5s, [&] { return gone; }));
+}
+
+// domain.json is acted on as root (a pid to signal, sockets, a uid): only a
+// file root wrote counts, and saving it never writes through a name found
+// in the run dir.
+TEST(LiveState, OnlyAFileRootWroteIsTrustedAndNoneIsWrittenThrough) {
+  hvtest::TempDir tmp;
+  const std::string run = tmp.path + "/run", elsewhere = tmp.path + "/elsewhere";
+  std::filesystem::create_directories(run);
+  { std::ofstream(elsewhere) << "untouched\n"; }
+  LiveState s;
+  s.spec.uuid = make_uuid();
+  s.spec.run_dir = run;
+  s.pid = 4242;
+  // A link planted under the temporary file's name is replaced, not followed.
+  std::filesystem::create_symlink(elsewhere, run + "/domain.json.tmp");
+  save_live_state(s);
+  EXPECT_EQ(hvtest::read_file(elsewhere), "untouched\n");
+  ASSERT_TRUE(load_live_state(run).has_value());
+  EXPECT_EQ(load_live_state(run)->pid, 4242);
+
+  const std::string copy = tmp.path + "/copy.json";
+  std::filesystem::copy_file(run + "/domain.json", copy);
+  std::filesystem::remove(run + "/domain.json");
+  std::filesystem::create_symlink(copy, run + "/domain.json");
+  EXPECT_FALSE(load_live_state(run).has_value()) << "a symlink is not root's file";
+  std::filesystem::remove(run + "/domain.json");
+  ASSERT_EQ(::link(copy.c_str(), (run + "/domain.json").c_str()), 0);
+  EXPECT_FALSE(load_live_state(run).has_value()) << "a second link to a file is not root's file";
+  std::filesystem::remove(run + "/domain.json");
+  std::filesystem::copy_file(copy, run + "/domain.json");
+  EXPECT_TRUE(load_live_state(run).has_value());
+  if (::geteuid() == 0) {
+    ASSERT_EQ(::chown((run + "/domain.json").c_str(), 70999, 70999), 0);
+    EXPECT_FALSE(load_live_state(run).has_value()) << "a file of another user's";
+  }
 }

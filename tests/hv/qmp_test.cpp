@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -51,6 +52,28 @@ TEST(Qmp, HandshakeAndExecute) {
   EXPECT_EQ(v["qemu"]["major"].get<int>(), 7);
   auto st = c->execute("query-status");
   EXPECT_EQ(st["status"], "running");
+  c->execute("quit");
+  EXPECT_TRUE(q.proc.wait_for(5s));
+}
+
+// With the pid expected to serve the socket, a socket someone else serves
+// (a symlink to it under QEMU's name, say) is refused before a byte goes
+// either way; QEMU's own is accepted.
+TEST(Qmp, OnlyTheExpectedProcessesSocket) {
+  BareQemu q;
+  const std::string elsewhere = q.dir.path + "/planted.sock";
+  // Wait for QEMU's socket, then give it a second name: the same socket.
+  QmpClient::connect(q.sock, 10s)->close();
+  std::filesystem::create_symlink(q.sock, elsewhere);
+  try {
+    QmpClient::connect(elsewhere, 2s, q.proc.pid() + 100000);
+    FAIL() << "expected QmpPeerError";
+  } catch (const QmpPeerError& e) {
+    EXPECT_NE(std::string(e.what()).find("is served by pid " + std::to_string(q.proc.pid())), std::string::npos)
+        << e.what();
+  }
+  auto c = QmpClient::connect(elsewhere, 2s, q.proc.pid());
+  EXPECT_EQ(c->execute("query-status")["status"], "running");
   c->execute("quit");
   EXPECT_TRUE(q.proc.wait_for(5s));
 }

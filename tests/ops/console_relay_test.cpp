@@ -8,10 +8,13 @@
 #include <gtest/gtest.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
@@ -65,7 +68,8 @@ struct Relay {
     client.reset(sv[0]);
     relay_end.reset(sv[1]);
     thread = std::thread([this, sock, log] {
-      why = ops::relay_console(relay_end.get(), sock, log, stopping);
+      // The stand-in for QEMU is this process: its pid serves the socket.
+      why = ops::relay_console(relay_end.get(), sock, log, ::getpid(), stopping);
       relay_end.reset();  // the client sees EOF, as from the HTTP server
     });
   }
@@ -136,12 +140,64 @@ TEST(ConsoleRelay, SaysWhyWhenThereIsNoLogOrNoGuest) {
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   UniqueFd a(sv[0]), b(sv[1]);
 
-  std::string why = ops::relay_console(b.get(), sock, log, stopping);
+  std::string why = ops::relay_console(b.get(), sock, log, ::getpid(), stopping);
   EXPECT_NE(why.find("console log"), std::string::npos) << why;
 
   append(log, "");  // a log, but nothing listening on the socket
-  why = ops::relay_console(b.get(), sock, log, stopping);
+  why = ops::relay_console(b.get(), sock, log, ::getpid(), stopping);
   EXPECT_NE(why.find("cannot connect to the console"), std::string::npos) << why;
+  why = ops::relay_stream(b.get(), sock, ::getpid(), stopping);
+  EXPECT_NE(why.find("cannot connect to the console"), std::string::npos) << why;
+}
+
+// The log's name is in the guest's directory: a symlink (to a file only
+// root may read), a second link to a file, a FIFO are refused, never read.
+TEST(ConsoleRelay, RefusesALogThatIsNotAPlainFileOfOneLink) {
+  TempDir dir;
+  std::string sock = dir.path() + "/console.sock", log = dir.path() + "/console.log";
+  const std::string secret = dir.path() + "/secret";
+  append(secret, "root's secret\n");
+  UniqueFd listener = listen_unix(sock);
+  std::atomic<bool> stopping{false};
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd a(sv[0]), b(sv[1]);
+
+  std::filesystem::create_symlink(secret, log);
+  std::string why = ops::relay_console(b.get(), sock, log, ::getpid(), stopping);
+  EXPECT_NE(why.find("cannot open the console log"), std::string::npos) << why;
+  std::filesystem::remove(log);
+  ASSERT_EQ(::link(secret.c_str(), log.c_str()), 0);
+  why = ops::relay_console(b.get(), sock, log, ::getpid(), stopping);
+  EXPECT_NE(why.find("refusing the console log"), std::string::npos) << why;
+  std::filesystem::remove(log);
+  ASSERT_EQ(::mkfifo(log.c_str(), 0600), 0);
+  why = ops::relay_console(b.get(), sock, log, ::getpid(), stopping);  // returns: no writer to wait for
+  EXPECT_NE(why.find("refusing the console log"), std::string::npos) << why;
+  EXPECT_EQ(read_until(a.get(), 1, 200ms), "") << "nothing reached the client";
+  pollfd pending{listener.get(), POLLIN, 0};
+  EXPECT_EQ(::poll(&pending, 1, 0), 0) << "refused before connecting to the guest";
+}
+
+// The socket's name is in the guest's directory too: only the socket its
+// QEMU serves (SO_PEERCRED pid) is relayed, never another process's.
+TEST(ConsoleRelay, RefusesASocketAnotherProcessServes) {
+  TempDir dir;
+  std::string sock = dir.path() + "/console.sock", log = dir.path() + "/console.log";
+  UniqueFd listener = listen_unix(sock);
+  append(log, "x");
+  std::atomic<bool> stopping{false};
+  int sv[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  UniqueFd a(sv[0]), b(sv[1]);
+  const pid_t qemu = ::getppid();  // any live process that is not the one serving the socket
+  std::string why = ops::relay_console(b.get(), sock, log, qemu, stopping);
+  EXPECT_NE(why.find("refusing the console socket of the VM: it is served by pid " + std::to_string(::getpid())),
+            std::string::npos)
+      << why;
+  why = ops::relay_stream(b.get(), sock, qemu, stopping);
+  EXPECT_NE(why.find("refusing the console socket"), std::string::npos) << why;
+  EXPECT_EQ(read_until(a.get(), 1, 200ms), "") << "nothing reached the client";
 }
 
 }  // namespace

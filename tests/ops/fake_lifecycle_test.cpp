@@ -77,6 +77,7 @@ TEST_F(FakeLifecycleTest, StartRecordsTheDomainAndItsLiveState) {
   auto state = hv::load_live_state(spec.run_dir);
   ASSERT_TRUE(state.has_value());
   EXPECT_EQ(state->pid, rec["domid"].as_int());
+  EXPECT_EQ(state->console_log, hv::guest_dir_of(spec.run_dir) + "/console.log");
   // Consoles and attached disks are recorded.
   EXPECT_EQ(call(*c, "VM.get_consoles", {s, vm}).as_array().size(), 1u);
   auto vbd = call(*c, "VM.get_VBDs", {s, vm}).as_array().at(0);
@@ -91,6 +92,12 @@ TEST_F(FakeLifecycleTest, StartRecordsTheDomainAndItsLiveState) {
   EXPECT_FALSE(call(*c, "VBD.get_currently_attached", {s, vbd}).as_bool());
   EXPECT_TRUE(call(*c, "VM.get_consoles", {s, vm}).as_array().empty());
   EXPECT_EQ(call(*c, "VM.get_domid", {s, vm}).as_int(), -1);
+
+  // Destroyed, the VM leaves nothing in the run root: its run dir goes.
+  EXPECT_TRUE(std::filesystem::is_directory(spec.run_dir));
+  call(*c, "VM.destroy", {s, vm});
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::symlink_status(spec.run_dir)));
+  EXPECT_TRUE(std::filesystem::is_directory(std::filesystem::path(spec.run_dir).parent_path())) << "the run root stays";
 }
 
 TEST_F(FakeLifecycleTest, PauseSuspendResumeAndTheSuspendImage) {

@@ -231,9 +231,19 @@ TEST_F(LifecycleTest, HvmGuestBootsBiosWithVncAndEventsReportPowerState) {
       vnc = call(*c, "console.get_location", {s, con}).as_string();
     }
   ASSERT_EQ(vnc.rfind("unix:/", 0), 0u) << vnc;
-  struct stat run_st{};
-  ASSERT_EQ(::stat(std::filesystem::path(vnc.substr(5)).parent_path().c_str(), &run_st), 0);
-  EXPECT_EQ(run_st.st_mode & 0777, 0700u) << "the run dir holding the VNC socket is private";
+  // The VNC socket is in the guest dir, its QEMU user's and private; the
+  // run dir above it is root's and private.
+  const auto guest_dir = std::filesystem::path(vnc.substr(5)).parent_path();
+  EXPECT_EQ(guest_dir.filename(), "qemu");
+  struct stat guest_st{}, run_st{}, qemu_st{};
+  ASSERT_EQ(::lstat(guest_dir.c_str(), &guest_st), 0);
+  EXPECT_EQ(guest_st.st_mode & 0777, 0700u) << "the guest dir holding the VNC socket is private";
+  ASSERT_EQ(::stat(("/proc/" + std::to_string(call(*c, "VM.get_domid", {s, vm}).as_int())).c_str(), &qemu_st), 0);
+  EXPECT_EQ(guest_st.st_uid, qemu_st.st_uid) << "the guest dir is its QEMU's user's";
+  EXPECT_NE(qemu_st.st_uid, 0u) << "QEMU runs as a user of its own";
+  ASSERT_EQ(::lstat(guest_dir.parent_path().c_str(), &run_st), 0);
+  EXPECT_EQ(run_st.st_mode & 0777, 0700u);
+  EXPECT_EQ(run_st.st_uid, 0u) << "the run dir is root's";
   auto rfb = read_console_until(d.socket(), vnc_ref, s, "RFB 003.008", 30s);
   EXPECT_NE(rfb.find("RFB 003.008\n"), std::string::npos) << rfb;
   // Balloon: a running guest's dynamic range moves its memory target.

@@ -1,5 +1,9 @@
 // Identity, the QMP control channel, the serial console and the display.
+#include <sys/un.h>
+
+#include <cstring>
 #include <stdexcept>
+#include <string>
 
 #include "hv/argv/common.h"
 #include "hv/qemu_argv.h"
@@ -16,12 +20,17 @@ void identity(Args& a, const DomainSpec& s) {
 }
 
 void control(Args& a, const DomainSpec& s) {
-  // sockaddr_un holds 108 bytes: QEMU would fail later with a vaguer error.
-  if (s.run_dir.size() + sizeof("/console.sock") > 108)
-    throw std::invalid_argument("DomainSpec.run_dir too long for unix sockets (max 94 chars): " + s.run_dir);
-  // Names relative to the run dir, QEMU's working directory: a QEMU running
-  // as its own user reaches its run dir without being able to traverse the
-  // (private) directories above it.
+  // QEMU binds its sockets by relative names, but the toolstack connects to
+  // them by absolute path (<run_dir>/qemu/console.sock, the longest), and
+  // sockaddr_un holds 108 bytes with the NUL: refuse here, naming the field.
+  const size_t longest = s.run_dir.size() + 1 + std::strlen(kGuestDir) + 1 + std::strlen(kConsoleSocket);
+  const size_t max_run_dir = sizeof(sockaddr_un::sun_path) - 1 - (longest - s.run_dir.size());
+  if (longest + 1 > sizeof(sockaddr_un::sun_path))
+    throw std::invalid_argument("DomainSpec.run_dir too long for unix sockets (max " + std::to_string(max_run_dir) +
+                                " chars): " + s.run_dir);
+  // Names relative to the guest dir, QEMU's working directory: a QEMU
+  // running as its own user reaches its guest dir without being able to
+  // traverse the (private) directories above it.
   // QEMU stays up when the guest powers off, so a guest shutdown is told
   // from a crash and the final state read; QMP drives everything.
   a.push_back("-no-shutdown");
@@ -40,7 +49,7 @@ void console(Args& a) {
 void display(Args& a, const DomainSpec& s, const Machine& m) {
   a.insert(a.end(), {"-display", "none"});
   if ((!m.pv || s.vnc) && !m.microvm) a.insert(a.end(), {"-device", "VGA,id=video0"});
-  // A unix socket in the run dir: only root (the toolstack, relaying it to
+  // A unix socket in the guest dir: only root (the toolstack, relaying it to
   // authenticated API clients) reaches it; a TCP port, even on loopback,
   // would give every local user the guest's keyboard.
   if (s.vnc) a.insert(a.end(), {"-vnc", std::string("unix:") + kVncSocket});
