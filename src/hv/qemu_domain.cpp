@@ -582,6 +582,9 @@ std::unique_ptr<QemuDomain> QemuHypervisor::launch_qemu(const DomainSpec& spec_i
 
   o.new_session = true;
   o.cwd = guest_dir;  // see argv::kQmpSocket
+  // A guest that escapes into its QEMU reads /proc/self/environ: it gets a
+  // bare environment, nothing of the daemon's (secrets, test hooks).
+  o.env = std::map<std::string, std::string>{{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}, {"LC_ALL", "C"}};
   o.stdout_mode = SpawnOptions::Output::fd;
   o.stdout_fd = lf.get();
   o.stderr_mode = SpawnOptions::Output::stdout_;

@@ -548,8 +548,13 @@ TEST(Domain, DeprivilegedGuestGetsDescriptorsNotPaths) {
   d.path = image;
   spec.disks = {d};
   hvtest::QemuTracker qemus;
+  ::setenv("VMSTACK_TEST_SECRET", "hunter2", 1);  // as the daemon's environment might hold one
   auto dom = qemu.launch_qemu(spec, 30s);
+  ::unsetenv("VMSTACK_TEST_SECRET");
   qemus.track(dom->state().pid);
+  auto environ_text = hvtest::read_file("/proc/" + std::to_string(dom->state().pid) + "/environ");
+  EXPECT_EQ(environ_text.find("hunter2"), std::string::npos) << "QEMU inherits nothing of the daemon's environment";
+  EXPECT_NE(environ_text.find("PATH="), std::string::npos);
   auto status = hvtest::read_file("/proc/" + std::to_string(dom->state().pid) + "/status");
   EXPECT_NE(status.find("Uid:\t70123\t70123\t70123\t70123"), std::string::npos) << status;
   EXPECT_NE(status.find("Seccomp:\t2"), std::string::npos) << "the sandbox is on";
