@@ -149,7 +149,14 @@ TEST(HostileLoad, LocalRootStaysFastTcpClientsAreServedMemoryStaysBounded) {
   EXPECT_LT(worst(tcp_ms), 5000.0);
   // 8 forged 16 MiB bodies, 140 wrong passwords: nowhere near their cost
   // in memory (1.96 GB and 1.6 GB before this work).
+#if defined(__SANITIZE_ADDRESS__)
+  // Under AddressSanitizer freed memory waits in its quarantine (256 MiB)
+  // and is never given back: RSS says nothing about the daemon's own use.
+  // The normal build's pass of this test holds the bound.
+  std::printf("[ hostile ] AddressSanitizer build: the peak RSS bound is checked by the normal build only\n");
+#else
   EXPECT_LT(hwm_after - hwm_before, 200 * 1024) << "peak RSS grew by " << (hwm_after - hwm_before) / 1024 << " MiB";
+#endif
   EXPECT_FALSE(daemon.try_wait()) << "vmstackd died:\n" << log();
   daemon.kill(SIGTERM);
   EXPECT_TRUE(daemon.wait_for(20s)) << "vmstackd did not stop";
