@@ -7,9 +7,7 @@
 
 namespace vmstack::ops {
 
-namespace {
-
-int64_t mem_total() {
+int64_t host_mem_total() {
   std::ifstream in("/proc/meminfo");
   std::string key, unit;
   int64_t kib = 0;
@@ -18,10 +16,8 @@ int64_t mem_total() {
   return 0;
 }
 
-}  // namespace
-
 Admission::Admission(model::Store& store, int64_t host_reserve, int64_t total)
-    : store_(store), reserve_(host_reserve), total_(total > 0 ? total : mem_total()) {}
+    : store_(store), reserve_(host_reserve), total_(total > 0 ? total : host_mem_total()) {}
 
 Admission::Ticket::~Ticket() {
   if (!a_) return;

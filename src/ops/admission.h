@@ -15,6 +15,9 @@
 
 namespace vmstack::ops {
 
+// The host's MemTotal (/proc/meminfo) in bytes; 0 when unreadable.
+int64_t host_mem_total();
+
 class Admission {
  public:
   // total: the host's memory (0: read MemTotal from /proc/meminfo).

@@ -157,6 +157,14 @@ std::vector<std::string> failure(api::Client& c, const std::string& method, Arra
   return {};
 }
 
+std::string install_demo_vm(api::Client& c, const std::string& session, const std::string& name) {
+  auto tmpl = call(c, "VM.get_by_name_label", {session, "Demo Linux (direct kernel boot)"}).as_array().at(0);
+  auto vm = call(c, "VM.clone", {session, tmpl, name}).as_string();
+  call(c, "VM.provision", {session, vm});
+  call(c, "VM.set_is_a_template", {session, vm, false});
+  return vm;
+}
+
 int occurrences(const std::string& hay, const std::string& needle) {
   int n = 0;
   for (size_t pos = hay.find(needle); pos != std::string::npos; pos = hay.find(needle, pos + needle.size())) ++n;

@@ -96,6 +96,9 @@ std::string read_console_until(const std::string& socket, const std::string& con
 int occurrences(const std::string& hay, const std::string& needle);
 
 Value call(api::Client& c, const std::string& method, Array params);
+// A VM as `xe vm-install` makes it from the demo template (clone, provision,
+// no longer a template); its ref.
+std::string install_demo_vm(api::Client& c, const std::string& session, const std::string& name);
 // The ErrorDescription of a call expected to fail (empty if it succeeded).
 std::vector<std::string> failure(api::Client& c, const std::string& method, Array params);
 

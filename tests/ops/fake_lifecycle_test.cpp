@@ -25,12 +25,7 @@ class FakeLifecycleTest : public ::testing::Test {
   std::unique_ptr<api::Client> c = d.client();
   std::string s = d.login(*c);
 
-  std::string install(const std::string& name) {
-    auto tmpl = call(*c, "VM.get_by_name_label", {s, "Demo Linux (direct kernel boot)"}).as_array().at(0);
-    auto vm = call(*c, "VM.clone", {s, tmpl, name}).as_string();
-    call(*c, "VM.provision", {s, vm});
-    return vm;
-  }
+  std::string install(const std::string& name) { return install_demo_vm(*c, s, name); }
   std::string power(const std::string& vm) { return call(*c, "VM.get_power_state", {s, vm}).as_string(); }
   std::string uuid(const std::string& vm) { return call(*c, "VM.get_uuid", {s, vm}).as_string(); }
   std::string reason(const std::string& vm) {

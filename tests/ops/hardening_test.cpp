@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "daemon_fixture.h"
+#include "ops/admission.h"
 
 namespace vmstack::test {
 namespace {
@@ -25,15 +26,6 @@ int mode_of(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : -1;
 }
 
-int64_t mem_total() {
-  std::ifstream in("/proc/meminfo");
-  std::string key, unit;
-  int64_t kib = 0;
-  while (in >> key >> kib >> unit)
-    if (key == "MemTotal:") return kib * 1024;
-  return 0;
-}
-
 class HardeningTest : public ::testing::Test {
  protected:
   TempDir dir;
@@ -41,12 +33,7 @@ class HardeningTest : public ::testing::Test {
   std::unique_ptr<api::Client> c = d.client();
   std::string s = d.login(*c);
 
-  std::string install(const std::string& name) {
-    auto tmpl = call(*c, "VM.get_by_name_label", {s, "Demo Linux (direct kernel boot)"}).as_array().at(0);
-    auto vm = call(*c, "VM.clone", {s, tmpl, name}).as_string();
-    call(*c, "VM.provision", {s, vm});
-    return vm;
-  }
+  std::string install(const std::string& name) { return install_demo_vm(*c, s, name); }
   std::string uuid(const std::string& vm) { return call(*c, "VM.get_uuid", {s, vm}).as_string(); }
 };
 
@@ -116,7 +103,7 @@ TEST_F(HardeningTest, ExtraQemuArgumentsComeOnlyFromRootsFiles) {
 
 TEST_F(HardeningTest, AdmissionKeepsGuestsWithinTheHostsMemory) {
   // Two guests each wanting a little more than half the host.
-  int64_t half = ((mem_total() / 2) & ~((int64_t{1} << 20) - 1)) + (int64_t{64} << 20);
+  int64_t half = ((ops::host_mem_total() / 2) & ~((int64_t{1} << 20) - 1)) + (int64_t{64} << 20);
   auto a = install("big-a");
   auto b = install("big-b");
   for (const auto& vm : {a, b}) call(*c, "VM.set_memory_limits", {s, vm, int64_t{64} << 20, half, half, half});

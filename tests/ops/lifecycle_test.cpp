@@ -38,13 +38,7 @@ class LifecycleTest : public ::testing::Test {
     }
   }
 
-  std::string install(const std::string& name) {
-    auto tmpl = call(*c, "VM.get_by_name_label", {s, "Demo Linux (direct kernel boot)"}).as_array().at(0).as_string();
-    auto vm = call(*c, "VM.clone", {s, tmpl, name}).as_string();
-    call(*c, "VM.provision", {s, vm});
-    call(*c, "VM.set_is_a_template", {s, vm, false});
-    return vm;
-  }
+  std::string install(const std::string& name) { return install_demo_vm(*c, s, name); }
   std::string power(const std::string& vm) { return call(*c, "VM.get_power_state", {s, vm}).as_string(); }
   std::string serial_console(const std::string& vm) {
     auto consoles = call(*c, "VM.get_consoles", {s, vm});
