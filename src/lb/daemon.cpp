@@ -26,16 +26,6 @@ struct Daemon::Io {
 
 namespace {
 
-bool is_rule_change(Op op) {
-  switch (op) {
-    case Op::AddService: case Op::EditService: case Op::DelService: case Op::Clear:
-    case Op::AddDest: case Op::EditDest: case Op::DelDest: case Op::SetTimeouts:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // A command from the control socket, held to the CLI's checks (the same
 // function the CLI's parser calls), with the CLI's messages.
 Command checked_command(const nlohmann::json& j) {

@@ -363,6 +363,16 @@ Command parse_or_throw(const std::vector<std::string>& args, std::string* socket
 
 }  // namespace
 
+bool is_rule_change(Op op) {
+  switch (op) {
+    case Op::AddService: case Op::EditService: case Op::DelService: case Op::Clear:
+    case Op::AddDest: case Op::EditDest: case Op::DelDest: case Op::SetTimeouts:
+      return true;
+    default:
+      return false;
+  }
+}
+
 ParseResult parse_ipvsadm_args(const std::vector<std::string>& args, bool resolve) {
   ParseResult r;
   try {

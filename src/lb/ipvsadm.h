@@ -32,6 +32,10 @@ enum class Op {
   Version,      // -v
 };
 
+// A command that changes the rule table (and so belongs in a state file):
+// the service and destination edits, clear and the timeouts.
+bool is_rule_change(Op op);
+
 struct ListOptions {
   bool numeric = false;      // -n (always numeric output; accepted)
   bool stats = false;        // --stats

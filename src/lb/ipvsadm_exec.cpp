@@ -11,17 +11,6 @@ namespace {
 
 constexpr int kFailRc = 255;  // ipvsadm exits with -1 when the kernel refuses
 
-// What a state file may contain: the rules and the timeouts.
-bool is_state_command(Op op) {
-  switch (op) {
-    case Op::AddService: case Op::EditService: case Op::DelService: case Op::Clear:
-    case Op::AddDest: case Op::EditDest: case Op::DelDest: case Op::SetTimeouts:
-      return true;
-    default:
-      return false;
-  }
-}
-
 std::string run_list(ServiceTable& table, const Command& c, const ExecHooks& hooks) {
   if (c.list.conns) return format_connections(table.connections(), c.list);
   if (c.list.timeout) return format_timeouts(table.timeouts());
@@ -130,7 +119,7 @@ LoadReport load_state(ServiceTable& table, const std::string& text, const std::s
       why = p.error;
     } else if (p.cmd->op == Op::None) {
       continue;  // blank or comment
-    } else if (!is_state_command(p.cmd->op)) {
+    } else if (!is_rule_change(p.cmd->op)) {
       why = "only rule commands belong in a state file";
     } else if (ExecResult r = execute_command(table, *p.cmd); r.rc != 0) {
       why = r.err;
