@@ -27,25 +27,6 @@ using vmstack::test::connect_from;
 
 namespace {
 
-std::string sock_in(const TempDir& d) { return (d.path / "xapi.sock").string(); }
-
-// What the peer sent until it closed or `limit` passed ("<open>" appended
-// if it did not close).
-std::string read_for(int fd, std::chrono::milliseconds limit) {
-  std::string out;
-  auto until = steady::now() + limit;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - steady::now()).count();
-    if (left <= 0) return out + "<open>";
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
 std::string http_post(const std::string& body, const std::string& extra = {}) {
   return "POST / HTTP/1.1\r\nContent-Type: text/xml\r\n" + extra + "Content-Length: " + std::to_string(body.size()) +
          "\r\n\r\n" + body;
@@ -70,7 +51,7 @@ TEST(ServerHardening, TcpLoadCannotFillTheUnixSocket) {
   std::this_thread::sleep_for(100ms);
   // TCP is full (and its connections are too new to give up)...
   UniqueFd ninth = connect_from("127.0.7.100", server.tcp_port());
-  EXPECT_EQ(read_for(ninth.get(), 3s).rfind("HTTP/1.1 503", 0), 0u);
+  EXPECT_EQ(read_until_closed(ninth.get(), 3s).rfind("HTTP/1.1 503", 0), 0u);
   // ... the unix socket is not.
   auto t0 = steady::now();
   EXPECT_EQ(unix_echo(sock_in(dir)), Value(Array{Value("hi")}));
@@ -88,19 +69,19 @@ TEST(ServerHardening, ConnectionsPerSourceAreCapped) {
   for (int i = 0; i < 3; ++i) mine.push_back(connect_from("127.0.8.1", server.tcp_port()));
   std::this_thread::sleep_for(100ms);
   UniqueFd fourth = connect_from("127.0.8.1", server.tcp_port());
-  std::string got = read_for(fourth.get(), 3s);
+  std::string got = read_until_closed(fourth.get(), 3s);
   EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got;
   EXPECT_NE(got.find("from this address"), std::string::npos) << got;
   // Another address is served.
   UniqueFd other = connect_from("127.0.8.2", server.tcp_port());
   write_str(other.get(), http_post(xmlrpc::format_request("echo", {}), "Connection: close\r\n"));
-  EXPECT_EQ(read_for(other.get(), 3s).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(read_until_closed(other.get(), 3s).rfind("HTTP/1.1 200", 0), 0u);
   // When one of the first three goes, that address may connect again.
   mine.pop_back();
   std::this_thread::sleep_for(200ms);
   UniqueFd again = connect_from("127.0.8.1", server.tcp_port());
   write_str(again.get(), http_post(xmlrpc::format_request("echo", {}), "Connection: close\r\n"));
-  EXPECT_EQ(read_for(again.get(), 3s).rfind("HTTP/1.1 200", 0), 0u);
+  EXPECT_EQ(read_until_closed(again.get(), 3s).rfind("HTTP/1.1 200", 0), 0u);
 }
 
 TEST(ServerHardening, FullBudgetGivesUpTheIdlestConnection) {
@@ -134,13 +115,13 @@ TEST(ServerHardening, SilentNewConnectionsAndSlowRequestsTimeOut) {
   // Silent from the start: closed without an answer.
   UniqueFd silent = connect_unix(sock_in(dir));
   auto t0 = steady::now();
-  EXPECT_EQ(read_for(silent.get(), 5s), "");
+  EXPECT_EQ(read_until_closed(silent.get(), 5s), "");
   EXPECT_GE(steady::now() - t0, 900ms);
   // A body far slower than min_body_rate: 408, although bytes keep coming.
   UniqueFd slow = connect_unix(sock_in(dir));
   write_str(slow.get(), "POST / HTTP/1.1\r\nContent-Length: 100000\r\n\r\n");
   std::string got;
-  std::thread reader([&] { got = read_for(slow.get(), 8s); });
+  std::thread reader([&] { got = read_until_closed(slow.get(), 8s); });
   for (int i = 0; i < 25 && got.empty(); ++i) {
     write_str(slow.get(), "xxxxxxxxxx");
     std::this_thread::sleep_for(200ms);

@@ -18,29 +18,6 @@ using namespace vmstack::api::test;
 using namespace std::chrono_literals;
 using steady = std::chrono::steady_clock;
 
-namespace {
-
-std::string sock_in(const TempDir& d) { return (d.path / "xapi.sock").string(); }
-
-// Waits up to `limit` for the peer to close; returns what it sent meanwhile,
-// or "<still open>" if it did not close.
-std::string read_until_closed(int fd, std::chrono::milliseconds limit) {
-  std::string out;
-  auto deadline = steady::now() + limit;
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady::now()).count();
-    if (left <= 0) return "<still open>" + out;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-    char buf[4096];
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n <= 0) return out;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
-}  // namespace
-
 // With a single worker, an idle kept-alive connection must hand the worker
 // back (park) so that other clients are served; the parked client's next
 // call wakes it up again.

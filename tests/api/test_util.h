@@ -2,6 +2,7 @@
 // that exercise every path, and raw socket access for HTTP-level checks.
 #pragma once
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -90,6 +91,28 @@ inline std::string read_all(int fd) {
   while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<std::size_t>(n));
   return out;
 }
+
+// Waits up to `limit` for the peer to close; returns what it sent meanwhile,
+// or "<still open>" followed by it if it did not close (so a check that the
+// answer starts with a status line also checks that the peer closed).
+inline std::string read_until_closed(int fd, std::chrono::milliseconds limit) {
+  std::string out;
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) return "<still open>" + out;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
+    char buf[4096];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) return out;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// The API socket's path in a test's temp dir.
+inline std::string sock_in(const TempDir& d) { return (d.path / "xapi.sock").string(); }
 
 // One raw HTTP exchange over a unix socket: sends `request`, half-closes,
 // returns everything the server sent until it closed.
