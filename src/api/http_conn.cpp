@@ -2,16 +2,20 @@
 // and keep serving the connection while its client keeps calling.
 #include "api/http_conn.h"
 
+#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <algorithm>
 #include <boost/beast/http/error.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <exception>
+#include <thread>
 
 #include "api/wire_util.h"
+#include "core/heap.h"
 
 namespace vmstack::api::detail {
 
@@ -103,9 +107,10 @@ Step serve_other(Connection& c, const HttpContext& ctx, bool keep) {
   switch (rq.kind) {
     case RequestKind::get: {
       std::string target(sv(rq.parser.get().target()));
-      for (const auto& [prefix, handler] : ctx.routes) {
-        if (target.compare(0, prefix.size(), prefix) != 0) continue;
-        if (ctx.start_stream(c, handler, target)) return Step::handed_over;
+      for (const auto& r : ctx.routes) {
+        if (!r.get || target.compare(0, r.path.size(), r.path) != 0) continue;
+        const StreamHandler& h = r.get;
+        if (ctx.start_stream(c, [&h, target](Connection& sc) { run_stream(sc, h, target); })) return Step::handed_over;
         send_http_error(fd, 503, "Service Unavailable", "too many streams\n", true);
         return Step::stop_close;
       }
@@ -113,6 +118,22 @@ Step serve_other(Connection& c, const HttpContext& ctx, bool keep) {
       bool again = keep && rq.parser.is_done();
       send_http_error(fd, 404, "Not Found", "no such resource\n", !again);
       return again ? Step::next : Step::stop_close;
+    }
+    case RequestKind::post_route: {
+      std::string target(sv(rq.parser.get().target()));
+      std::string_view path = std::string_view(target).substr(0, target.find('?'));
+      for (const auto& r : ctx.routes) {
+        if (!r.post || path != r.path) continue;
+        PostRequest pr{target, std::move(rq.parser.get().body()), c.peer.uid, c.peer.address};
+        const PostHandler& h = r.post;
+        const ServerLimits& limits = ctx.limits;
+        if (ctx.start_stream(c, [&h, &limits, pr = std::move(pr)](Connection& sc) { run_post(sc, h, pr, limits); }))
+          return Step::handed_over;
+        send_http_error(fd, 503, "Service Unavailable", "too many streams\n", true);
+        return Step::stop_close;
+      }
+      send_http_error(fd, 404, "Not Found", "no such resource\n", true);
+      return Step::stop_close;
     }
     case RequestKind::not_found:
       send_http_error(fd, 404, "Not Found", "RPC endpoints are POST / (XML-RPC) and POST /jsonrpc (JSON-RPC)\n", true);
@@ -123,6 +144,28 @@ Step serve_other(Connection& c, const HttpContext& ctx, bool keep) {
   }
 }
 
+// Polls for up to busy_poll while this connection's client calls back to
+// back (ServerLimits::busy_poll): >0 bytes, 0 at EOF, -1 with errno.
+ssize_t busy_poll_recv(Connection& c, const HttpContext& ctx, char* buf, std::size_t size) {
+  static const unsigned max_pollers = std::max(1u, std::thread::hardware_concurrency()) - 1;
+  errno = EAGAIN;
+  if (!c.quick_caller || ctx.limits.busy_poll.count() <= 0 || max_pollers == 0) return -1;
+  if (ctx.pollers.fetch_add(1, std::memory_order_relaxed) >= max_pollers) {
+    ctx.pollers.fetch_sub(1, std::memory_order_relaxed);
+    return -1;
+  }
+  const auto until = clock::now() + ctx.limits.busy_poll;
+  ssize_t n = -1;
+  do {
+    n = ::recv(c.fd.get(), buf, size, MSG_DONTWAIT);
+    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+    sched_yield();  // a runnable thread (another worker, a guest's vCPU) goes first
+  } while (clock::now() < until && !ctx.pressure.load(std::memory_order_relaxed));
+  ctx.pollers.fetch_sub(1, std::memory_order_relaxed);
+  c.quick_caller = n >= 0;
+  return n;
+}
+
 // Waits up to park_after for the first bytes of the next request (one
 // blocking read in the common case of a client calling back to back).
 // False when the connection should be parked or closed (`eof`).
@@ -130,9 +173,14 @@ bool linger(Connection& c, const HttpContext& ctx, bool& eof) {
   eof = false;
   if (c.buf.size() > 0) return true;
   const auto until = clock::now() + ctx.limits.park_after;
-  thread_local char scratch[16u << 10];
+  char scratch[16u << 10];  // stack, not thread_local (see read_request)
+  ssize_t n = busy_poll_recv(c, ctx, scratch, sizeof scratch);
   for (;;) {
-    ssize_t n = ::recv(c.fd.get(), scratch, sizeof scratch, 0);  // times out after kLingerSlice
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+      const auto asleep = clock::now();
+      n = ::recv(c.fd.get(), scratch, sizeof scratch, 0);  // times out after kLingerSlice
+      if (n > 0) c.quick_caller = clock::now() - asleep < ctx.limits.busy_poll;
+    }
     if (n > 0) {
       auto mb = c.buf.prepare(static_cast<std::size_t>(n));
       std::memcpy(mb.data(), scratch, static_cast<std::size_t>(n));
@@ -189,6 +237,15 @@ void run_stream(Connection& c, const StreamHandler& handler, const std::string& 
   }
 }
 
+void run_post(Connection& c, const PostHandler& handler, const PostRequest& rq, const ServerLimits& limits) {
+  set_socket_timeouts(c.fd.get(), limits.request_timeout, limits.send_timeout);
+  try {
+    handler(rq, c.fd.get());
+  } catch (...) {
+    // As for a stream: the handler answers what it can; a failure ends it.
+  }
+}
+
 RpcResult invoke_dispatcher(const Dispatcher& dispatch, const RpcCall& call) {
   try {
     return RpcResult::success(dispatch(call));
@@ -216,7 +273,11 @@ AfterServe serve_connection(Connection& c, const HttpContext& ctx) {
     if (step == Step::stop_close) return AfterServe::close;
     if (c.result) continue;  // a deferred answer that arrived during the dispatch
     c.req.reset();
-    if (out.capacity() > (1u << 20)) std::string().swap(out);  // don't pin a huge buffer
+    if (out.capacity() >= kTrimAfterBytes) {
+      // A large answer: neither this buffer nor the freed records behind it stay resident.
+      std::string().swap(out);
+      trim_heap();
+    }
     if (c.buf.capacity() > kKeepBuffer && c.buf.size() == 0) c.buf.shrink_to_fit();
 
     bool eof = false;

@@ -56,7 +56,7 @@ struct lazy_string_body {
 
 using RequestParser = boost::beast::http::request_parser<lazy_string_body>;
 
-enum class RequestKind { pending, xmlrpc, jsonrpc, get, not_found, bad_method };
+enum class RequestKind { pending, xmlrpc, jsonrpc, post_route, get, not_found, bad_method };
 
 // The request being read or served on a connection.
 struct Request {
@@ -106,9 +106,17 @@ struct Connection {
   std::list<Connection*>::iterator pos;
   clock::time_point since;  // when its current wait began (accept, park, first byte)
   std::size_t drained = 0;  // bytes discarded while draining
+  bool quick_caller = true;  // its last call came within busy_poll: poll for the next one
 };
 
-using Routes = std::vector<std::pair<std::string, StreamHandler>>;
+// A GET stream route (a path prefix) or a POST route (the exact path): one
+// of the handlers is set.
+struct Route {
+  std::string path;
+  StreamHandler get;
+  PostHandler post;
+};
+using Routes = std::vector<Route>;
 
 // What reading and serving need from the server.
 struct HttpContext {
@@ -118,9 +126,11 @@ struct HttpContext {
   const BodyAdmission& admit;  // may be empty
   const std::atomic<bool>& stopping;
   const std::atomic<bool>& pressure;  // work waits for a worker: stop lingering
-  // Hands the connection to a thread of its own running `h`; false when
-  // refused (too many streams, stopping): the caller answers 503.
-  std::function<bool(Connection&, const StreamHandler& h, std::string target)> start_stream;
+  std::atomic<unsigned>& pollers;     // workers busy-polling now (see ServerLimits::busy_poll)
+  // Hands the connection to a thread of its own running `run` (a stream or
+  // POST route); false when refused (too many streams, stopping): the
+  // caller answers 503.
+  std::function<bool(Connection&, std::function<void(Connection&)> run)> start_stream;
   // A reply for a call on `c`, or null when the server cannot defer now.
   std::function<std::shared_ptr<PendingReply>(Connection& c)> make_reply;
   // After a deferred dispatch: true when the connection now waits for its
@@ -164,6 +174,9 @@ std::string serve_bytes(std::string_view in, const HttpContext& ctx, const PeerI
 // Runs a stream route's handler on the connection's socket (on the stream's
 // own thread): the 200 header, then the handler until it returns.
 void run_stream(Connection& c, const StreamHandler& handler, const std::string& target);
+// Runs a POST route's handler (on the stream's own thread): nothing is sent
+// before it; reads time out after request_timeout, writes after send_timeout.
+void run_post(Connection& c, const PostHandler& handler, const PostRequest& rq, const ServerLimits& limits);
 
 // A worker waiting for a kept-alive connection's next request reads with
 // this timeout, and between reads checks whether other work waits for it.

@@ -42,12 +42,14 @@ ReadResult refuse_parse_error(Connection& c, const boost::system::error_code& ec
 }
 
 // What the request is, once its header is in.
-RequestKind classify(const http::request<lazy_string_body>& req) {
+RequestKind classify(const http::request<lazy_string_body>& req, const Routes& routes) {
   std::string_view target = sv(req.target());
   std::string_view path = target.substr(0, target.find('?'));
   if (req.method() == http::verb::get) return RequestKind::get;
   if (req.method() != http::verb::post) return RequestKind::bad_method;
   if (path == "/jsonrpc") return RequestKind::jsonrpc;
+  for (const auto& r : routes)
+    if (r.post && path == r.path) return RequestKind::post_route;
   if (path == "/" || path == "/RPC2") {
     std::string_view ct = sv(req[http::field::content_type]);
     return iequal(ct.substr(0, ct.find(';')), "application/json") ? RequestKind::jsonrpc : RequestKind::xmlrpc;
@@ -88,6 +90,8 @@ ReadResult admit_body(Connection& c, const HttpContext& ctx) {
   }
   static constexpr std::string_view kTooLarge =
       "request body too large for a call without a valid session as its first parameter\n";
+  // A POST route's body carries no session to vouch for it.
+  if (rq.kind == RequestKind::post_route) return refuse(c, 413, "Payload Too Large", "request body too large\n");
   const bool json = rq.kind == RequestKind::jsonrpc;
   CallHead head;
   std::string_view prefix(body.data(), std::min(body.size(), limit));
@@ -123,10 +127,11 @@ ReadResult parse_buffered(Connection& c, const HttpContext& ctx) {
     if (ec) return refuse_parse_error(c, ec);
     if (p.is_header_done() && rq.kind == RequestKind::pending) {
       rq.header_done = clock::now();
-      rq.kind = classify(p.get());
-      // Only an RPC call's body is read here; everything else is answered
-      // (or streamed) by a worker from the header alone.
-      if (rq.kind != RequestKind::xmlrpc && rq.kind != RequestKind::jsonrpc) return ReadResult::complete;
+      rq.kind = classify(p.get(), ctx.routes);
+      // Only an RPC call's or a POST route's body is read here; everything
+      // else is answered (or streamed) by a worker from the header alone.
+      if (rq.kind != RequestKind::xmlrpc && rq.kind != RequestKind::jsonrpc && rq.kind != RequestKind::post_route)
+        return ReadResult::complete;
       if (iequal(sv(p.get()[http::field::expect]), "100-continue"))
         send_all(c.fd.get(), "HTTP/1.1 100 Continue\r\n\r\n", {}, MSG_DONTWAIT);
     }
@@ -160,9 +165,10 @@ ReadResult read_request(Connection& c, const HttpContext& ctx) {
       if (r != ReadResult::incomplete) return r;
     }
     // Read into a scratch buffer, then keep only what arrived: a slow client
-    // costs the bytes it sent, not a 64 KiB buffer.
+    // costs the bytes it sent, not a 64 KiB buffer. On the stack, not
+    // thread_local: static TLS is zeroed in every thread the daemon starts.
     if (budget == 0) return ReadResult::incomplete;  // more next time round
-    thread_local char scratch[kReadChunk];
+    char scratch[kReadChunk];
     ssize_t n = ::recv(c.fd.get(), scratch, std::min(sizeof scratch, budget), MSG_DONTWAIT);
     if (n > 0) {
       auto mb = c.buf.prepare(static_cast<std::size_t>(n));

@@ -19,7 +19,7 @@
 // root out. A full budget gives up its longest-idle connection for a new
 // one. A call that would wait (event.from) defers its answer
 // (PendingReply): its connection waits in epoll without a worker until the
-// answer comes. Stream routes (console) run on threads of their own.
+// answer comes. Stream and POST routes (console, /cli) run on threads of their own.
 #include "api/server.h"
 
 #include <signal.h>
@@ -46,7 +46,12 @@ Server::~Server() { stop(); }
 
 void Server::add_stream_route(const std::string& path_prefix, StreamHandler h) {
   if (impl_->started) throw std::logic_error("add_stream_route must be called before start()");
-  impl_->routes.emplace_back(path_prefix, std::move(h));
+  impl_->routes.push_back({path_prefix, std::move(h), {}});
+}
+
+void Server::add_post_route(const std::string& path, PostHandler h) {
+  if (impl_->started) throw std::logic_error("add_post_route must be called before start()");
+  impl_->routes.push_back({path, {}, std::move(h)});
 }
 
 void Server::set_limits(const ServerLimits& limits) {
@@ -115,8 +120,8 @@ void Server::start() {
   for (std::size_t i = 0; i < I.listeners.size(); ++i) watch(I.listeners[i].fd(), listener_tag(i));
 
   I.ctx = std::make_unique<detail::HttpContext>(detail::HttpContext{
-      I.dispatch, I.routes, I.limits, I.admit, I.stopping, I.pressure,
-      [&I](Connection& c, const StreamHandler& h, std::string target) { return I.start_stream(c, h, std::move(target)); },
+      I.dispatch, I.routes, I.limits, I.admit, I.stopping, I.pressure, I.pollers,
+      [&I](Connection& c, std::function<void(Connection&)> run) { return I.start_stream(c, std::move(run)); },
       [&I](Connection& c) { return I.make_reply(c); }, [&I](Connection& c) { return I.await_reply(c); }});
   I.started = true;  // from here on stop() can clean up whatever exists
   try {

@@ -143,7 +143,7 @@ void Server::Impl::after_read_locked(Connection* c, ReadResult r, bool was_parke
 }
 
 void Server::Impl::drain(Connection* c) {
-  thread_local char sink[64u << 10];
+  char sink[64u << 10];  // stack, not thread_local (see read_request)
   bool done = false;
   // At most kDrainPerEvent per turn, like reading a request.
   for (std::size_t turn = 0; turn < kDrainPerEvent && !done;) {

@@ -58,6 +58,7 @@ struct Server::Impl {
   std::thread poller;
   std::atomic<bool> stopping{false};
   std::atomic<bool> pressure{false};  // connections wait on a ready queue
+  std::atomic<unsigned> pollers{0};   // workers busy-polling (ServerLimits::busy_poll)
   bool started = false;
   bool stopped = false;
   unsigned short port = 0;
@@ -111,7 +112,7 @@ struct Server::Impl {
   void spawn_worker_locked();
   unsigned live_workers_locked() const { return static_cast<unsigned>(workers.size() - finished_workers.size()); }
   void after_serve_locked(std::unique_lock<std::mutex>& lk, Connection* c, detail::AfterServe a);
-  bool start_stream(Connection& c, const StreamHandler& h, std::string target);
+  bool start_stream(Connection& c, std::function<void(Connection&)> run);
   std::shared_ptr<PendingReply> make_reply(Connection& c);
   bool await_reply(Connection& c);
   void deliver(Connection* c, RpcResult r);

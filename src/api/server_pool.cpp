@@ -178,15 +178,15 @@ void Server::Impl::after_serve_locked(std::unique_lock<std::mutex>& lk, Connecti
 
 // ---- streams
 
-bool Server::Impl::start_stream(Connection& c, const StreamHandler& h, std::string target) {
+bool Server::Impl::start_stream(Connection& c, std::function<void(Connection&)> run) {
   std::lock_guard<std::mutex> lk(mu);
   join_finished(streams, finished_streams);
   if (stopping || streams.size() >= limits.max_streams) return false;
   uint64_t id = next_thread_id++;
   c.state = ConnState::streaming;
   try {
-    streams.emplace(id, std::thread([this, &c, &h, target = std::move(target), id] {
-      detail::run_stream(c, h, target);
+    streams.emplace(id, std::thread([this, &c, run = std::move(run), id] {
+      run(c);
       {
         std::lock_guard<std::mutex> lk2(mu);
         release_locked(&c);

@@ -1,10 +1,12 @@
 #include "api/wire_util.h"
 
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -163,9 +165,26 @@ bool parse_double(std::string_view s, double& out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+ssize_t FdStream::poll_then_read(void* p, std::size_t n) {
+  using clock = std::chrono::steady_clock;
+  if (poll_.count() > 0 && quick_ && *quick_) {
+    const auto until = clock::now() + poll_;
+    do {
+      ssize_t r = ::recv(fd_, p, n, MSG_DONTWAIT);
+      if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return r;
+      sched_yield();
+    } while (clock::now() < until);
+    *quick_ = false;
+  }
+  const auto asleep = clock::now();
+  ssize_t r = ::read(fd_, p, n);
+  if (quick_ && r > 0 && !*quick_) *quick_ = clock::now() - asleep < poll_;
+  return r;
+}
+
 std::size_t FdStream::read_raw(void* p, std::size_t n, boost::system::error_code& ec) {
   for (;;) {
-    ssize_t r = ::read(fd_, p, n);
+    ssize_t r = poll_then_read(p, n);
     if (r > 0) {
       ec = {};
       return static_cast<std::size_t>(r);

@@ -3,12 +3,14 @@
 // blocking fd stream usable by Boost.Beast's synchronous HTTP parser.
 #pragma once
 
+
 #include <sys/types.h>
 #include <sys/uio.h>
 
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -42,7 +44,12 @@ bool parse_xmlrpc_datetime(std::string_view s, DateTime& out);
 // MSG_NOSIGNAL so a dead peer can't SIGPIPE us.
 class FdStream {
  public:
-  explicit FdStream(int fd) : fd_(fd) {}
+  // `poll`: a read that finds nothing first polls a socket for this long
+  // before it sleeps (see Client: an answer that comes within it is read
+  // without a wake-up); `quick` is kept per connection: it turns polling
+  // off after a miss and on again when an answer comes that fast anyway.
+  explicit FdStream(int fd, std::chrono::microseconds poll = {}, bool* quick = nullptr)
+      : fd_(fd), poll_(poll), quick_(quick) {}
   int fd() const { return fd_; }
 
   template <class MutableBufferSequence>
@@ -65,7 +72,10 @@ class FdStream {
 
  private:
   std::size_t read_raw(void* p, std::size_t n, boost::system::error_code& ec);
+  ssize_t poll_then_read(void* p, std::size_t n);
   int fd_;
+  std::chrono::microseconds poll_;
+  bool* quick_;
 };
 
 // Writes all of the given pieces (gathered). Returns false on any error.

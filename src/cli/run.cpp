@@ -7,6 +7,8 @@
 #include <sstream>
 
 #include "cli/complete.h"
+#include "cli/thin_client.h"
+#include "cli/thin_protocol.h"
 #include "cli/xe.h"
 #include "cli/xe_errors.h"
 #include "core/error.h"
@@ -40,11 +42,20 @@ bool is_transport(const ApiError& e) {
   return e.code() == api::wire_errors::CONNECTION_FAILED || e.code() == api::wire_errors::PROTOCOL_ERROR;
 }
 
+// Who runs the command: xe itself (its own calls over `injected` or a
+// connection it opens; `thin` sends it to the daemon's /cli when it can), or
+// the daemon (`in_daemon`: the command line came over /cli and `injected`
+// calls the dispatcher directly).
+struct Mode {
+  bool thin = false;
+  bool in_daemon = false;
+};
+
 int run_impl(const std::vector<std::string>& argv, const Environment* env, Rpc* injected,
-             const api::Endpoint* injected_ep, Io& io) {
+             const api::Endpoint* injected_ep, Io& io, Mode mode) {
   Args a;
   try {
-    if (!argv.empty() && argv.front() == "--complete") {
+    if (!mode.in_daemon && !argv.empty() && argv.front() == "--complete") {
       std::vector<std::string> words(argv.begin() + 1, argv.end());
       std::unique_ptr<ClientRpc> rpc;
       std::unique_ptr<Session> session;
@@ -75,9 +86,22 @@ int run_impl(const std::vector<std::string>& argv, const Environment* env, Rpc* 
         apply_rc_file(text.str(), a.conn, from_cmdline);
       }
     }
+    if (mode.in_daemon) {
+      // The client's business: its files, its terminal, where to connect.
+      if (!a.conn.password_file.empty()) throw CliError("Error: xe reads password files on the client");
+      if (!a.conn.server.empty() || a.conn.port) throw CliError("Error: server and port are chosen by the client");
+      if (thin::runs_in_client(a.command) || a.has("help"))
+        throw CliError("Error: '" + a.command + "' runs in xe on the client, not in the daemon");
+    }
     if (a.command.empty() || a.has("help") || a.command == "-help") {
       io.err << usage_text();
       return 0;
+    }
+    if (mode.thin && !thin::runs_in_client(a.command)) {
+      // One request to the daemon, which runs the command (xapi's thin
+      // CLI); nullopt: a daemon without /cli, so run it here.
+      api::Endpoint ep = endpoint_for(a.conn, env ? env->socket : nullptr);
+      if (auto rc = run_thin(ep, thin_command_line(a, credentials_for(a.conn)), io)) return *rc;
     }
     const Command* cmd = command_table().find(a.command);
     if (!cmd) throw unknown_command(a.command);
@@ -141,11 +165,15 @@ int run_impl(const std::vector<std::string>& argv, const Environment* env, Rpc* 
 }  // namespace
 
 int run(const std::vector<std::string>& argv, const Environment& env, Io& io) {
-  return run_impl(argv, &env, nullptr, nullptr, io);
+  return run_impl(argv, &env, nullptr, nullptr, io, {true, false});
 }
 
 int run_with(const std::vector<std::string>& argv, Rpc& rpc, const api::Endpoint* ep, Io& io) {
-  return run_impl(argv, nullptr, &rpc, ep, io);
+  return run_impl(argv, nullptr, &rpc, ep, io, {false, false});
+}
+
+int run_in_daemon(const std::vector<std::string>& argv, Rpc& rpc, Io& io) {
+  return run_impl(argv, nullptr, &rpc, nullptr, io, {false, true});
 }
 
 }  // namespace vmstack::cli

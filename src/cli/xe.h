@@ -18,12 +18,20 @@ struct Environment {
 };
 
 // argv without argv[0]. Returns xe's exit code: 0 on success, 1 on any
-// error (printed to io.err as xe prints it).
+// error (printed to io.err as xe prints it). Commands that need nothing of
+// the client (thin::runs_in_client) are run by the daemon (POST /cli, one
+// round trip); the rest, or all against a daemon without /cli, run here.
 int run(const std::vector<std::string>& argv, const Environment& env, Io& io);
+
 
 // The same over a given transport (tests): `ep` is what console connects
 // to (may be null), ~/.xe is not read.
 int run_with(const std::vector<std::string>& argv, Rpc& rpc, const api::Endpoint* ep, Io& io);
+
+// The daemon's side of /cli: the command line as the client sent it
+// (username= and password= among the params; never a password file),
+// run against `rpc`, which calls the dispatcher as the connection's peer.
+int run_in_daemon(const std::vector<std::string>& argv, Rpc& rpc, Io& io);
 
 // The usage text (`xe` with no command, `xe help`).
 std::string usage_text();

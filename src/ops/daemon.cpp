@@ -7,6 +7,7 @@
 
 #include "api/server.h"
 #include "api/wire_util.h"
+#include "cli/thin_server.h"
 #include "core/error.h"
 #include "core/strings.h"
 #include "hv/qemu_hypervisor.h"
@@ -167,6 +168,12 @@ void Daemon::serve() {
   // one is refused after the first few KiB.
   server_->set_body_admission([this](const api::CallHead& h) { return dispatcher_->admit_large_body(h); });
   server_->add_stream_route("/console", [this](const std::string& target, int fd) { serve_console(target, fd); });
+  // xe sends its command lines here and the command runs in the daemon
+  // (xapi's thin CLI): one round trip instead of login, calls and logout,
+  // and no records encoded as XML only to be printed.
+  server_->add_post_route("/cli", [this](const api::PostRequest& rq, int fd) {
+    cli::serve_thin_cli(rq, fd, [this](const api::RpcCall& c) { return call(c); });
+  });
   server_->start();
 }
 

@@ -24,14 +24,15 @@ TEST(ServeBytes, AnswersByteForByteAsTheSocket) {
   server.start();
 
   Dispatcher dispatch = test_dispatch;
-  detail::Routes routes = {{"/console", [](const std::string&, int) {}}};
+  detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}}};
   BodyAdmission admit;
   std::atomic<bool> stopping{false}, pressure{false};
-  detail::HttpContext ctx{dispatch, routes, limits, admit, stopping, pressure,
-                          [](detail::Connection& c, const StreamHandler& h, std::string target) {
-                            detail::run_stream(c, h, target);
-                            return true;
-                          },
+  std::atomic<unsigned> pollers{0};
+  detail::HttpContext ctx{dispatch, routes, limits, admit, stopping, pressure, pollers,
+                          [](detail::Connection& c, std::function<void(detail::Connection&)> run) {
+        run(c);  // streams run inline here
+        return true;
+      },
                           [](detail::Connection&) { return std::shared_ptr<PendingReply>(); },
                           [](detail::Connection&) { return false; }};
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <set>
 
+#include "cli/thin_server.h"
 #include "core/error.h"
 #include "ops/sessions.h"
 #include "ops/vm_record.h"
@@ -68,7 +69,7 @@ void echo_console(const std::string& target, int fd) {
 
 }  // namespace
 
-TestDaemon::TestDaemon() : dir_(make_temp_dir()), socket_((dir_ / "xapi.sock").string()) {
+TestDaemon::TestDaemon(bool serve_cli) : dir_(make_temp_dir()), socket_((dir_ / "xapi.sock").string()) {
   ops::Config cfg;
   cfg.state_dir = dir_.string();
   cfg.accel = "tcg";
@@ -85,15 +86,22 @@ TestDaemon::TestDaemon() : dir_(make_temp_dir()), socket_((dir_ / "xapi.sock").s
   console_handler = echo_console;
   // Served here rather than by daemon.serve(): the test sees each call and
   // may replace the console stream.
-  server_ = std::make_unique<api::Server>(api::ServerConfig{socket_, "", 0, 2}, [this](const api::RpcCall& c) {
-    {
-      std::lock_guard lk(mu_);
-      calls_.push_back(c.method);
-    }
-    return daemon_->call(c);
-  });
+  server_ = std::make_unique<api::Server>(api::ServerConfig{socket_, "", 0, 2},
+                                         [this](const api::RpcCall& c) { return call(c); });
   server_->add_stream_route("/console", [this](const std::string& target, int fd) { console_handler(target, fd); });
+  if (serve_cli)
+    server_->add_post_route("/cli", [this](const api::PostRequest& rq, int fd) {
+      cli::serve_thin_cli(rq, fd, [this](const api::RpcCall& c) { return call(c); });
+    });
   server_->start();
+}
+
+Value TestDaemon::call(const api::RpcCall& c) {
+  {
+    std::lock_guard lk(mu_);
+    calls_.push_back(c.method);
+  }
+  return daemon_->call(c);
 }
 
 TestDaemon::~TestDaemon() {

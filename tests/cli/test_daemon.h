@@ -22,12 +22,17 @@ namespace vmstack::cli::testing {
 
 class TestDaemon {
  public:
-  TestDaemon();
+  // `serve_cli`: POST /cli runs xe's commands in the daemon, as vmstackd
+  // does; without it xe finds no /cli and runs them itself.
+  explicit TestDaemon(bool serve_cli = true);
   ~TestDaemon();
 
   model::Store& db() { return daemon_->store(); }
   const std::string& socket_path() const { return socket_; }
   const std::filesystem::path& dir() const { return dir_; }
+
+  // One call, as the server passes it (recorded in calls()).
+  Value call(const api::RpcCall& c);
 
   // Method names received, in order (session.* included).
   std::vector<std::string> calls();

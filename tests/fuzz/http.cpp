@@ -25,7 +25,7 @@ Value dispatch(const RpcCall& c) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Dispatcher dispatcher = dispatch;
-  static const detail::Routes routes = {{"/console", [](const std::string&, int) {}}};
+  static const detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}}};
   static const ServerLimits limits = [] {
     ServerLimits l;
     l.max_body_bytes = 64 << 10;  // small enough for inputs to cross it
@@ -33,10 +33,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }();
   static const BodyAdmission admit;  // none: every body up to max_body_bytes is read
   static const std::atomic<bool> stopping{false}, pressure{false};
+  static std::atomic<unsigned> pollers{0};
   static const detail::HttpContext ctx{
-      dispatcher, routes, limits, admit, stopping, pressure,
-      [](detail::Connection& c, const StreamHandler& h, std::string target) {
-        detail::run_stream(c, h, target);
+      dispatcher, routes, limits, admit, stopping, pressure, pollers,
+      [](detail::Connection& c, std::function<void(detail::Connection&)> run) {
+        run(c);  // streams run inline here
         return true;
       },
       [](detail::Connection&) { return std::shared_ptr<PendingReply>(); },  // never deferred
