@@ -109,7 +109,8 @@ struct Client::Impl {
   boost::beast::flat_buffer buf;   // its read buffer
   int64_t next_id = 1;
   std::string header;  // reused request header buffer
-  bool quick_answers = true;  // poll for the answer (kAnswerPoll)
+  std::chrono::microseconds answer_poll = kAnswerPoll;
+  bool quick_answers = true;  // poll for the answer (answer_poll)
 
   void disconnect() {
     conn.reset();
@@ -150,7 +151,7 @@ struct Client::Impl {
     buf.reserve(kReadChunk);
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // we asked for it: the server is trusted
     parser.header_limit(1u << 20);
-    detail::FdStream stream(conn.get(), kAnswerPoll, &quick_answers);
+    detail::FdStream stream(conn.get(), answer_poll, &quick_answers);
     boost::system::error_code ec;
     http::read(stream, buf, parser, ec);
     if (ec) {
@@ -199,6 +200,8 @@ Value Client::call(const std::string& method, const Array& params) {
                                 std::make_move_iterator(r.error_description.end()));
   throw ApiError(std::move(r.error_description[0]), std::move(rest));
 }
+
+void Client::set_answer_poll(std::chrono::microseconds poll) { impl_->answer_poll = poll; }
 
 bool Client::stream_get(const std::string& target, int out_fd) {
   auto& I = *impl_;

@@ -2,6 +2,7 @@
 // Used by xe, xl, the tests and the benchmarks. Keeps one connection alive.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -30,6 +31,10 @@ class Client {
   // Raw HTTP GET whose response body is streamed to `out_fd` until EOF (for
   // console streaming). Returns false if the server refused.
   bool stream_get(const std::string& target, int out_fd);
+
+  // How long a call polls for its answer before sleeping (default 50 µs,
+  // adaptive: see client.cpp); zero sleeps at once.
+  void set_answer_poll(std::chrono::microseconds poll);
 
  private:
   struct Impl;
