@@ -197,8 +197,9 @@ void bench_get_record(const std::string& vm, int clients, double seconds, double
     });
   for (auto& t : ts) t.join();
   *out = static_cast<double>(calls) / seconds;
-  std::printf("  VM.get_record, %d client%s%s %10.0f calls/s   %s\n", clients, clients > 1 ? "s" : " ",
-              poll.count() ? "     " : ", sleeping", *out,
+  std::string label = "VM.get_record, " + std::to_string(clients) + (clients > 1 ? " clients" : " client") +
+                      (poll.count() ? "" : ", sleeping");
+  std::printf("  %-32s %10.0f calls/s   %s\n", label.c_str(), *out,
               poll.count() ? "(libvirt: no XML-RPC peer; not measured)" : "(client without answer polling)");
 }
 
@@ -598,9 +599,9 @@ int main(int argc, char** argv) {
     bench_get_record(vms[0], 8, tput_s, &gr8);
     bench_get_record(vms[0], 1, tput_s, &gr1_sleeping, std::chrono::microseconds{0});
     double floor_rt = unix_round_trip_floor(tput_s);
-    std::printf("  bare unix round trips, 1 client %10.0f /s       (two processes sleeping for each other, same sizes, "
+    std::printf("  %-32s %10.0f /s       (two processes sleeping for each other, same sizes, "
                 "no work: the ceiling without polling)\n",
-                floor_rt);
+                "bare unix round trips, 1 client", floor_rt);
     g_rows.push_back({"VM.get_record, 1 client (calls/s)", fmt("%.0f", gr1), "-", "-",
                       std::string("target >= 30000: ") + (gr1 >= 30000 ? "PASS" : "MISS") +
                           fmt(" (sleeping client %.0f;", gr1_sleeping) + fmt(" bare sleeping round trips %.0f)", floor_rt)});

@@ -7,6 +7,7 @@
 
 #include "api/http_conn.h"
 #include "api/server.h"
+#include "api/wire_util.h"
 #include "test_util.h"
 
 using namespace vmstack;
@@ -21,10 +22,12 @@ TEST(ServeBytes, AnswersByteForByteAsTheSocket) {
   Server server({sock, "", 0, 1}, test_dispatch);
   server.set_limits(limits);
   server.add_stream_route("/console", [](const std::string&, int) {});
+  auto cli = [](const PostRequest& rq, int fd) { detail::send_all(fd, rq.target + " got " + rq.body); };
+  server.add_post_route("/cli", cli);
   server.start();
 
   Dispatcher dispatch = test_dispatch;
-  detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}}};
+  detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}}, {"/cli", {}, cli}};
   BodyAdmission admit;
   std::atomic<bool> stopping{false}, pressure{false};
   std::atomic<unsigned> pollers{0};
@@ -59,6 +62,11 @@ TEST(ServeBytes, AnswersByteForByteAsTheSocket) {
            post("/", "{\"method\":\"crash\",\"params\":[]}", "Content-Type: application/json\r\nConnection: close\r\n") +
                post("/", xml),
            std::string("GET /console?ref=x HTTP/1.1\r\n\r\n"),
+           post("/cli", "vm-list\nusername=root\npassword=") + post("/", xml),  // the route owns the connection
+           post("/cli?x=1", "", "Expect: 100-continue\r\n"),
+           post("/cli", std::string(70000, 'a')),  // no session vouches for a large body: 413
+           post("/cli/more", "a"),
+           std::string("GET /cli HTTP/1.1\r\n\r\n"),
        }) {
     EXPECT_EQ(detail::serve_bytes(in, ctx), raw_unix(sock, in)) << in.substr(0, 200);
   }

@@ -25,7 +25,8 @@ Value dispatch(const RpcCall& c) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Dispatcher dispatcher = dispatch;
-  static const detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}}};
+  static const detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}},
+                                        {"/cli", {}, [](const PostRequest&, int) {}}};
   static const ServerLimits limits = [] {
     ServerLimits l;
     l.max_body_bytes = 64 << 10;  // small enough for inputs to cross it
