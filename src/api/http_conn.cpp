@@ -260,6 +260,19 @@ RpcResult invoke_dispatcher(const Dispatcher& dispatch, const RpcCall& call) {
 
 AfterServe serve_connection(Connection& c, const HttpContext& ctx) {
   std::string out;
+  // After a large answer the heap is trimmed, once the client pauses: not
+  // after every call of a client fetching large answers back to back.
+  bool trim = false;
+  auto release = [&] {
+    if (out.capacity() < kTrimAfterBytes) return;
+    std::string().swap(out);  // neither this buffer nor the freed records behind it stay resident
+    trim = true;
+  };
+  auto pause = [&](AfterServe a) {
+    release();
+    if (trim) trim_heap();
+    return a;
+  };
   for (;;) {
     Step step;
     if (c.result) {
@@ -270,25 +283,21 @@ AfterServe serve_connection(Connection& c, const HttpContext& ctx) {
       step = rpc ? serve_rpc(c, ctx, keep, out) : serve_other(c, ctx, keep);
     }
     if (step == Step::handed_over) return AfterServe::handed_over;
-    if (step == Step::stop_close) return AfterServe::close;
+    if (step == Step::stop_close) return pause(AfterServe::close);
     if (c.result) continue;  // a deferred answer that arrived during the dispatch
     c.req.reset();
-    if (out.capacity() >= kTrimAfterBytes) {
-      // A large answer: neither this buffer nor the freed records behind it stay resident.
-      std::string().swap(out);
-      trim_heap();
-    }
+    release();
     if (c.buf.capacity() > kKeepBuffer && c.buf.size() == 0) c.buf.shrink_to_fit();
 
     bool eof = false;
-    if (!linger(c, ctx, eof)) return eof ? AfterServe::close : AfterServe::park;
+    if (!linger(c, ctx, eof)) return pause(eof ? AfterServe::close : AfterServe::park);
     c.since = clock::now();  // the next request starts now
     switch (read_request(c, ctx)) {
       case ReadResult::complete: continue;
-      case ReadResult::incomplete: return AfterServe::read_on;
-      case ReadResult::idle: return AfterServe::park;
-      case ReadResult::refused: return AfterServe::drain;
-      case ReadResult::closed: return AfterServe::close;
+      case ReadResult::incomplete: return pause(AfterServe::read_on);
+      case ReadResult::idle: return pause(AfterServe::park);
+      case ReadResult::refused: return pause(AfterServe::drain);
+      case ReadResult::closed: return pause(AfterServe::close);
     }
   }
 }

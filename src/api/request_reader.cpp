@@ -84,14 +84,14 @@ ReadResult admit_body(Connection& c, const HttpContext& ctx) {
   // whole and dispatched as usual, with the dispatcher's own error order.
   bool needed = declared ? *declared > limit : body.size() > limit;
   if (!needed) return ReadResult::incomplete;
+  // A POST route's body carries no session to vouch for it.
+  if (rq.kind == RequestKind::post_route) return refuse(c, 413, "Payload Too Large", "request body too large\n");
   if (!ctx.admit) {
     rq.admitted = true;
     return ReadResult::incomplete;
   }
   static constexpr std::string_view kTooLarge =
       "request body too large for a call without a valid session as its first parameter\n";
-  // A POST route's body carries no session to vouch for it.
-  if (rq.kind == RequestKind::post_route) return refuse(c, 413, "Payload Too Large", "request body too large\n");
   const bool json = rq.kind == RequestKind::jsonrpc;
   CallHead head;
   std::string_view prefix(body.data(), std::min(body.size(), limit));

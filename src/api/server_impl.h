@@ -76,6 +76,7 @@ struct Server::Impl {
   uint64_t next_thread_id = 0;
   unsigned idle_workers = 0;
   unsigned tcp_busy = 0;
+  unsigned tcp_streams = 0;  // streams (and POST routes) of TCP connections
   Refusals refusals;
   clock::time_point last_report = clock::now();
 

@@ -182,15 +182,20 @@ bool Server::Impl::start_stream(Connection& c, std::function<void(Connection&)> 
   std::lock_guard<std::mutex> lk(mu);
   join_finished(streams, finished_streams);
   if (stopping || streams.size() >= limits.max_streams) return false;
+  // TCP gets half the streams: the rest stay for the unix socket (local
+  // root's consoles and xe commands), whatever TCP clients hold open.
+  const bool tcp = c.tcp;
+  if (tcp && tcp_streams >= limits.max_streams / 2) return false;
   uint64_t id = next_thread_id++;
   c.state = ConnState::streaming;
   try {
-    streams.emplace(id, std::thread([this, &c, run = std::move(run), id] {
+    streams.emplace(id, std::thread([this, &c, run = std::move(run), id, tcp] {
       run(c);
       {
         std::lock_guard<std::mutex> lk2(mu);
         release_locked(&c);
         finished_streams.push_back(id);
+        if (tcp) --tcp_streams;
       }
       delete &c;
     }));
@@ -198,6 +203,7 @@ bool Server::Impl::start_stream(Connection& c, std::function<void(Connection&)> 
     c.state = ConnState::active;
     return false;
   }
+  if (tcp) ++tcp_streams;
   return true;
 }
 

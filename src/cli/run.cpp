@@ -90,7 +90,7 @@ int run_impl(const std::vector<std::string>& argv, const Environment* env, Rpc* 
       // The client's business: its files, its terminal, where to connect.
       if (!a.conn.password_file.empty()) throw CliError("Error: xe reads password files on the client");
       if (!a.conn.server.empty() || a.conn.port) throw CliError("Error: server and port are chosen by the client");
-      if (thin::runs_in_client(a.command) || a.has("help"))
+      if (thin::client_only(a.command))
         throw CliError("Error: '" + a.command + "' runs in xe on the client, not in the daemon");
     }
     if (a.command.empty() || a.has("help") || a.command == "-help") {

@@ -20,10 +20,16 @@ namespace {
 std::vector<std::string> thin_command_line(const Args& a, const Credentials& creds) {
   std::vector<std::string> lines{a.command};
   for (const auto& [k, v] : a.params) lines.push_back(k + "=" + v);
-  lines.push_back("username=" + creds.username);
+  // An empty user name is "none given" (xe's error texts differ), as
+  // credentials_for would have made it "root".
+  lines.push_back("username=" + (creds.explicit_username ? creds.username : std::string()));
   lines.push_back("password=" + creds.password);
-  for (const auto& l : lines)
-    if (l.find('\n') != std::string::npos) return {};
+  std::size_t size = 0;
+  for (const auto& l : lines) {
+    if (l.find_first_of("\r\n") != std::string::npos) return {};  // lines would change
+    size += l.size() + 1;
+  }
+  if (size > thin::kMaxCommandLine) return {};
   return lines;
 }
 
@@ -38,17 +44,15 @@ std::optional<int> run_thin(const api::Endpoint& ep, const std::vector<std::stri
                         std::to_string(body.size()) + "\r\n\r\n" + body;
   if (!thin::write_all(fd, request)) lost("sending the command");
 
-  // A daemon with /cli answers the greeting; any other answer is HTTP.
+  // A daemon with /cli answers the greeting. An HTTP status instead (404
+  // from a daemon without /cli; 503, 413, 408 from one that could not take
+  // it now) or nothing at all means nothing ran: xe runs the command itself.
   std::string hello;
-  if (!thin::read_exact(fd, hello, std::strlen(thin::kPrefix) + 8)) {
-    if (hello.compare(0, 4, "HTTP") == 0 && hello.find(" 404 ") != std::string::npos) return std::nullopt;
-    lost("reading the daemon's greeting");
-  }
+  const bool got = thin::read_exact(fd, hello, std::strlen(thin::kPrefix) + 8);
+  if (hello.compare(0, 5, "HTTP/") == 0 || hello.empty()) return std::nullopt;
+  if (!got) lost("reading the daemon's greeting");
   auto version = thin::parse_greeting(hello);
-  if (!version) {
-    if (hello.compare(0, 4, "HTTP") == 0 && hello.find(" 404 ") != std::string::npos) return std::nullopt;
-    throw ApiError(api::wire_errors::PROTOCOL_ERROR, {"the daemon does not speak the thin CLI protocol"});
-  }
+  if (!version) throw ApiError(api::wire_errors::PROTOCOL_ERROR, {"the daemon does not speak the thin CLI protocol"});
   if (version->first != thin::kMajor)
     throw ApiError(api::wire_errors::PROTOCOL_ERROR,
                    {"thin CLI protocol version mismatch: daemon " + std::to_string(version->first) + "." +

@@ -1,5 +1,6 @@
 #include "cli/thin_protocol.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -171,8 +172,30 @@ bool read_exact(int fd, std::string& out, std::size_t n) {
   while (got < n) {
     ssize_t r = ::read(fd, out.data() + got, n - got);
     if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return false;
+    if (r <= 0) {
+      out.resize(got);  // what did arrive
+      return false;
+    }
     got += static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+bool read_exact_by(int fd, std::string& out, std::size_t n, std::chrono::steady_clock::time_point deadline) {
+  out.resize(n);
+  std::size_t got = 0;
+  while (got < n) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    pollfd p{fd, POLLIN, 0};
+    int r = left.count() > 0 ? ::poll(&p, 1, static_cast<int>(left.count())) : 0;
+    if (r < 0 && errno == EINTR) continue;
+    ssize_t k = r > 0 ? ::recv(fd, out.data() + got, n - got, MSG_DONTWAIT) : 0;
+    if (k < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
+    if (k <= 0) {
+      out.resize(got);
+      return false;
+    }
+    got += static_cast<std::size_t>(k);
   }
   return true;
 }
@@ -188,11 +211,14 @@ std::optional<Message> read_message(int fd, std::size_t limit) {
   return decode(payload);
 }
 
+bool client_only(const std::string& command) {
+  // console: the terminal and a stream of its own; event-wait: may wait for
+  // ever; vm-uninstall: asks on the terminal; --complete: xe's own.
+  return command == "console" || command == "event-wait" || command == "vm-uninstall" || command == "--complete";
+}
+
 bool runs_in_client(const std::string& command) {
-  // help: no session; console: the terminal and a stream of its own;
-  // event-wait: may wait for ever; vm-uninstall: asks on the terminal.
-  return command.empty() || command == "help" || command == "-help" || command == "console" ||
-         command == "event-wait" || command == "vm-uninstall" || command == "--complete";
+  return client_only(command) || command.empty() || command == "help" || command == "-help";
 }
 
 }  // namespace vmstack::cli::thin

@@ -12,6 +12,8 @@
 // client can talk to vmstackd too.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -22,6 +24,10 @@ namespace vmstack::cli::thin {
 inline constexpr const char* kPrefix = "XenSource thin CLI protocol";
 inline constexpr int32_t kMajor = 0;
 inline constexpr int32_t kMinor = 2;
+
+// Output is sent as Print messages of about this many bytes, cut at line
+// ends, as it is produced (a longer line goes whole).
+inline constexpr std::size_t kPrintChunk = 64u << 10;
 
 // Command tags (the server's messages) and response tags (the client's),
 // xapi's numbers.
@@ -70,15 +76,27 @@ std::string blob_end();
 // Decodes a message's payload (without its length); throws std::runtime_error on junk.
 Message decode(const std::string& payload);
 
-// Blocking I/O on a socket: false on EOF or error.
+// Blocking I/O on a socket: false on EOF or error (`out` then holds what
+// did arrive).
 bool write_all(int fd, const std::string& bytes);
 bool read_exact(int fd, std::string& out, std::size_t n);
-// One framed message, at most `limit` bytes; nullopt on EOF, error or an oversized frame.
-std::optional<Message> read_message(int fd, std::size_t limit = 16u << 20);
+// One framed message, at most `limit` bytes; nullopt on EOF, error or an
+// oversized frame (xe accepts up to 64 MiB: a Print is one chunk, or one line).
+std::optional<Message> read_message(int fd, std::size_t limit = 64u << 20);
+// read_exact with one deadline for all of it (poll), not one per read.
+bool read_exact_by(int fd, std::string& out, std::size_t n, std::chrono::steady_clock::time_point deadline);
 
-// The commands that only the client can run: they use the terminal or the
-// client's files, or wait indefinitely. Every other command is sent to the
-// daemon, and the daemon refuses these.
+// The commands the daemon refuses to run: they use the terminal or the
+// client's files, or may wait indefinitely. xe runs them itself.
+bool client_only(const std::string& command);
+
+// The commands xe runs itself: the client-only ones, and those that need no
+// daemon at all (help, usage).
 bool runs_in_client(const std::string& command);
+
+
+// A /cli request body larger than this is not sent: xe runs the command
+// itself (the daemon reads at most 64 KiB without a session).
+inline constexpr std::size_t kMaxCommandLine = 60u << 10;
 
 }  // namespace vmstack::cli::thin

@@ -18,9 +18,10 @@ struct Environment {
 };
 
 // argv without argv[0]. Returns xe's exit code: 0 on success, 1 on any
-// error (printed to io.err as xe prints it). Commands that need nothing of
-// the client (thin::runs_in_client) are run by the daemon (POST /cli, one
-// round trip); the rest, or all against a daemon without /cli, run here.
+// error (printed to io.err as xe prints it). The daemon runs the command
+// (POST /cli, one round trip) unless it needs the client or no daemon
+// (thin::runs_in_client: console, event-wait, vm-uninstall, help) or the
+// daemon cannot take it; then xe runs it here, making its own calls.
 int run(const std::vector<std::string>& argv, const Environment& env, Io& io);
 
 

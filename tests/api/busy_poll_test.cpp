@@ -44,16 +44,18 @@ std::string read_some(detail::FdStream& s) {
 TEST(BusyPoll, SlowAnswerTurnsPollingOffAQuickOneOnAgain) {
   Pair p;
   bool quick = true;
-  detail::FdStream s(p.a.get(), 50us, &quick);
+  // A poll window far longer than a read of data already there, far
+  // shorter than the late answer: the test holds under load and sanitizers.
+  detail::FdStream s(p.a.get(), 5ms, &quick);
 
   // Data that is already there is read at once and keeps polling on.
   ASSERT_EQ(::write(p.b.get(), "x", 1), 1);
   EXPECT_EQ(read_some(s), "x");
   EXPECT_TRUE(quick);
 
-  // An answer that takes 30 ms: the poll misses, the read sleeps for it.
+  // An answer that takes 100 ms: the poll misses, the read sleeps for it.
   std::thread late([&] {
-    std::this_thread::sleep_for(30ms);
+    std::this_thread::sleep_for(100ms);
     EXPECT_EQ(::write(p.b.get(), "late", 4), 4);
   });
   EXPECT_EQ(read_some(s), "late");

@@ -71,3 +71,33 @@ TEST(ServeBytes, AnswersByteForByteAsTheSocket) {
     EXPECT_EQ(detail::serve_bytes(in, ctx), raw_unix(sock, in)) << in.substr(0, 200);
   }
 }
+
+// A POST route's body larger than max_unproven_body_bytes is refused even
+// where no BodyAdmission is set (which lets RPC bodies up to max_body_bytes
+// through): no session can vouch for it.
+TEST(ServeBytes, PostRouteBodyBeyondTheUnprovenLimitIs413WithoutAdmission) {
+  ServerLimits limits;
+  limits.max_body_bytes = 1u << 20;
+  Dispatcher dispatch = test_dispatch;
+  bool ran = false;
+  detail::Routes routes = {{"/cli", {}, [&ran](const PostRequest&, int) { ran = true; }}};
+  BodyAdmission admit;  // none
+  std::atomic<bool> stopping{false}, pressure{false};
+  std::atomic<unsigned> pollers{0};
+  detail::HttpContext ctx{dispatch, routes, limits, admit, stopping, pressure, pollers,
+                          [](detail::Connection& c, std::function<void(detail::Connection&)> run) {
+                            run(c);
+                            return true;
+                          },
+                          [](detail::Connection&) { return std::shared_ptr<PendingReply>(); },
+                          [](detail::Connection&) { return false; }};
+  const std::string big(70000, 'a');
+  auto post = [&](const std::string& path) {
+    return "POST " + path + " HTTP/1.1\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big;
+  };
+  std::string cli = detail::serve_bytes(post("/cli"), ctx);
+  EXPECT_EQ(cli.rfind("HTTP/1.1 413", 0), 0u) << cli.substr(0, 100);
+  EXPECT_FALSE(ran);
+  std::string rpc = detail::serve_bytes(post("/"), ctx);  // read whole, answered as a malformed call
+  EXPECT_EQ(rpc.rfind("HTTP/1.1 200", 0), 0u) << rpc.substr(0, 100);
+}

@@ -4,7 +4,11 @@
 // /cli, and the caller's identity carried into the daemon.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <filesystem>
 #include <sstream>
 #include <thread>
 
@@ -182,7 +186,6 @@ TEST(ThinCli, DaemonRefusesWhatOnlyTheClientMayDo) {
            {"console\nvm=beta" + creds, "runs in xe on the client"},
            {"event-wait\nclass=vm" + creds, "runs in xe on the client"},
            {"vm-uninstall\nvm=alpha" + creds, "runs in xe on the client"},
-           {"help" + creds, "runs in xe on the client"},
            // A password file is read by the client: the daemon never opens one.
            {"vm-list\npasswordfile=/etc/shadow" + creds, "reads password files on the client"},
            {"vm-list\nserver=elsewhere" + creds, "chosen by the client"},
@@ -226,4 +229,105 @@ TEST(ThinCli, MismatchedClientGetsNothingRun) {
   EXPECT_EQ(d.db().get_field("VM", d.alpha, "name_label").as_string(), "alpha");
   RawRun junk = raw_serve(d, "vm-list\nusername=root\npassword=", 0, "GET / HTTP/1.0\r\n\r\n012345678901234567");
   EXPECT_TRUE(junk.messages.empty());
+}
+
+// Output comes as Print messages of about kPrintChunk, cut at line ends,
+// while the command runs: a listing far larger than one message arrives
+// whole and the same as when xe makes the calls itself.
+TEST(ThinCli, LargeOutputComesInChunksCutAtLineEnds) {
+  TestDaemon d;
+  for (int i = 0; i < 400; ++i)
+    d.db().create("VM", {{"name_label", "bulk-" + std::to_string(i)}, {"name_description", std::string(200, 'd')}});
+  RawRun r = raw_serve(d, "vm-list\nparams=all\nusername=root\npassword=", 0, thin::greeting());
+  ASSERT_EQ(exit_of(r), 0) << stderr_of(r);
+  std::string printed;
+  std::size_t prints = 0;
+  for (const auto& m : r.messages) {
+    if (m.tag != thin::Tag::print) continue;
+    ++prints;
+    EXPECT_LT(m.strings[0].size(), thin::kPrintChunk + 4096);  // a chunk and at most one more line
+    printed += m.strings[0] + "\n";                              // as xe prints it
+  }
+  EXPECT_GT(prints, 3u);
+  XeResult local = run_local(d, {"vm-list", "params=all"});
+  EXPECT_EQ(printed, local.out);
+}
+
+// No user name given is not "root" given: xe's error texts differ, and xe
+// sends an empty one, as xapi's xe leaves it to the daemon.
+TEST(ThinCli, NoUserNameIsNotAnExplicitRoot) {
+  TestDaemon d;
+  RawRun local_root = raw_serve(d, "vm-list\n--minimal\nusername=\npassword=", 0, thin::greeting());
+  EXPECT_EQ(exit_of(local_root), 0) << stderr_of(local_root);
+  RawRun remote = raw_serve(d, "vm-list\nusername=\npassword=", -1, thin::greeting());
+  EXPECT_EQ(exit_of(remote), 1);
+  EXPECT_NE(stderr_of(remote).find("Username/password must be specified"), std::string::npos) << stderr_of(remote);
+  EXPECT_EQ(thin_command_line(parse_args({"vm-list"}), credentials_for(ConnOptions{}))[1], "username=");
+  // A value with a carriage return, or a command line too long for /cli:
+  // xe runs the command itself.
+  EXPECT_TRUE(thin_command_line(parse_args({"vm-list", "name-label=a\rb"}), credentials_for(ConnOptions{})).empty());
+  EXPECT_TRUE(thin_command_line(parse_args({"vm-list", "name-label=" + std::string(70000, 'x')}),
+                                credentials_for(ConnOptions{}))
+                  .empty());
+}
+
+// help needs no session and no file: xapi's xe sends it to the daemon.
+TEST(ThinCli, HelpRunsInTheDaemonForXapisXe) {
+  TestDaemon d;
+  RawRun r = raw_serve(d, "help\nvm-start\nusername=root\npassword=", 0, thin::greeting());
+  EXPECT_EQ(exit_of(r), 0) << stderr_of(r);
+  ASSERT_FALSE(r.messages.empty());
+  EXPECT_NE(r.messages.front().strings.at(0).find("vm-start"), std::string::npos);
+}
+
+namespace {
+
+// A daemon stand-in that answers /cli with `answer` and closes.
+struct FakeDaemon {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / ("thin-fake-" + std::to_string(::getpid()));
+  std::string path = (dir / "sock").string();
+  UniqueFd listener;
+  std::thread t;
+  explicit FakeDaemon(std::string answer) {
+    std::filesystem::create_directories(dir);
+    std::filesystem::remove(path);
+    listener.reset(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path.c_str());
+    EXPECT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    EXPECT_EQ(::listen(listener.get(), 4), 0);
+    t = std::thread([this, answer] {
+      UniqueFd c(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+      char buf[4096];
+      (void)!::recv(c.get(), buf, sizeof buf, 0);
+      thin::write_all(c.get(), answer);
+    });
+  }
+  ~FakeDaemon() {
+    t.join();
+    std::filesystem::remove_all(dir);
+  }
+};
+
+}  // namespace
+
+// Nothing ran when the daemon answers with an HTTP status (no /cli, no room
+// now, body too large) or closes at once: xe runs the command itself.
+TEST(ThinCli, HttpStatusOrSilenceInsteadOfTheGreetingMeansRunItHere) {
+  const std::vector<std::string> lines{"vm-list", "username=", "password="};
+  std::ostringstream out, err;
+  std::istringstream in;
+  Io io{out, err, in, -1, -1};
+  for (const std::string& answer :
+       {std::string("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        std::string("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 18\r\n\r\ntoo many streams\r\n"),
+        std::string("HTTP/1.1 413 Payload Too Large\r\n\r\n"), std::string()}) {
+    SCOPED_TRACE(answer.substr(0, 20));
+    FakeDaemon fake(answer);
+    EXPECT_FALSE(run_thin(api::Endpoint{fake.path, "", 0, false}, lines, io).has_value());
+  }
+  // Something else: an error, not a silent second run.
+  FakeDaemon junk("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
+  EXPECT_THROW(run_thin(api::Endpoint{junk.path, "", 0, false}, lines, io), ApiError);
 }
