@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
   o.stderr_mode = SpawnOptions::Output::stdout_;
   o.env_overrides["VMSTACK_ROOT_PASSWORD"] = "bench-pw";
   auto daemon = Subprocess::spawn({g_bin + "/vmstackd", "--state-dir", g_state, "--accel", "tcg", "--guest-dir", guest,
-                                   "--listen", "127.0.0.1:" + std::to_string(g_port)},
+                                   "--listen-http", "127.0.0.1:" + std::to_string(g_port)},
                                   o);
   bench::PrivateLibvirtd lv;
   int rc = 0;

@@ -18,9 +18,13 @@ PACKAGES=(
   # guest-fixture.sh checks that busybox is static with file(1); the API
   # interop test talks to the unix socket as another user with curl.
   # tools/fresh-check.sh finds what is missing here.
-  file curl
+  file curl openssl
   clang-14 libclang-rt-14-dev llvm-14   # tools/fuzz.sh: libFuzzer, sanitizers, llvm-symbolizer
 )
+
+# Xen Orchestra's client test (tests/e2e/xo_test.cpp) runs node and npm; a
+# machine with a Node.js of its own (NodeSource's includes npm) keeps it.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then PACKAGES+=(nodejs npm); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

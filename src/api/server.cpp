@@ -54,6 +54,17 @@ void Server::add_post_route(const std::string& path, PostHandler h) {
   impl_->routes.push_back({path, {}, std::move(h)});
 }
 
+void Server::adopt(UniqueFd fd, std::string peer_address) {
+  auto& I = *impl_;
+  {
+    std::lock_guard<std::mutex> lk(I.mu);
+    if (!I.started || I.stopping) return;  // fd closes
+    I.adopted.emplace_back(std::move(fd), std::move(peer_address));
+  }
+  uint64_t one = 1;
+  (void)!::write(I.completions.get(), &one, sizeof one);  // the event thread takes them
+}
+
 void Server::set_limits(const ServerLimits& limits) {
   if (impl_->started) throw std::logic_error("set_limits must be called before start()");
   impl_->limits = limits;

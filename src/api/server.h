@@ -11,6 +11,7 @@
 
 #include "api/call_head.h"
 #include "api/rpc.h"
+#include "core/fd.h"
 
 namespace vmstack::api {
 
@@ -126,6 +127,12 @@ class Server {
   // threads): signal the owning thread instead.
   void stop();
   unsigned short tcp_port() const;
+
+  // Serves a connection accepted elsewhere as a TCP client at
+  // `peer_address` ("ip:port"): budgets, per-source limits, throttles and
+  // authentication as for the TCP listener's own. The TLS front end hands
+  // over the plain side of each TLS connection this way. After start().
+  void adopt(UniqueFd fd, std::string peer_address);
 
  private:
   struct Impl;

@@ -75,50 +75,65 @@ void Server::Impl::accept_all(std::size_t index, clock::time_point now) {
       }
       return;  // EAGAIN: drained
     }
-    auto c = std::make_unique<Connection>();
-    c->fd.reset(fd);
-    c->tcp = l.is_tcp();
-    if (c->tcp) {
+    if (l.is_tcp()) {
       int one = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    // Reads time out quickly (a worker waiting for a next request looks up
-    // between them); the send timeout bounds a client that doesn't read.
-    detail::set_socket_timeouts(fd, detail::kLingerSlice, limits.send_timeout);
-    c->peer = detail::identify_peer(fd, c->tcp);
-    if (c->tcp) c->source = throttle_source(c->peer.address, -1);
-    c->since = now;
-    std::unique_lock<std::mutex> lk(mu);
-    Budget& b = budget(c.get());
-    if (c->tcp && per_source[c->source] >= limits.max_connections_per_source) {
-      ++refusals.per_source;
-      lk.unlock();
-      detail::send_http_error(fd, 503, "Service Unavailable", "too many connections from this address\n", true, true);
-      continue;  // unique_ptr closes it
-    }
-    if (b.live >= limits.max_connections) {
-      Connection* v = victim_locked(b, now);
-      if (!v) {
-        ++refusals.budget;
-        lk.unlock();
-        detail::send_http_error(fd, 503, "Service Unavailable", "too many connections\n", true, true);
-        continue;
-      }
-      ++refusals.evicted;
-      doom_locked(v);
-    }
-    Connection* raw = c.release();
-    live.insert(raw);
-    ++b.live;
-    if (raw->tcp) ++per_source[raw->source];
-    raw->state = ConnState::reading;
-    lk.unlock();
-    // The request has often arrived with the connection: reading it now
-    // saves a trip through epoll.
-    ReadResult r = detail::read_request(*raw, *ctx);
-    lk.lock();
-    after_read_locked(raw, r, false);
+    detail::PeerIdentity peer = detail::identify_peer(fd, l.is_tcp());
+    take_connection(UniqueFd(fd), l.is_tcp(), std::move(peer), now);
   }
+}
+
+void Server::Impl::take_adopted(clock::time_point now) {
+  std::vector<std::pair<UniqueFd, std::string>> batch;
+  {
+    std::lock_guard<std::mutex> lk(mu);
+    batch.swap(adopted);
+  }
+  for (auto& [fd, address] : batch) take_connection(std::move(fd), true, detail::PeerIdentity{-1, std::move(address)}, now);
+}
+
+void Server::Impl::take_connection(UniqueFd fd_owned, bool tcp_conn, detail::PeerIdentity peer, clock::time_point now) {
+  const int fd = fd_owned.get();
+  auto c = std::make_unique<Connection>();
+  c->fd = std::move(fd_owned);
+  c->tcp = tcp_conn;
+  // Reads time out quickly (a worker waiting for a next request looks up
+  // between them); the send timeout bounds a client that doesn't read.
+  detail::set_socket_timeouts(fd, detail::kLingerSlice, limits.send_timeout);
+  c->peer = std::move(peer);
+  if (c->tcp) c->source = throttle_source(c->peer.address, -1);
+  c->since = now;
+  std::unique_lock<std::mutex> lk(mu);
+  Budget& b = budget(c.get());
+  if (c->tcp && per_source[c->source] >= limits.max_connections_per_source) {
+    ++refusals.per_source;
+    lk.unlock();
+    detail::send_http_error(fd, 503, "Service Unavailable", "too many connections from this address\n", true, true);
+    return;  // unique_ptr closes it
+  }
+  if (b.live >= limits.max_connections) {
+    Connection* v = victim_locked(b, now);
+    if (!v) {
+      ++refusals.budget;
+      lk.unlock();
+      detail::send_http_error(fd, 503, "Service Unavailable", "too many connections\n", true, true);
+      return;
+    }
+    ++refusals.evicted;
+    doom_locked(v);
+  }
+  Connection* raw = c.release();
+  live.insert(raw);
+  ++b.live;
+  if (raw->tcp) ++per_source[raw->source];
+  raw->state = ConnState::reading;
+  lk.unlock();
+  // The request has often arrived with the connection: reading it now
+  // saves a trip through epoll.
+  ReadResult r = detail::read_request(*raw, *ctx);
+  lk.lock();
+  after_read_locked(raw, r, false);
 }
 
 void Server::Impl::after_read_locked(Connection* c, ReadResult r, bool was_parked) {
@@ -283,7 +298,10 @@ void Server::Impl::poll_loop() {
         on_event(reinterpret_cast<Connection*>(static_cast<uintptr_t>(tag)), now);
       }
     }
-    if (replies) take_completions();
+    if (replies) {
+      take_completions();
+      take_adopted(now);
+    }
     if (now - last_sweep >= kTick) {
       sweep(now);
       last_sweep = now;

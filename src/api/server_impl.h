@@ -71,6 +71,7 @@ struct Server::Impl {
   std::unordered_map<std::string, std::size_t> per_source;  // TCP connections by source
   std::unordered_set<Connection*> live;  // owned: every accepted, not yet deleted connection
   std::vector<Connection*> completed;    // awaiting connections whose reply has come
+  std::vector<std::pair<UniqueFd, std::string>> adopted;  // Server::adopt: fd, peer address
   std::map<uint64_t, std::thread> workers, streams;
   std::vector<uint64_t> finished_workers, finished_streams;  // exited, to be joined
   uint64_t next_thread_id = 0;
@@ -88,6 +89,9 @@ struct Server::Impl {
   // ---- event thread (server_events.cpp)
   void poll_loop();
   void accept_all(std::size_t index, clock::time_point now);
+  // A connection from a listener or adopted: limits, budget, first read.
+  void take_connection(UniqueFd fd, bool tcp, detail::PeerIdentity peer, clock::time_point now);
+  void take_adopted(clock::time_point now);
   void on_event(Connection* c, clock::time_point now);
   void after_read_locked(Connection* c, detail::ReadResult r, bool was_parked);
   void drain(Connection* c);

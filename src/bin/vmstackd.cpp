@@ -54,14 +54,19 @@ int main(int argc, char** argv) {
   // 5 running; bench/README.md).
   mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
   vmstack::ops::Config cfg;
-  std::string listen;
+  std::string listen, listen_http;
   std::string log_level = "info";
   CLI::App app{"vmstackd - the vmstack toolstack daemon (XenAPI over XML-RPC/JSON-RPC)"};
   app.set_version_flag("--version", "vmstackd 0.1.0");
   app.add_option("--state-dir", cfg.state_dir, "State directory: database, SRs, API socket")->capture_default_str();
   app.add_option("--run-dir", cfg.run_dir, "Per-guest sockets and logs (default <state-dir>/run)");
   app.add_option("--socket", cfg.unix_socket, "API unix socket (default <state-dir>/xapi.sock)");
-  app.add_option("--listen", listen, "Also serve the API on TCP ADDR:PORT (e.g. 127.0.0.1:8080)");
+  app.add_option("--listen", listen,
+                 "Also serve the API over HTTPS on ADDR:PORT (e.g. 0.0.0.0:443); a self-signed certificate is made "
+                 "at first start unless --tls-cert/--tls-key name the operator's own");
+  app.add_option("--listen-http", listen_http, "Also serve the API over plain HTTP on ADDR:PORT (e.g. 127.0.0.1:8080)");
+  app.add_option("--tls-cert", cfg.tls_cert, "HTTPS certificate chain, PEM (default <state-dir>/tls/vmstackd.pem)");
+  app.add_option("--tls-key", cfg.tls_key, "HTTPS private key, PEM (default <state-dir>/tls/vmstackd.key)");
   app.add_option("--accel", cfg.accel, "Accelerator: auto (probe once, cached), kvm or tcg")
       ->check(CLI::IsMember({"auto", "kvm", "tcg"}))
       ->capture_default_str();
@@ -108,22 +113,27 @@ int main(int argc, char** argv) {
     // Never handed on: every QEMU and helper inherits our environment.
     ::unsetenv("VMSTACK_ROOT_PASSWORD");
   }
-  if (!listen.empty()) {
-    auto colon = listen.rfind(':');
-    if (colon == std::string::npos) {
-      std::cerr << "vmstackd: --listen wants ADDR:PORT\n";
-      return 2;
-    }
-    cfg.tcp_address = listen.substr(0, colon);
-    std::string port = listen.substr(colon + 1);
+  // ADDR:PORT of --listen / --listen-http; false (after saying why) on junk.
+  auto parse_listen = [](const char* option, const std::string& text, std::string& address, unsigned short& port) {
+    auto colon = text.rfind(':');
     unsigned long p = 0;
-    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
-    if (ec != std::errc() || end != port.data() + port.size() || p > 65535 || cfg.tcp_address.empty()) {
-      std::cerr << "vmstackd: --listen " << listen << ": want ADDR:PORT with a port from 0 to 65535\n";
-      return 2;
+    bool ok = colon != std::string::npos && colon > 0;
+    if (ok) {
+      std::string digits = text.substr(colon + 1);
+      auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p);
+      ok = ec == std::errc() && end == digits.data() + digits.size() && !digits.empty() && p <= 65535;
     }
-    cfg.tcp_port = static_cast<unsigned short>(p);
-  }
+    if (!ok) {
+      std::cerr << "vmstackd: " << option << " " << text << ": want ADDR:PORT with a port from 0 to 65535\n";
+      return false;
+    }
+    address = text.substr(0, colon);
+    if (address.size() > 2 && address.front() == '[' && address.back() == ']') address = address.substr(1, address.size() - 2);
+    port = static_cast<unsigned short>(p);
+    return true;
+  };
+  if (!listen.empty() && !parse_listen("--listen", listen, cfg.tls_address, cfg.tls_port)) return 2;
+  if (!listen_http.empty() && !parse_listen("--listen-http", listen_http, cfg.tcp_address, cfg.tcp_port)) return 2;
 
   // Everything vmstackd creates is private to root unless said otherwise:
   // the database (password hashes), guest disks, console logs.

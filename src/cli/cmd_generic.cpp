@@ -41,7 +41,6 @@ std::vector<std::string> default_columns(const std::string& prefix) {
       {"vif", {"uuid", "device", "vm-uuid", "network-uuid"}},
       {"console", {"uuid", "vm-uuid", "vm-name-label", "protocol", "location"}},
       {"task", {"uuid", "name-label", "name-description", "status", "progress"}},
-      {"session", {"uuid", "auth-user-name", "originator", "last-active"}},
   };
   auto it = cols.find(prefix);
   if (it != cols.end()) return it->second;
@@ -51,7 +50,7 @@ std::vector<std::string> default_columns(const std::string& prefix) {
 std::vector<View> views() {
   std::vector<View> out;
   for (const auto& c : model::datamodel().classes) {
-    if (c.cli_prefix.empty() || !c.stored || !c.field("uuid")) continue;
+    if (c.cli_prefix.empty() || !c.stored || !c.field("uuid") || !c.get_all) continue;
     if (c.name == "VM") {
       // vm-list hides templates and the control domain (the latter can be
       // asked for with is-control-domain=true).

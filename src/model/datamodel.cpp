@@ -47,12 +47,12 @@ void generate_accessors(ClassDef& c) {
     m.errors = {"HANDLE_INVALID"};
     add(std::move(m));
   }
-  {
+  if (c.get_all) {
     auto m = generated(c, "get_all", "Return a list of all the " + c.name + "s known to the system.", Impl::get_all);
     m.result = set_ref(c.name);
     add(std::move(m));
   }
-  {
+  if (c.get_all) {
     auto m = generated(c, "get_all_records", "Return a map of " + c.name + " references to " + c.name + " records.",
                        Impl::get_all_records);
     m.result = map_of(c.name);

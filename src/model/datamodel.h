@@ -134,6 +134,7 @@ struct ClassDef {
   std::string cli_prefix; // "vm" — xe's command prefix
   bool persistent = true; // false: not stored on disk (session, task live in memory)
   bool stored = true;     // false: no objects at all (event is messages only)
+  bool get_all = true;    // get_all, get_all_records generated (xapi: not for session)
   std::vector<Field> fields;
   std::vector<Message> messages;  // declared and generated, declared first
 

@@ -14,8 +14,12 @@ struct Config {
   std::string run_dir;       // per-guest sockets and logs; default <state_dir>/run
   std::string db_path;       // default <state_dir>/vmstack.db
   std::string unix_socket;   // default <state_dir>/xapi.sock
-  std::string tcp_address;   // empty: no TCP listener
+  std::string tcp_address;   // plain HTTP (--listen-http); empty: none
   unsigned short tcp_port = 8080;
+  std::string tls_address;   // HTTPS (--listen); empty: none
+  unsigned short tls_port = 443;
+  std::string tls_cert;      // PEM files; default <state>/tls/vmstackd.{pem,key}, made at first start
+  std::string tls_key;
   std::string accel = "auto";  // auto (probe once, cached) | kvm | tcg
   std::string guest_dir;     // demo guest kernel/initrd (tools/guest-fixture.sh output)
   std::string qemu_binary = "qemu-system-x86_64";

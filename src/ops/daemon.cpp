@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "api/server.h"
+#include "api/tls_front.h"
 #include "api/wire_util.h"
 #include "cli/thin_server.h"
 #include "core/error.h"
@@ -175,6 +176,32 @@ void Daemon::serve() {
     cli::serve_thin_cli(rq, fd, [this](const api::RpcCall& c) { return call(c); });
   });
   server_->start();
+  if (!cfg_.tls_address.empty()) start_tls();
+}
+
+void Daemon::start_tls() {
+  std::string cert = cfg_.tls_cert.empty() ? cfg_.state_dir + "/tls/vmstackd.pem" : cfg_.tls_cert;
+  std::string key = cfg_.tls_key.empty() ? cfg_.state_dir + "/tls/vmstackd.key" : cfg_.tls_key;
+  if (cfg_.tls_cert.empty() && cfg_.tls_key.empty()) {
+    // A certificate of our own at first start, as xapi makes one; the
+    // operator's own replaces the two files (or --tls-cert/--tls-key).
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    std::vector<std::string> names{host, "localhost", "127.0.0.1", "::1"};
+    if (cfg_.tls_address != "0.0.0.0" && cfg_.tls_address != "::" && cfg_.tls_address != host)
+      names.push_back(cfg_.tls_address);
+    if (api::ensure_self_signed(cert, key, host, names))
+      spdlog::info("made a self-signed TLS certificate {} (replace it and {} with your own)", cert, key);
+  }
+  api::TlsConfig tc;
+  tc.address = cfg_.tls_address;
+  tc.port = cfg_.tls_port;
+  tc.cert_file = cert;
+  tc.key_file = key;
+  tc.max_connections = cfg_.max_connections;
+  tls_ = std::make_unique<api::TlsFront>(tc, *server_);
+  tls_->start();
+  spdlog::info("serving HTTPS on {}:{}", cfg_.tls_address, tls_->port());
 }
 
 void Daemon::stop() {
@@ -183,10 +210,12 @@ void Daemon::stop() {
   // those answers before it stops); a poll blocking a worker wakes too.
   if (long_polls_) long_polls_->stop();
   store_->end_waits();
+  if (tls_) tls_->stop();  // no more handovers to the server
   if (server_) server_->stop();
 }
 
 unsigned short Daemon::tcp_port() const { return server_ ? server_->tcp_port() : 0; }
+unsigned short Daemon::tls_port() const { return tls_ ? tls_->port() : 0; }
 
 Value Daemon::call(const api::RpcCall& c) { return dispatcher_->dispatch(c); }
 

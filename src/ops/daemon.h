@@ -16,6 +16,7 @@
 
 namespace vmstack::api {
 class Server;
+class TlsFront;
 }
 namespace vmstack::storage {
 class SrDrivers;
@@ -52,7 +53,7 @@ class Daemon {
   // First-start objects, accelerator choice, re-attach to running guests.
   void init();
   // Serve the API (unix socket, optional TCP). Returns once listening.
-  void serve();
+  void serve();  // the unix socket, --listen-http, and HTTPS when tls_address is set
   void stop();
 
   // One RPC call, as the server hands it over.
@@ -64,6 +65,7 @@ class Daemon {
   Dispatcher& dispatcher() { return *dispatcher_; }
   const std::string& host_ref() const { return host_ref_; }
   unsigned short tcp_port() const;
+  unsigned short tls_port() const;  // 0 without --listen
 
  private:
   // GET /console?ref=<console>&session_id=<session>: the serial console as
@@ -87,7 +89,9 @@ class Daemon {
   std::unique_ptr<VmAdmin> admin_;
   std::unique_ptr<Tasks> tasks_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  void start_tls();
   std::unique_ptr<api::Server> server_;
+  std::unique_ptr<api::TlsFront> tls_;
 };
 
 }  // namespace vmstack::ops

@@ -174,8 +174,6 @@ Value Dispatcher::run(const model::Message& m, const Handler* h, const Call& c, 
 // record and no other, as if the others did not exist.
 Value Dispatcher::own_session(const model::Message& m, const Call& c, const Args& a) {
   switch (m.impl) {
-    case Impl::get_all: return Array{c.session};
-    case Impl::get_all_records: return Struct{{c.session, store_.get_record("session", c.session)}};
     case Impl::get_by_uuid: {
       const auto& uuid = a.str("uuid");
       std::string ref;

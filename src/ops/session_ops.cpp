@@ -94,6 +94,18 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store, LongP
   d.bind("event.get_current_id", [&store](const Call&, const Args&) {
     return Value(static_cast<int64_t>(store.generation()));
   });
+  // XO's client takes its first event.from token from event.inject. The
+  // token is the generation before the injected "mod": the next
+  // event.from from it has that event (and nothing is lost before it).
+  d.bind("event.inject", [&store](const Call&, const Args& a) {
+    const model::ClassDef* def = model::datamodel().cls_ci(a.str("class"));
+    const std::string& ref = a.str("ref");
+    auto actual = store.class_of(ref);
+    if (!def || !def->stored || !actual || *actual != def->name) throw ApiError(errors::HANDLE_INVALID, {a.str("class"), ref});
+    uint64_t token = store.generation();
+    store.update(def->name, ref, {});
+    return Value(std::to_string(token));
+  });
   d.bind("event.register", [&sessions](const Call& c, const Args& a) {
     sessions.subscribe(c.session, class_set(a.set("classes")));
     return Value();

@@ -35,7 +35,8 @@ VmstackdProcess::~VmstackdProcess() {
   fs::remove(state_ + ".log", ec);
 }
 
-std::string VmstackdProcess::start(const std::map<std::string, std::string>& env, int tcp_port) {
+std::string VmstackdProcess::start(const std::map<std::string, std::string>& env, int tcp_port,
+                                   const std::vector<std::string>& extra_args) {
   SpawnOptions o;
   o.stdout_mode = SpawnOptions::Output::file;
   o.stdout_path = state_ + ".log";
@@ -44,7 +45,8 @@ std::string VmstackdProcess::start(const std::map<std::string, std::string>& env
   for (const auto& [k, v] : env) o.env_overrides[k] = v;
   std::vector<std::string> argv{VMSTACK_BIN_DIR "/vmstackd", "--state-dir", state_, "--accel", "tcg", "--guest-dir",
                                 guest_dir(), "--clean-shutdown-timeout", "30"};
-  if (tcp_port > 0) argv.insert(argv.end(), {"--listen", "127.0.0.1:" + std::to_string(tcp_port)});
+  if (tcp_port > 0) argv.insert(argv.end(), {"--listen-http", "127.0.0.1:" + std::to_string(tcp_port)});
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   daemon_ = Subprocess::spawn(argv, o);
   // ASan builds on a loaded 2-core CI machine start slowly: wait by the
   // clock, and fail at once (with the daemon's log) if it died.

@@ -24,7 +24,8 @@ class VmstackdProcess {
   // Starts vmstackd (with `env` added to its environment and, when
   // tcp_port > 0, listening there too) and waits until xe gets an answer.
   // Returns "" or why it did not come up, with its log.
-  std::string start(const std::map<std::string, std::string>& env = {}, int tcp_port = 0);
+  std::string start(const std::map<std::string, std::string>& env = {}, int tcp_port = 0,
+                    const std::vector<std::string>& extra_args = {});
   // SIGTERM (or `sig`) and wait; true when it exited.
   bool stop(int sig = SIGTERM);
   Subprocess& process() { return daemon_; }

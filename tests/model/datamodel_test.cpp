@@ -111,9 +111,12 @@ TEST(Datamodel, EveryMessageParameterTypeResolves) {
     for (const auto& m : c.messages) {
       EXPECT_EQ(m.cls, c.name) << m.name;
       for (const auto& p : m.params) {
-        if (p.type.kind == Kind::Ref || p.type.kind == Kind::Record || (p.type.kind == Kind::Set && p.type.elem == Kind::Ref))
+        if (p.type.kind == Kind::Ref || p.type.kind == Kind::Record || (p.type.kind == Kind::Set && p.type.elem == Kind::Ref)) {
           EXPECT_NE(dm.cls(p.type.target), nullptr) << m.wire_name() << " " << p.name;
-        if (p.type.kind == Kind::Enum) EXPECT_NE(dm.enumeration(p.type.target), nullptr) << m.wire_name();
+        }
+        if (p.type.kind == Kind::Enum) {
+          EXPECT_NE(dm.enumeration(p.type.target), nullptr) << m.wire_name();
+        }
       }
       if (!m.operation.empty()) {
         EXPECT_EQ(c.name, "VM") << m.wire_name();

@@ -87,6 +87,9 @@ TEST(Lifecycle, AllowedOperationsComeFromTheSameTable) {
   ASSERT_NE(e, nullptr);
   for (const auto& r : vm_operation_rules())
     EXPECT_NE(std::find(e->values.begin(), e->values.end(), r.op), e->values.end()) << r.op;
-  for (const auto& m : datamodel().cls("VM")->messages)
-    if (!m.operation.empty()) EXPECT_NE(vm_operation_rule(m.operation), nullptr) << m.wire_name();
+  for (const auto& m : datamodel().cls("VM")->messages) {
+    if (!m.operation.empty()) {
+      EXPECT_NE(vm_operation_rule(m.operation), nullptr) << m.wire_name();
+    }
+  }
 }

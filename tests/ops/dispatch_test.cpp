@@ -78,6 +78,36 @@ TEST_F(DispatchTest, AliasesAsyncAndTheMethodList) {
   EXPECT_TRUE(has("VM.get_power_state"));
   EXPECT_FALSE(has("Async.VM.get_power_state"));
   EXPECT_FALSE(has("VM.set_power_state")) << "read-only fields have no setter";
+  EXPECT_TRUE(has("event.inject"));
+  EXPECT_FALSE(has("session.get_all_records")) << "xapi lists no sessions (Xen Orchestra reads every get_all_records class)";
+}
+
+// Xen Orchestra's client starts its event loop from event.inject's token.
+TEST_F(DispatchTest, EventInjectGivesATokenWhoseNextEventFromHasTheMod) {
+  auto pool = call(*c, "pool.get_all", {s}).as_array().at(0).as_string();
+  auto token = call(*c, "event.inject", {s, "pool", pool}).as_string();
+  auto batch = call(*c, "event.from", {s, Array{"pool", "vm"}, token, 0.0}).as_struct();
+  bool saw = false;
+  for (const auto& e : batch.at("events").as_array()) {
+    const auto& ev = e.as_struct();
+    if (ev.at("ref").as_string() == pool && ev.at("operation").as_string() == "mod") saw = true;
+  }
+  EXPECT_TRUE(saw) << "the injected mod";
+  // Nothing new after the batch's token: the inject itself is not repeated.
+  auto after = call(*c, "event.from", {s, Array{"pool"}, batch.at("token"), 0.0}).as_struct();
+  EXPECT_TRUE(after.at("events").as_array().empty());
+  // A VM made after the token shows as an add.
+  auto vm = new_vm("after-inject");
+  batch = call(*c, "event.from", {s, Array{"vm"}, token, 0.0}).as_struct();
+  saw = false;
+  for (const auto& e : batch.at("events").as_array())
+    if (e.as_struct().at("ref").as_string() == vm && e.as_struct().at("operation").as_string() == "add") saw = true;
+  EXPECT_TRUE(saw);
+  // Class names are case-insensitive (as event.from's); a wrong pair is HANDLE_INVALID.
+  EXPECT_FALSE(call(*c, "event.inject", {s, "VM", vm}).as_string().empty());
+  EXPECT_EQ(failure(*c, "event.inject", {s, "SR", vm}), (Strings{"HANDLE_INVALID", "SR", vm}));
+  EXPECT_EQ(failure(*c, "event.inject", {s, "nonsense", vm}), (Strings{"HANDLE_INVALID", "nonsense", vm}));
+  EXPECT_EQ(failure(*c, "event.inject", {s, "event", vm}), (Strings{"HANDLE_INVALID", "event", vm}));
 }
 
 TEST_F(DispatchTest, EightWritersLoseNoMapUpdate) {

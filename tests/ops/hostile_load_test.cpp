@@ -54,7 +54,7 @@ TEST(HostileLoad, LocalRootStaysFastTcpClientsAreServedMemoryStaysBounded) {
   o.stderr_mode = SpawnOptions::Output::stdout_;
   o.env_overrides["VMSTACK_ROOT_PASSWORD"] = "s3cret";
   auto daemon = Subprocess::spawn({kBin + "/vmstackd", "--state-dir", dir.path(), "--accel", "tcg", "--guest-dir",
-                                   guest_dir(), "--listen", "127.0.0.1:" + std::to_string(port)},
+                                   guest_dir(), "--listen-http", "127.0.0.1:" + std::to_string(port)},
                                   o);
   const std::string sock = dir.path() + "/xapi.sock";
   auto log = [&] {

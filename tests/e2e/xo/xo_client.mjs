@@ -1,0 +1,79 @@
+// Xen Orchestra's XenAPI client (npm xen-api) against vmstackd over HTTPS,
+// as Xen Orchestra uses it: connect, fill the object cache through
+// event.from, then make a VM from a template, start it, shut it down and
+// destroy it, watching each change arrive in the cache.
+// Usage: node xo_client.mjs https://127.0.0.1:PORT PASSWORD   (NODE_EXTRA_CA_CERTS: vmstackd's certificate)
+import { createClient } from 'xen-api'
+
+const [url, password] = process.argv.slice(2)
+const xapi = createClient({ url, auth: { user: 'root', password }, watchEvents: true })
+xapi.on('error', error => console.error('client error', error))
+const say = (...args) => console.log(...args)
+const timer = setTimeout(() => {
+  console.error('timed out; status', xapi.status)
+  process.exit(2)
+}, 150e3)
+
+// Resolves when `test` holds for the cached object `ref` (or its absence).
+function cached(ref, test, what) {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      const o = xapi.getObjectByRef(ref, undefined)  // the cache is keyed by uuid
+      if (test(o)) {
+        xapi.objects.removeListener('add', check).removeListener('update', check).removeListener('remove', check)
+        clearTimeout(t)
+        resolve(o)
+      }
+    }
+    const t = setTimeout(() => reject(new Error('cache never showed: ' + what)), 120e3)
+    xapi.objects.on('add', check).on('update', check).on('remove', check)
+    check()
+  })
+}
+
+try {
+  await xapi.connect()
+  say('connected', xapi.status)
+  await xapi.objectsFetched
+  const all = Object.values(xapi.objects.all)
+  const types = new Set(all.map(o => o.$type))
+  say('cached types', [...types].sort().join(','))
+  const template = all.find(o => o.$type === 'VM' && o.is_a_template && o.name_label === 'Demo Linux (direct kernel boot)')
+  if (!template) throw new Error('no demo template in the cache')
+  say('pool master', xapi.pool.master === Object.values(xapi.objects.all).find(o => o.$type === 'host')?.$ref)
+
+  const vm = await xapi.call('VM.clone', template.$ref, 'xo-e2e')
+  await xapi.call('VM.provision', vm)
+  await cached(vm, o => o !== undefined && !o.is_a_template, 'the clone, provisioned')
+  say('cloned', (await xapi.getRecord('VM', vm)).name_label)
+
+  await xapi.call('VM.start', vm, false, false)
+  const running = await cached(vm, o => o?.power_state === 'Running', 'Running')
+  say('running, domid set', Number(running.domid) > 0)
+
+  await xapi.call('VM.clean_shutdown', vm)
+  await cached(vm, o => o?.power_state === 'Halted', 'Halted')
+  say('halted')
+
+  for (const vbd of (await xapi.getRecord('VM', vm)).VBDs) {
+    const vdi = await xapi.getField('VBD', vbd, 'VDI')
+    await xapi.call('VM.destroy', vm).catch(() => {})
+    if (vdi !== 'OpaqueRef:NULL') await xapi.call('VDI.destroy', vdi).catch(() => {})
+  }
+  if (xapi.getObjectByRef(vm, undefined)) await xapi.call('VM.destroy', vm).catch(() => {})
+  await cached(vm, o => o === undefined, 'the VM gone')
+  say('destroyed')
+
+  // A failure comes back as XenAPI's error, code and parameters.
+  try {
+    await xapi.call('VM.start', template.$ref, false, false)
+  } catch (error) {
+    say('template start refused', error.code, error.params?.[0] === template.$ref)
+  }
+  await xapi.disconnect()
+  clearTimeout(timer)
+  say('done')
+} catch (error) {
+  console.error('FAILED', error)
+  process.exit(1)
+}
