@@ -71,6 +71,10 @@ TEST(CommandTable, GeneratedCommandsFollowTheDatamodel) {
   for (const auto& c : model::datamodel().classes) {
     if (c.cli_prefix.empty() || !c.stored || !c.field("uuid")) continue;
     const std::string p = c.cli_prefix;
+    if (!c.get_all) {  // nothing to list them with (session, as in xapi): no commands
+      EXPECT_EQ(table.find(p + "-list"), nullptr) << p;
+      continue;
+    }
     ASSERT_NE(table.find(p + "-list"), nullptr) << p;
     ASSERT_NE(table.find(p + "-param-list"), nullptr) << p;
     ASSERT_NE(table.find(p + "-param-get"), nullptr) << p;
