@@ -1,6 +1,7 @@
 #include "ops/daemon.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <stdexcept>
@@ -185,10 +186,12 @@ void Daemon::start_tls() {
   if (cfg_.tls_cert.empty() && cfg_.tls_key.empty()) {
     // A certificate of our own at first start, as xapi makes one; the
     // operator's own replaces the two files (or --tls-cert/--tls-key).
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    std::vector<std::string> names{host, "localhost", "127.0.0.1", "::1"};
-    if (cfg_.tls_address != "0.0.0.0" && cfg_.tls_address != "::" && cfg_.tls_address != host)
+    char buf[256] = {};
+    std::string host = ::gethostname(buf, sizeof buf - 1) == 0 && buf[0] ? buf : "localhost";
+    std::vector<std::string> names{"localhost", "127.0.0.1", "::1"};
+    if (host != "localhost") names.push_back(host);
+    if (cfg_.tls_address != "0.0.0.0" && cfg_.tls_address != "::" && cfg_.tls_address != host &&
+        cfg_.tls_address != "127.0.0.1" && cfg_.tls_address != "::1" && cfg_.tls_address != "localhost")
       names.push_back(cfg_.tls_address);
     if (api::ensure_self_signed(cert, key, host, names))
       spdlog::info("made a self-signed TLS certificate {} (replace it and {} with your own)", cert, key);
