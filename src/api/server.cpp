@@ -56,11 +56,9 @@ void Server::add_post_route(const std::string& path, PostHandler h) {
 
 void Server::adopt(UniqueFd fd, std::string peer_address) {
   auto& I = *impl_;
-  {
-    std::lock_guard<std::mutex> lk(I.mu);
-    if (!I.started || I.stopping) return;  // fd closes
-    I.adopted.emplace_back(std::move(fd), std::move(peer_address));
-  }
+  std::lock_guard<std::mutex> lk(I.mu);  // stop() cannot close the eventfd meanwhile
+  if (!I.started || I.stopping) return;   // fd closes
+  I.adopted.emplace_back(std::move(fd), std::move(peer_address));
   uint64_t one = 1;
   (void)!::write(I.completions.get(), &one, sizeof one);  // the event thread takes them
 }
@@ -232,7 +230,9 @@ void Server::stop() {
   for (Connection* c : left) delete c;
   I.epoll.reset();
   I.wake.reset();
+  std::lock_guard<std::mutex> lk(I.mu);  // adopt() writes it under the lock
   I.completions.reset();
+  I.adopted.clear();
 }
 
 unsigned short Server::tcp_port() const { return impl_->port; }

@@ -65,7 +65,12 @@ bool is_ip(const std::string& s) {
 
 bool ensure_self_signed(const std::string& cert_file, const std::string& key_file, const std::string& common_name,
                         const std::vector<std::string>& alt_names) {
-  if (std::filesystem::exists(cert_file) && std::filesystem::exists(key_file)) return false;
+  const bool have_cert = std::filesystem::exists(cert_file), have_key = std::filesystem::exists(key_file);
+  if (have_cert && have_key) return false;
+  if (have_cert || have_key)  // never replace half of an operator's pair
+    throw std::runtime_error("TLS: " + (have_cert ? key_file : cert_file) + " is missing but " +
+                             (have_cert ? cert_file : key_file) +
+                             " exists: put both in place, or remove it to have a new pair made");
   std::unique_ptr<EVP_PKEY, PkeyFree> key(::EVP_EC_gen("P-256"));
   if (!key) fail("EC key");
   std::unique_ptr<X509, X509Free> x(::X509_new());
@@ -81,8 +86,8 @@ bool ensure_self_signed(const std::string& cert_file, const std::string& key_fil
   ::X509_gmtime_adj(::X509_getm_notAfter(x.get()), 10L * 365 * 24 * 60 * 60);
   ::X509_set_pubkey(x.get(), key.get());
   X509_NAME* name = ::X509_get_subject_name(x.get());
-  ::X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(common_name.c_str()),
-                               -1, -1, 0);
+  const std::string cn = common_name.empty() || common_name.size() > 64 ? "localhost" : common_name;  // X.509's CN limit
+  ::X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0);
   ::X509_set_issuer_name(x.get(), name);
   std::string san;
   for (const auto& n : alt_names) san += (san.empty() ? "" : ",") + std::string(is_ip(n) ? "IP:" : "DNS:") + n;

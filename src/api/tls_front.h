@@ -21,9 +21,13 @@ struct TlsConfig {
   unsigned short port = 0;      // 0: pick a free one (see TlsFront::port())
   std::string cert_file;        // PEM: the certificate (chain)
   std::string key_file;         // PEM: its private key
-  std::size_t max_connections = 4096;       // TLS connections at once
+  std::size_t max_connections = 4096;          // TLS connections at once
+  std::size_t max_connections_per_source = 128;  // per client IP (IPv6: per /64)
   std::size_t max_handshakes_per_source = 32;  // unfinished handshakes per client IP
   std::chrono::seconds handshake_timeout{10};
+  // After the server has closed, how long a client that does not read its
+  // answer (no TLS write progress) keeps its connection.
+  std::chrono::seconds send_timeout{60};
 };
 
 class TlsFront {
@@ -47,9 +51,10 @@ class TlsFront {
 
 // Writes a self-signed certificate and its key (EC P-256, SHA-256, ten
 // years; the key file 0600) unless both files exist. The subject's CN is
-// `common_name`; `alt_names` go into subjectAltName (IP addresses as IP,
-// the rest as DNS). Returns true when it made them. Throws
-// std::runtime_error on failure.
+// `common_name` ("localhost" if it is empty or too long); `alt_names` go
+// into subjectAltName (IP addresses as IP, the rest as DNS). Returns true
+// when it made them. Throws std::runtime_error on failure, and when only
+// one of the two exists (half of an operator's pair is never replaced).
 bool ensure_self_signed(const std::string& cert_file, const std::string& key_file, const std::string& common_name,
                         const std::vector<std::string>& alt_names);
 

@@ -202,6 +202,7 @@ void Daemon::start_tls() {
   tc.cert_file = cert;
   tc.key_file = key;
   tc.max_connections = cfg_.max_connections;
+  tc.max_connections_per_source = cfg_.max_connections_per_ip;
   tls_ = std::make_unique<api::TlsFront>(tc, *server_);
   tls_->start();
   spdlog::info("serving HTTPS on {}:{}", cfg_.tls_address, tls_->port());
@@ -213,8 +214,10 @@ void Daemon::stop() {
   // those answers before it stops); a poll blocking a worker wakes too.
   if (long_polls_) long_polls_->stop();
   store_->end_waits();
-  if (tls_) tls_->stop();  // no more handovers to the server
+  // The server first: its in-flight answers still cross the TLS relays,
+  // which the front keeps running until the server has finished.
   if (server_) server_->stop();
+  if (tls_) tls_->stop();
 }
 
 unsigned short Daemon::tcp_port() const { return server_ ? server_->tcp_port() : 0; }

@@ -12,6 +12,13 @@ namespace vmstack::ops {
 
 namespace {
 
+// Tokens are zero-padded to a fixed width, as xapi's: clients may compare
+// an event.inject token with event.from's as strings.
+std::string token_text(uint64_t token) {
+  std::string digits = std::to_string(token);
+  return std::string(digits.size() < 20 ? 20 - digits.size() : 0, '0') + digits;
+}
+
 std::set<std::string> class_set(const Array& v) {
   std::set<std::string> out;
   for (const auto& c : v) out.insert(c.as_string());
@@ -88,7 +95,7 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store, LongP
                           counts[lower(k)] = k == "session" ? int64_t{1} : n;
                         return Value(Struct{{"events", event_records(b, session)},
                                             {"valid_ref_counts", std::move(counts)},
-                                            {"token", std::to_string(b.token)}});
+                                            {"token", token_text(b.token)}});
                       });
   });
   d.bind("event.get_current_id", [&store](const Call&, const Args&) {
@@ -97,14 +104,16 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store, LongP
   // XO's client takes its first event.from token from event.inject. The
   // token is the generation before the injected "mod": the next
   // event.from from it has that event (and nothing is lost before it).
-  d.bind("event.inject", [&store](const Call&, const Args& a) {
+  d.bind("event.inject", [&store](const Call& c, const Args& a) {
     const model::ClassDef* def = model::datamodel().cls_ci(a.str("class"));
     const std::string& ref = a.str("ref");
     auto actual = store.class_of(ref);
-    if (!def || !def->stored || !actual || *actual != def->name) throw ApiError(errors::HANDLE_INVALID, {a.str("class"), ref});
+    // Another session does not exist for this one (a session ref is a credential).
+    if (!def || !def->stored || !actual || *actual != def->name || (def->name == "session" && ref != c.session))
+      throw ApiError(errors::HANDLE_INVALID, {a.str("class"), ref});
     uint64_t token = store.generation();
     store.update(def->name, ref, {});
-    return Value(std::to_string(token));
+    return Value(token_text(token));
   });
   d.bind("event.register", [&sessions](const Call& c, const Args& a) {
     sessions.subscribe(c.session, class_set(a.set("classes")));

@@ -9,6 +9,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -70,6 +71,19 @@ std::string post(const std::string& body) {
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// Whether the connection ends (EOF or reset) within `limit`, whatever
+// bytes (a TLS session ticket, a close_notify) come before.
+bool ends_within(int fd, std::chrono::milliseconds limit) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  char buf[4096];
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    if (::recv(fd, buf, sizeof buf, 0) <= 0) return true;
+  }
+  return false;
+}
+
 // Whether the server closes `fd` within `limit` without sending anything.
 bool closed_silently_within(int fd, std::chrono::milliseconds limit) {
   pollfd p{fd, POLLIN, 0};
@@ -98,10 +112,47 @@ class TlsFrontTest : public ::testing::Test {
     tc.key_file = key;
     tc.handshake_timeout = 1s;
     tc.max_handshakes_per_source = 2;
+    tc.send_timeout = 1s;
     tls = std::make_unique<TlsFront>(tc, *server);
     tls->start();
   }
 };
+
+// A verified TLS session kept open by the test.
+struct TlsConn {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx{SSL_CTX_new(TLS_client_method()), SSL_CTX_free};
+  UniqueFd fd;
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl{nullptr, SSL_free};
+  TlsConn(unsigned short port, const std::string& ca, int rcvbuf = 0) {
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_load_verify_locations(ctx.get(), ca.c_str(), nullptr);
+    fd.reset(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (rcvbuf) ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ssl.reset(SSL_new(ctx.get()));
+    SSL_set_fd(ssl.get(), fd.get());
+    EXPECT_EQ(SSL_connect(ssl.get()), 1);
+  }
+  void send(const std::string& s) { EXPECT_EQ(SSL_write(ssl.get(), s.data(), static_cast<int>(s.size())), static_cast<int>(s.size())); }
+  std::string read_all() {
+    std::string out;
+    char buf[16384];
+    for (int n; (n = SSL_read(ssl.get(), buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    last_error = SSL_get_error(ssl.get(), -1);
+    return out;
+  }
+  int last_error = 0;
+};
+
+double cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
 
 }  // namespace
 
@@ -186,4 +237,65 @@ TEST_F(TlsFrontTest, CertificateIsKeptAndItsKeyPrivate) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("missing.key"), std::string::npos) << e.what();
   }
+}
+
+// A client that asks for a large answer and never reads it: the relay
+// neither spins (the server has closed; nothing is watched that cannot
+// progress) nor keeps the connection past send_timeout (1 s here).
+TEST_F(TlsFrontTest, AClientThatNeverReadsCostsNoCpuAndIsDropped) {
+  TlsConn c(tls->port(), cert, 4096);
+  c.send(post(xmlrpc::format_request("echo", {Value(std::string(2u << 20, 'z'))})));
+  std::this_thread::sleep_for(300ms);
+  double before = cpu_seconds();
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_LT(cpu_seconds() - before, 0.5) << "the TLS thread spins";
+  EXPECT_TRUE(ends_within(c.fd.get(), 10s)) << "still open";
+}
+
+// What the server says when it refuses (503 here, the per-address cap of
+// 1) reaches the TLS client, not a reset.
+TEST_F(TlsFrontTest, TheServersRefusalReachesTheClient) {
+  auto small = std::make_unique<Server>(ServerConfig{(dir.path / "s2.sock").string(), "", 0, 1}, test_dispatch);
+  ServerLimits lim;
+  lim.max_connections_per_source = 1;
+  small->set_limits(lim);
+  small->start();
+  TlsConfig tc;
+  tc.address = "127.0.0.1";
+  tc.cert_file = cert;
+  tc.key_file = key;
+  TlsFront front(tc, *small);
+  front.start();
+  TlsConn first(front.port(), cert);  // holds the address's one slot
+  first.send("POST / HTTP/1.1\r\nContent-Length: " + std::to_string(xmlrpc::format_request("echo", {}).size()) +
+             "\r\n\r\n" + xmlrpc::format_request("echo", {}));
+  std::this_thread::sleep_for(200ms);
+  TlsConn second(front.port(), cert);
+  second.send(post(xmlrpc::format_request("echo", {})));
+  std::string got = second.read_all();
+  EXPECT_EQ(got.rfind("HTTP/1.1 503", 0), 0u) << got << " ssl error " << second.last_error;
+  front.stop();
+  small->stop();
+}
+
+// stop() with connections open: every client sees its connection end.
+TEST_F(TlsFrontTest, StopEndsOpenConnections) {
+  TlsConn idle(tls->port(), cert);
+  std::this_thread::sleep_for(100ms);
+  tls->stop();
+  EXPECT_TRUE(ends_within(idle.fd.get(), 2s));
+}
+
+TEST(TlsCert, HalfAPairIsNeverReplaced) {
+  TempDir dir;
+  std::string cert = (dir.path / "c.pem").string(), key = (dir.path / "k.pem").string();
+  ASSERT_TRUE(ensure_self_signed(cert, key, std::string(100, 'h'), {"127.0.0.1", "host.example"}));  // CN too long: localhost
+  std::filesystem::remove(key);
+  try {
+    ensure_self_signed(cert, key, "x", {});
+    FAIL() << "a lone certificate was replaced";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+  }
+  EXPECT_TRUE(std::filesystem::exists(cert));
 }
