@@ -25,7 +25,9 @@ namespace {
 void raise_fd_limit(const vmstack::ops::Config& cfg) {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
-  const rlim_t want = 2 * static_cast<rlim_t>(cfg.max_connections) + 1024;  // both transports, plus guests
+  // Both transports, plus guests; an HTTPS connection costs three (the
+  // client's socket and both ends of its relay).
+  const rlim_t want = (cfg.tls_address.empty() ? 2 : 5) * static_cast<rlim_t>(cfg.max_connections) + 1024;
   rlim_t target = rl.rlim_max == RLIM_INFINITY ? want : std::min(want, rl.rlim_max);
   if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < target) {
     rl.rlim_cur = target;
@@ -154,8 +156,9 @@ int main(int argc, char** argv) {
     vmstack::ops::Daemon daemon(cfg);
     daemon.init();
     daemon.serve();
-    spdlog::info("vmstackd ready: unix socket {}{}", daemon.config().unix_socket,
-                 cfg.tcp_address.empty() ? "" : ", tcp " + cfg.tcp_address + ":" + std::to_string(daemon.tcp_port()));
+    spdlog::info("vmstackd ready: unix socket {}{}{}", daemon.config().unix_socket,
+                 cfg.tcp_address.empty() ? "" : ", http " + cfg.tcp_address + ":" + std::to_string(daemon.tcp_port()),
+                 cfg.tls_address.empty() ? "" : ", https " + cfg.tls_address + ":" + std::to_string(daemon.tls_port()));
     int sig = 0;
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
     }
