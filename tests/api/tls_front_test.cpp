@@ -99,6 +99,15 @@ class TlsFrontTest : public ::testing::Test {
   std::unique_ptr<Server> server;
   std::unique_ptr<TlsFront> tls;
 
+  // The front's defaults on 127.0.0.1 with this test's certificate.
+  TlsConfig config() const {
+    TlsConfig tc;
+    tc.address = "127.0.0.1";
+    tc.cert_file = cert;
+    tc.key_file = key;
+    return tc;
+  }
+
   void SetUp() override {
     ASSERT_TRUE(ensure_self_signed(cert, key, "localhost", {"localhost", "127.0.0.1"}));
     server = std::make_unique<Server>(ServerConfig{sock_in(dir), "", 0, 2}, test_dispatch);
@@ -106,10 +115,7 @@ class TlsFrontTest : public ::testing::Test {
     lim.max_unproven_body_bytes = 8u << 20;  // no admission here: large bodies are read
     server->set_limits(lim);
     server->start();
-    TlsConfig tc;
-    tc.address = "127.0.0.1";
-    tc.cert_file = cert;
-    tc.key_file = key;
+    TlsConfig tc = config();
     tc.handshake_timeout = 1s;
     tc.max_handshakes_per_source = 2;
     tc.send_timeout = 1s;
@@ -173,11 +179,7 @@ TEST_F(TlsFrontTest, LargeBodiesCrossTheRelayBothWays) {
 }
 
 TEST_F(TlsFrontTest, ManyClientsAtOnce) {
-  TlsConfig tc;  // the default cap of unfinished handshakes per address (32)
-  tc.address = "127.0.0.1";
-  tc.cert_file = cert;
-  tc.key_file = key;
-  TlsFront front(tc, *server);
+  TlsFront front(config(), *server);  // the default cap of unfinished handshakes per address (32)
   front.start();
   std::vector<std::thread> ts;
   std::atomic<int> ok{0};
@@ -220,9 +222,7 @@ TEST_F(TlsFrontTest, CertificateIsKeptAndItsKeyPrivate) {
   // A mismatched key is refused, naming the files.
   std::string other_cert = (dir.path / "o.pem").string(), other_key = (dir.path / "o.key").string();
   ASSERT_TRUE(ensure_self_signed(other_cert, other_key, "other", {}));
-  TlsConfig tc;
-  tc.address = "127.0.0.1";
-  tc.cert_file = cert;
+  TlsConfig tc = config();
   tc.key_file = other_key;
   try {
     TlsFront bad(tc, *server);
@@ -260,11 +260,7 @@ TEST_F(TlsFrontTest, TheServersRefusalReachesTheClient) {
   lim.max_connections_per_source = 1;
   small->set_limits(lim);
   small->start();
-  TlsConfig tc;
-  tc.address = "127.0.0.1";
-  tc.cert_file = cert;
-  tc.key_file = key;
-  TlsFront front(tc, *small);
+  TlsFront front(config(), *small);
   front.start();
   TlsConn first(front.port(), cert);  // holds the address's one slot
   first.send("POST / HTTP/1.1\r\nContent-Length: " + std::to_string(xmlrpc::format_request("echo", {}).size()) +
