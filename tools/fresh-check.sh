@@ -372,6 +372,16 @@ configure_root() {
   [[ -s $ROOT/etc/apt/sources.list || -n $(ls "$ROOT"/etc/apt/sources.list.d/ 2>/dev/null) ]] \
     || die "no apt sources found on this machine"
 
+  # The certificate authorities this machine's network needs beyond
+  # Debian's (a TLS-intercepting proxy's, say): without them the root could
+  # not fetch what the tests fetch over HTTPS (npm's registry). Part of the
+  # network, like resolv.conf, not an install step.
+  if compgen -G '/usr/local/share/ca-certificates/*.crt' >/dev/null; then
+    mkdir -p "$ROOT/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+    chroot "$ROOT" update-ca-certificates >/dev/null 2>&1 || log "update-ca-certificates failed in the root"
+  fi
+
   # Debian's /var/run is a symlink to /run (ip netns uses /var/run/netns).
   if [[ ! -L $ROOT/var/run ]]; then
     rm -rf "$ROOT/var/run"

@@ -46,7 +46,12 @@ std::string client_dir(std::string& why) {
   fs::create_directories(dir);
   for (const char* f : {"package.json", "package-lock.json", "xo_client.mjs"})
     fs::copy_file(kXoDir + "/" + f, dir + "/" + f, fs::copy_options::overwrite_existing);
-  auto r = run_command({"npm", "ci", "--no-audit", "--no-fund", "--prefix", dir}, 300s);
+  // npm trusts the system's certificate store too (Debian's node does not
+  // by default), so a machine whose HTTPS goes through its own CA can fetch.
+  SpawnOptions o;
+  if (fs::exists("/etc/ssl/certs/ca-certificates.crt"))
+    o.env_overrides["NODE_EXTRA_CA_CERTS"] = "/etc/ssl/certs/ca-certificates.crt";
+  auto r = run_command({"npm", "ci", "--no-audit", "--no-fund", "--prefix", dir}, 300s, {}, o);
   if (!r.ok()) {
     why = "npm ci of Xen Orchestra's xen-api client failed (no access to the npm registry?): " + r.err.substr(0, 400);
     fs::remove_all(dir);
