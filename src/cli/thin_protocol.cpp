@@ -8,6 +8,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "api/wire_util.h"
+
 namespace vmstack::cli::thin {
 
 namespace {
@@ -155,16 +157,7 @@ Message decode(const std::string& payload) {
   return m;
 }
 
-bool write_all(int fd, const std::string& bytes) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
-}
+bool write_all(int fd, const std::string& bytes) { return api::detail::send_all(fd, bytes); }
 
 bool read_exact(int fd, std::string& out, std::size_t n) {
   out.resize(n);
