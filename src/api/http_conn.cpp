@@ -2,7 +2,6 @@
 // and keep serving the connection while its client keeps calling.
 #include "api/http_conn.h"
 
-#include <sched.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -154,15 +153,11 @@ ssize_t busy_poll_recv(Connection& c, const HttpContext& ctx, char* buf, std::si
     ctx.pollers.fetch_sub(1, std::memory_order_relaxed);
     return -1;
   }
-  const auto until = clock::now() + ctx.limits.busy_poll;
-  ssize_t n = -1;
-  do {
-    n = ::recv(c.fd.get(), buf, size, MSG_DONTWAIT);
-    if (n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
-    sched_yield();  // a runnable thread (another worker, a guest's vCPU) goes first
-  } while (clock::now() < until && !ctx.pressure.load(std::memory_order_relaxed));
+  ssize_t n = recv_polling(c.fd.get(), buf, size, clock::now() + ctx.limits.busy_poll, &ctx.pressure);
+  const int saved = errno;
   ctx.pollers.fetch_sub(1, std::memory_order_relaxed);
   c.quick_caller = n >= 0;
+  errno = saved;
   return n;
 }
 

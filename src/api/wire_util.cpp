@@ -165,15 +165,24 @@ bool parse_double(std::string_view s, double& out) {
   return ec == std::errc() && p == s.data() + s.size();
 }
 
+ssize_t recv_polling(int fd, void* p, std::size_t n, std::chrono::steady_clock::time_point until,
+                     const std::atomic<bool>* give_up) {
+  for (;;) {
+    ssize_t r = ::recv(fd, p, n, MSG_DONTWAIT);
+    if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return r;
+    sched_yield();  // a runnable thread (a worker, a guest's vCPU) goes first
+    if (std::chrono::steady_clock::now() >= until || (give_up && give_up->load(std::memory_order_relaxed))) {
+      errno = EAGAIN;
+      return -1;
+    }
+  }
+}
+
 ssize_t FdStream::poll_then_read(void* p, std::size_t n) {
   using clock = std::chrono::steady_clock;
   if (poll_.count() > 0 && quick_ && *quick_) {
-    const auto until = clock::now() + poll_;
-    do {
-      ssize_t r = ::recv(fd_, p, n, MSG_DONTWAIT);
-      if (r >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) return r;
-      sched_yield();
-    } while (clock::now() < until);
+    ssize_t r = recv_polling(fd_, p, n, clock::now() + poll_);
+    if (r >= 0 || errno != EAGAIN) return r;
     *quick_ = false;
   }
   const auto asleep = clock::now();

@@ -10,6 +10,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/error.hpp>
 #include <boost/system/error_code.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <string>
@@ -77,6 +78,14 @@ class FdStream {
   std::chrono::microseconds poll_;
   bool* quick_;
 };
+
+// Tries a non-blocking recv on `fd` until data, EOF or an error comes, or
+// `until` passes (or `*give_up` turns true), yielding the core between
+// tries. Returns recv's result; -1 with errno EAGAIN when it gave up. The
+// busy-polling of the server (a quick caller's next request) and of the
+// client (a quick answer).
+ssize_t recv_polling(int fd, void* p, std::size_t n, std::chrono::steady_clock::time_point until,
+                     const std::atomic<bool>* give_up = nullptr);
 
 // Writes all of the given pieces (gathered). Returns false on any error.
 // `flags` are added to MSG_NOSIGNAL (MSG_DONTWAIT: best effort, never blocks).
