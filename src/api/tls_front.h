@@ -33,8 +33,8 @@ struct TlsConfig {
 class TlsFront {
  public:
   // Loads the certificate and key and binds (throws std::runtime_error
-  // naming the file or address on failure). `server` must be started and
-  // outlive this object.
+  // naming the file or address on failure). `server` must outlive this
+  // object and be started before start().
   TlsFront(TlsConfig cfg, Server& server);
   ~TlsFront();  // stops
   TlsFront(const TlsFront&) = delete;

@@ -176,11 +176,17 @@ void Daemon::serve() {
   server_->add_post_route("/cli", [this](const api::PostRequest& rq, int fd) {
     cli::serve_thin_cli(rq, fd, [this](const api::RpcCall& c) { return call(c); });
   });
+  // The certificate is made and the HTTPS port bound before the server
+  // answers anyone: whoever sees the daemon up finds both.
+  if (!cfg_.tls_address.empty()) make_tls();
   server_->start();
-  if (!cfg_.tls_address.empty()) start_tls();
+  if (tls_) {
+    tls_->start();
+    spdlog::info("serving HTTPS on {}:{}", cfg_.tls_address, tls_->port());
+  }
 }
 
-void Daemon::start_tls() {
+void Daemon::make_tls() {
   std::string cert = cfg_.tls_cert.empty() ? cfg_.state_dir + "/tls/vmstackd.pem" : cfg_.tls_cert;
   std::string key = cfg_.tls_key.empty() ? cfg_.state_dir + "/tls/vmstackd.key" : cfg_.tls_key;
   if (cfg_.tls_cert.empty() && cfg_.tls_key.empty()) {
@@ -204,8 +210,6 @@ void Daemon::start_tls() {
   tc.max_connections = cfg_.max_connections;
   tc.max_connections_per_source = cfg_.max_connections_per_ip;
   tls_ = std::make_unique<api::TlsFront>(tc, *server_);
-  tls_->start();
-  spdlog::info("serving HTTPS on {}:{}", cfg_.tls_address, tls_->port());
 }
 
 void Daemon::stop() {

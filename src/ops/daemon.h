@@ -89,7 +89,7 @@ class Daemon {
   std::unique_ptr<VmAdmin> admin_;
   std::unique_ptr<Tasks> tasks_;
   std::unique_ptr<Dispatcher> dispatcher_;
-  void start_tls();
+  void make_tls();  // certificate, TlsFront (bound, not started)
   std::unique_ptr<api::Server> server_;
   std::unique_ptr<api::TlsFront> tls_;
 };
