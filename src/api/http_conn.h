@@ -106,7 +106,10 @@ struct Connection {
   std::list<Connection*>::iterator pos;
   clock::time_point since;  // when its current wait began (accept, park, first byte)
   std::size_t drained = 0;  // bytes discarded while draining
-  bool quick_caller = true;  // its last call came within busy_poll: poll for the next one
+  // Its last call came within busy_poll of the answer before: poll for the
+  // next one. Off for a new connection: a one-shot client (xe) never costs
+  // a poll; a back-to-back caller turns it on with its second quick call.
+  bool quick_caller = false;
 };
 
 // A GET stream route (a path prefix) or a POST route (the exact path): one
