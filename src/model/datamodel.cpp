@@ -48,15 +48,14 @@ void generate_accessors(ClassDef& c) {
     add(std::move(m));
   }
   if (c.get_all) {
-    auto m = generated(c, "get_all", "Return a list of all the " + c.name + "s known to the system.", Impl::get_all);
-    m.result = set_ref(c.name);
-    add(std::move(m));
-  }
-  if (c.get_all) {
-    auto m = generated(c, "get_all_records", "Return a map of " + c.name + " references to " + c.name + " records.",
-                       Impl::get_all_records);
-    m.result = map_of(c.name);
-    add(std::move(m));
+    auto all = generated(c, "get_all", "Return a list of all the " + c.name + "s known to the system.", Impl::get_all);
+    all.result = set_ref(c.name);
+    add(std::move(all));
+    auto records = generated(c, "get_all_records",
+                             "Return a map of " + c.name + " references to " + c.name + " records.",
+                             Impl::get_all_records);
+    records.result = map_of(c.name);
+    add(std::move(records));
   }
   if (c.field("uuid")) {
     auto m = generated(c, "get_by_uuid", "Get a reference to the " + c.name + " instance with the specified UUID.",

@@ -1,4 +1,6 @@
 // session.* and event.* handlers.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -14,10 +16,7 @@ namespace {
 
 // Tokens are zero-padded to a fixed width, as xapi's: clients may compare
 // an event.inject token with event.from's as strings.
-std::string token_text(uint64_t token) {
-  std::string digits = std::to_string(token);
-  return std::string(digits.size() < 20 ? 20 - digits.size() : 0, '0') + digits;
-}
+std::string token_text(uint64_t token) { return fmt::format("{:020}", token); }
 
 std::set<std::string> class_set(const Array& v) {
   std::set<std::string> out;
