@@ -45,7 +45,8 @@ ReadResult refuse_parse_error(Connection& c, const boost::system::error_code& ec
 RequestKind classify(const http::request<lazy_string_body>& req, const Routes& routes) {
   std::string_view target = sv(req.target());
   std::string_view path = target.substr(0, target.find('?'));
-  if (req.method() == http::verb::get) return RequestKind::get;
+  // A console as xapi serves it: GET, or CONNECT as xapi's clients open it.
+  if (req.method() == http::verb::get || req.method() == http::verb::connect) return RequestKind::get;
   if (req.method() != http::verb::post) return RequestKind::bad_method;
   if (path == "/jsonrpc") return RequestKind::jsonrpc;
   for (const auto& r : routes)

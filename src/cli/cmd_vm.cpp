@@ -315,11 +315,11 @@ int vm_disk_list(Context& ctx) {
     });
     int n = 0;
     for (const auto& [dev, vbd] : disks) {
-      ctx.printer.line("Disk " + std::to_string(n) + " VBD:");
+      ctx.printer.message("Disk " + std::to_string(n) + " VBD:");
       ctx.printer.table({print_record(*vbd, vbd_fields, objs, vbd_params.empty() ? nullptr : &vbd_params)});
       const Struct* vdi = vbd->count("VDI") ? objs.find("VDI", vbd->at("VDI").as_string()) : nullptr;
       if (vdi) {
-        ctx.printer.line("Disk " + std::to_string(n) + " VDI:");
+        ctx.printer.message("Disk " + std::to_string(n) + " VDI:");
         ctx.printer.table({print_record(*vdi, vdi_fields, objs, vdi_params.empty() ? nullptr : &vdi_params)});
       }
       ++n;

@@ -58,13 +58,19 @@ void Printer::list(const std::vector<std::string>& lines) {
   out_.flush();
 }
 
+void Printer::message(const std::string& s) {
+  if (minimal_) return;
+  out_ << s << "\n";
+  out_.flush();
+}
+
 void Printer::flush() {
   if (!minimal_ || flushed_) return;
   flushed_ = true;
   std::string joined;
-  for (size_t i = 0; i < buffer_.size(); ++i) {
-    if (i) joined += ",";
-    joined += buffer_[i];
+  for (auto it = buffer_.rbegin(); it != buffer_.rend(); ++it) {
+    if (!joined.empty() || it != buffer_.rbegin()) joined += ",";
+    joined += *it;
   }
   out_ << joined << "\n";
   out_.flush();

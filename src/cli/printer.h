@@ -1,7 +1,8 @@
 // xe's output layout. A record prints one "name ( RO): value" line per field
 // with the names right-aligned (the first line left-aligned) and a blank
 // line after it; --minimal prints only the first field of every record (or
-// every list item), comma-separated on one line.
+// every list item), comma-separated on one line, the last printed first (as
+// xapi's printer, which prepends each to its buffer).
 #pragma once
 
 #include <ostream>
@@ -27,6 +28,9 @@ class Printer {
   void table(const std::vector<PrintedRecord>& records);
   void list(const std::vector<std::string>& lines);
   void line(const std::string& s) { list({s}); }
+  // Text for a reader, not a result ("Disk 0 VBD:"): --minimal leaves it out,
+  // as xapi's printer drops its PMsg.
+  void message(const std::string& s);
   // Minimal mode prints everything at the end, on one line: call once the
   // command succeeded.
   void flush();

@@ -52,6 +52,9 @@ inline constexpr const char* DEVICE_ALREADY_EXISTS = "DEVICE_ALREADY_EXISTS";
 inline constexpr const char* VDI_IN_USE = "VDI_IN_USE";
 inline constexpr const char* VM_REQUIRES_SR = "VM_REQUIRES_SR";
 inline constexpr const char* RBAC_PERMISSION_DENIED = "RBAC_PERMISSION_DENIED";
+inline constexpr const char* OPERATION_BLOCKED = "OPERATION_BLOCKED";  // [ref, code]
+inline constexpr const char* HOST_DISABLED = "HOST_DISABLED";  // [host]
+inline constexpr const char* NO_HOSTS_AVAILABLE = "NO_HOSTS_AVAILABLE";  // []
 inline constexpr const char* HOST_NOT_ENOUGH_FREE_MEMORY = "HOST_NOT_ENOUGH_FREE_MEMORY";  // [needed, available]
 }  // namespace errors
 

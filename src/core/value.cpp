@@ -35,6 +35,8 @@ std::string DateTime::iso8601() const {
   return buf;
 }
 
+DateTime DateTime::now() { return DateTime{static_cast<int64_t>(std::time(nullptr))}; }
+
 bool DateTime::parse(std::string_view s, DateTime& out) {
   // Accepts 20261123T10:58:15Z, 20261123T10:58:15 and 2026-11-23T10:58:15Z.
   std::string digits;

@@ -19,6 +19,7 @@ struct DateTime {
   bool operator==(const DateTime&) const = default;
   std::string iso8601() const;  // "20261123T10:58:15Z" (XenAPI's form)
   static bool parse(std::string_view s, DateTime& out);
+  static DateTime now();  // the wall clock, to the second
 };
 
 class Value;

@@ -122,9 +122,22 @@ std::string api_reference_markdown(const Datamodel& dm) {
       for (const auto& m : c.messages)
         if (m.impl == Impl::custom) message_section(o, m);
     }
+    // Refused messages, one line per reason, in declaration order.
+    std::vector<std::pair<std::string, std::vector<std::string>>> refused;
+    for (const auto& m : c.messages) {
+      if (m.impl != Impl::refused) continue;
+      if (refused.empty() || refused.back().first != m.refusal) refused.push_back({m.refusal, {}});
+      refused.back().second.push_back("`" + m.name + "`");
+    }
+    if (!refused.empty()) {
+      o << "### Not available on this host\n\nThese xapi messages answer `OPERATION_NOT_ALLOWED [\"<Class>.<message>: "
+           "<reason>\"]`, whatever their arguments (after a valid session).\n\n";
+      for (const auto& [reason, names] : refused) o << "- " << reason << ": " << join(names, ", ") << "\n";
+      o << "\n";
+    }
     std::vector<const Message*> gen;
     for (const auto& m : c.messages)
-      if (m.impl != Impl::custom) gen.push_back(&m);
+      if (m.impl != Impl::custom && m.impl != Impl::refused) gen.push_back(&m);
     if (!gen.empty()) {
       o << "### Generated accessors\n\nSynchronous only (no `Async.` form).\n\n| message | parameters | result |\n|---|---|---|\n";
       for (const auto* m : gen) {

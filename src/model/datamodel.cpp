@@ -150,6 +150,10 @@ Datamodel build() {
   declare::declare_vm(dm);
   declare::declare_storage(dm);
   declare::declare_network(dm);
+  declare::declare_metrics(dm);
+  declare::declare_access(dm);
+  declare::declare_message(dm);
+  declare::declare_refused(dm);
   // Sessions, tasks and event registrations are per-daemon: no accessors
   // for event (it has no objects), generated ones for the rest.
   for (auto& c : dm.classes)
@@ -186,6 +190,8 @@ size_t Message::required_params() const {
   return n;
 }
 
+// As xapi's datamodel writes types: "VM ref", "enum vm_operations set",
+// "(string -> string) map" (the conformance test compares them so).
 std::string Type::to_string() const {
   auto scalar = [](Kind k, const std::string& t) -> std::string {
     switch (k) {
@@ -197,15 +203,18 @@ std::string Type::to_string() const {
       case Kind::Enum: return "enum " + t;
       case Kind::Ref: return t + " ref";
       case Kind::Record: return t + " record";
-      case Kind::Any: return "any";
-      default: return "?";
+      case Kind::Set: return "string set";  // a map's value that is a set
+      case Kind::Map: return "map";
+      case Kind::Any: return "<object record>";  // event.snapshot
     }
+    return "?";
   };
   switch (kind) {
-    case Kind::Set: return "(" + scalar(elem, target) + ") Set";
+    case Kind::Set: return scalar(elem, target) + " set";
     case Kind::Map:
-      if (elem == Kind::Record) return "(" + target + " ref -> " + target + " record) Map";
-      return "(string -> " + scalar(elem, target) + ") Map";
+      if (elem == Kind::Record) return "(" + target + " ref -> " + target + " record) map";
+      if (key == Kind::Ref || key == Kind::Enum) return "(" + scalar(key, target) + " -> " + scalar(elem, "") + ") map";
+      return "(" + scalar(key, "") + " -> " + scalar(elem, target) + ") map";
     default: return scalar(kind, target);
   }
 }
@@ -282,6 +291,14 @@ Value Datamodel::coerce(const ClassDef& c, const Field& f, const Value& v) const
             if (iequal(val, s)) return val;
         throw bad(x);
       }
+      case Kind::Set: {  // a map's value that is a string set (VM_metrics.VCPUs_flags)
+        Array out;
+        for (const auto& e : x.as_array()) {
+          if (!clean_text(e.as_string())) throw bad_text(c.name + "." + f.name, e.as_string());
+          out.push_back(e.as_string());
+        }
+        return out;
+      }
       default: throw bad(x);
     }
   };
@@ -296,7 +313,10 @@ Value Datamodel::coerce(const ClassDef& c, const Field& f, const Value& v) const
         Struct out;
         for (const auto& [k, e] : v.as_struct()) {
           if (!clean_text(k)) throw bad_text(c.name + "." + f.name, k);
-          out[k] = scalar(f.type.elem, f.type.target, e);
+          // Enum keys (VM.blocked_operations) are values of the enum, in
+          // its spelling; the values are then free strings.
+          if (f.type.key == Kind::Enum) out[scalar(Kind::Enum, f.type.target, k).as_string()] = scalar(f.type.elem, "", e);
+          else out[k] = scalar(f.type.elem, f.type.target, e);
         }
         return out;
       }
@@ -319,6 +339,10 @@ void Datamodel::coerce_in_place(const ClassDef& c, const Field& f, Value& v) con
       default: return false;  // refs and enums are checked by coerce()
     }
   };
+  if (f.type.kind == Kind::Map && f.type.key == Kind::Enum) {
+    v = coerce(c, f, v);  // keys to check and respell
+    return;
+  }
   if (f.type.kind == Kind::Map && v.is_struct()) {
     for (auto& [k, e] : v.as_struct()) {
       if (!clean_text(k)) throw bad_text(c.name + "." + f.name, k);
@@ -401,7 +425,8 @@ Value Datamodel::coerce(const Type& t, const std::string& what, const Value& v) 
       Struct out;
       for (const auto& [k, e] : v.as_struct()) {
         if (!clean_text(k)) throw bad_text(what, k);
-        out[k] = scalar(t.elem, t.target, e);
+        if (t.key == Kind::Enum) out[scalar(Kind::Enum, t.target, k).as_string()] = scalar(t.elem, "", e);
+        else out[k] = scalar(t.elem, t.target, e);
       }
       return out;
     }

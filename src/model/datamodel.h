@@ -31,8 +31,9 @@ enum class Kind {
 struct Type {
   Kind kind = Kind::String;
   std::string target;            // class (Ref, Record) or enum name (Enum)
-  Kind elem = Kind::String;      // Set element kind / Map value kind
-  std::string to_string() const; // "string", "VM ref", "(VBD ref) Set", "(string -> string) Map"
+  Kind elem = Kind::String;      // Set element kind / Map value kind (Set: a string set)
+  Kind key = Kind::String;       // Map key kind: String, Int (VM_metrics.VCPUs_utilisation), Ref or Enum (of target)
+  std::string to_string() const; // xapi's spelling: "string", "VM ref", "VBD ref set", "(string -> string) map"
 };
 
 // Constructors for types, used by the declarations and tests.
@@ -48,10 +49,18 @@ Type ref(std::string cls);
 Type record(std::string cls);
 Type set_ref(std::string cls);
 Type set_str();
+Type set_int();
 Type set_en(std::string e);
 Type map_ss();
 Type map_se(std::string e);
 Type map_of(std::string cls);  // (cls ref -> cls record) Map: get_all_records
+Type map_sr(std::string cls);  // (string -> cls ref) Map
+Type map_si();                 // (string -> int) Map
+Type map_rs(std::string cls);  // (cls ref -> string) Map
+Type map_es(std::string e);    // (enum e -> string) Map
+Type map_if();                 // (int -> float) Map
+Type map_ii();                 // (int -> int) Map
+Type map_i_set();              // (int -> string set) Map
 }  // namespace types
 
 enum class Qual {
@@ -104,6 +113,9 @@ enum class Impl {
   remove_from_map,
   add_to_set,
   remove_from_set,
+  // Declared because xapi has it, answered with OPERATION_NOT_ALLOWED and
+  // the reason this host lacks it (Message::refusal), whatever the arguments.
+  refused,
 };
 
 struct Message {
@@ -121,6 +133,7 @@ struct Message {
   std::string operation;
   Impl impl = Impl::custom;
   const Field* field = nullptr;  // generated accessors: the field they serve
+  std::string refusal;           // Impl::refused: why this host lacks it
 
   std::string wire_name() const { return cls + "." + name; }
   // Parameters without a default: the count xapi reports as expected in

@@ -1,5 +1,8 @@
 #include "model/declare.h"
 
+#include <algorithm>
+#include <stdexcept>
+
 namespace vmstack::model {
 
 namespace types {
@@ -14,10 +17,18 @@ Type ref(std::string c) { return {Kind::Ref, std::move(c), Kind::String}; }
 Type record(std::string c) { return {Kind::Record, std::move(c), Kind::String}; }
 Type set_ref(std::string c) { return {Kind::Set, std::move(c), Kind::Ref}; }
 Type set_str() { return {Kind::Set, "", Kind::String}; }
+Type set_int() { return {Kind::Set, "", Kind::Int}; }
 Type set_en(std::string e) { return {Kind::Set, std::move(e), Kind::Enum}; }
 Type map_ss() { return {Kind::Map, "", Kind::String}; }
 Type map_se(std::string e) { return {Kind::Map, std::move(e), Kind::Enum}; }
 Type map_of(std::string c) { return {Kind::Map, std::move(c), Kind::Record}; }
+Type map_sr(std::string c) { return {Kind::Map, std::move(c), Kind::Ref}; }
+Type map_rs(std::string c) { return {Kind::Map, std::move(c), Kind::String, Kind::Ref}; }
+Type map_es(std::string e) { return {Kind::Map, std::move(e), Kind::String, Kind::Enum}; }
+Type map_si() { return {Kind::Map, "", Kind::Int}; }
+Type map_if() { return {Kind::Map, "", Kind::Float, Kind::Int}; }
+Type map_ii() { return {Kind::Map, "", Kind::Int, Kind::Int}; }
+Type map_i_set() { return {Kind::Map, "", Kind::Set, Kind::Int}; }
 }  // namespace types
 
 namespace declare {
@@ -124,6 +135,21 @@ ClassDef cls(std::string name, std::string doc, std::string cli_prefix, std::vec
   c.messages = std::move(messages);
   for (auto& m : c.messages) m.cls = c.name;
   return c;
+}
+
+void refused(Datamodel& dm, const std::string& cls, const std::string& reason, const std::vector<std::string>& names) {
+  auto it = std::find_if(dm.classes.begin(), dm.classes.end(), [&](const ClassDef& c) { return c.name == cls; });
+  if (it == dm.classes.end()) throw std::logic_error("refused: no class " + cls);
+  for (const auto& n : names) {
+    Message m;
+    m.cls = cls;
+    m.name = n;
+    m.doc = "Not available on this host: " + reason + ".";
+    m.errors = {"OPERATION_NOT_ALLOWED"};
+    m.impl = Impl::refused;
+    m.refusal = reason;
+    it->messages.push_back(std::move(m));
+  }
 }
 
 }  // namespace declare

@@ -49,6 +49,11 @@ class Msg {
   Message m_;
 };
 
+// Messages xapi has and this host lacks, one reason for the group:
+//   refused("pool", "HA needs a pool of hosts", {"enable_ha", "disable_ha"})
+// Each answers OPERATION_NOT_ALLOWED ["<Class>.<message>: <reason>"].
+void refused(Datamodel& dm, const std::string& cls, const std::string& reason, const std::vector<std::string>& names);
+
 ClassDef cls(std::string name, std::string doc, std::string cli_prefix, std::vector<Field> fields,
              std::vector<Message> messages = {});
 
@@ -57,6 +62,11 @@ void declare_session(Datamodel& dm);   // session, event, task
 void declare_host(Datamodel& dm);      // pool, host
 void declare_vm(Datamodel& dm);        // VM, console
 void declare_storage(Datamodel& dm);   // SR, PBD, VDI, VBD
-void declare_network(Datamodel& dm);   // network, VIF
+void declare_network(Datamodel& dm);   // network, VIF, PIF
+void declare_metrics(Datamodel& dm);   // host_cpu, host_metrics, VM_metrics, VM_guest_metrics, *_metrics
+void declare_access(Datamodel& dm);    // user, role, subject, secret
+void declare_message(Datamodel& dm);   // message, blob
+// Last: xapi's messages this host lacks, with the reason (refused.cpp).
+void declare_refused(Datamodel& dm);
 
 }  // namespace vmstack::model::declare

@@ -92,6 +92,15 @@ std::optional<ApiError> vm_operation_error(const std::string& vm_ref, const Stru
     auto it = vm.find(k);
     return it == vm.end() ? nil : it->second;
   };
+  if (is_true(field("is_control_domain")))
+    return ApiError(errors::OPERATION_NOT_ALLOWED,
+                    {"VM " + vm_ref + " is the control domain (the host itself): no " + std::string(op) + " on it"});
+  // An operator's block (blocked_operations: op -> error code) wins over
+  // everything but the control domain, as in xapi.
+  if (const Value& blocked = field("blocked_operations"); blocked.is_struct()) {
+    auto it = blocked.as_struct().find(std::string(op));
+    if (it != blocked.as_struct().end()) return ApiError(errors::OPERATION_BLOCKED, {vm_ref, it->second.to_display()});
+  }
   if (is_true(field("is_a_template"))) {
     bool ok = is_true(field("is_default_template")) ? rule->on_default_templates : rule->on_templates;
     if (!ok) return ApiError(errors::VM_IS_TEMPLATE, {vm_ref, std::string(op)});

@@ -44,6 +44,10 @@ void append_json_string(std::string& out, const std::string& s) {
   out += '"';
 }
 
+// One element of a set or map: numbers stay numbers and a map's set values
+// (VM_metrics.VCPUs_flags) stay arrays, so a reload gives back the types.
+void append_json_element(std::string& out, const Value& e);
+
 std::string to_json_text(const Value& v) {
   std::string out;
   if (v.is_array()) {
@@ -52,7 +56,7 @@ std::string to_json_text(const Value& v) {
     for (const auto& e : v.as_array()) {
       if (!first) out += ',';
       first = false;
-      append_json_string(out, e.is_string() ? e.as_string() : e.to_display());
+      append_json_element(out, e);
     }
     out += ']';
   } else if (v.is_struct()) {
@@ -63,7 +67,7 @@ std::string to_json_text(const Value& v) {
       first = false;
       append_json_string(out, k);
       out += ':';
-      append_json_string(out, e.is_string() ? e.as_string() : e.to_display());
+      append_json_element(out, e);
     }
     out += '}';
   } else {
@@ -72,17 +76,44 @@ std::string to_json_text(const Value& v) {
   return out;
 }
 
+void append_json_element(std::string& out, const Value& e) {
+  if (e.is_string()) append_json_string(out, e.as_string());
+  else if (e.is_int()) out += std::to_string(e.as_int());
+  else if (e.is_double()) out += json(e.as_double()).dump();
+  else if (e.is_array()) out += to_json_text(e);
+  else append_json_string(out, e.to_display());
+}
+
+Value element_from_json(Kind kind, const json& e) {
+  switch (kind) {
+    case Kind::Int:
+      if (e.is_number_integer()) return e.get<int64_t>();
+      break;
+    case Kind::Float:
+      if (e.is_number()) return e.get<double>();
+      break;
+    case Kind::Set: {
+      Array a;
+      if (e.is_array())
+        for (const auto& x : e) a.emplace_back(x.is_string() ? x.get<std::string>() : x.dump());
+      return a;
+    }
+    default: break;
+  }
+  return e.is_string() ? e.get<std::string>() : e.dump();
+}
+
 Value from_json_text(const Field& f, const char* text) {
   json j = json::parse(text ? text : "null", nullptr, false);
   if (f.is_set()) {
     Array a;
     if (j.is_array())
-      for (const auto& e : j) a.emplace_back(e.is_string() ? e.get<std::string>() : e.dump());
+      for (const auto& e : j) a.push_back(element_from_json(f.type.elem, e));
     return a;
   }
   Struct s;
   if (j.is_object())
-    for (const auto& [k, e] : j.items()) s[k] = e.is_string() ? e.get<std::string>() : e.dump();
+    for (const auto& [k, e] : j.items()) s[k] = element_from_json(f.type.elem, e);
   return s;
 }
 

@@ -26,8 +26,21 @@ Admission::Ticket::~Ticket() {
 }
 
 Admission::Ticket Admission::admit(const std::string& vm) {
-  int64_t needed = store_.get_field("VM", vm, "memory_static_max").as_int() + kOverhead;
   std::lock_guard lk(mu_);
+  starting_[vm] = needed_locked(vm);
+  return Ticket(*this, vm);
+}
+
+void Admission::check(const std::string& vm) {
+  std::lock_guard lk(mu_);
+  needed_locked(vm);
+}
+
+int64_t Admission::needed_locked(const std::string& vm) {
+  // A disabled host takes no new guest (host.disable), as xapi's.
+  for (const auto& h : store_.all("host"))
+    if (!store_.get_field("host", h, "enabled").as_bool()) throw ApiError(errors::HOST_DISABLED, {h});
+  int64_t needed = store_.get_field("VM", vm, "memory_static_max").as_int() + kOverhead;
   int64_t in_use = 0;
   store_.for_each("VM", [&](const std::string& ref, const Struct& rec) {
     const auto& ps = rec.at("power_state").as_string();
@@ -41,8 +54,7 @@ Admission::Ticket Admission::admit(const std::string& vm) {
   if (needed > available)
     throw ApiError(errors::HOST_NOT_ENOUGH_FREE_MEMORY,
                    {std::to_string(needed), std::to_string(available < 0 ? 0 : available)});
-  starting_[vm] = needed;
-  return Ticket(*this, vm);
+  return needed;
 }
 
 }  // namespace vmstack::ops

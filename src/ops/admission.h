@@ -41,12 +41,18 @@ class Admission {
   // Throws HOST_NOT_ENOUGH_FREE_MEMORY [needed, available] (bytes) when the
   // VM does not fit beside the others.
   Ticket admit(const std::string& vm);
+  // The same verdict (and HOST_DISABLED [host] when the host is disabled),
+  // reserving nothing: VM.assert_can_boot_here.
+  void check(const std::string& vm);
 
   // QEMU's own memory beside the guest's (page tables, device state, TCG's
   // code cache): what a 256 MiB TCG guest's QEMU measures above its RAM, rounded up.
   static constexpr int64_t kOverhead = int64_t{64} << 20;
 
  private:
+  // The bytes `vm` needs, or the error why they are not there.
+  int64_t needed_locked(const std::string& vm);
+
   model::Store& store_;
   int64_t reserve_;
   int64_t total_;

@@ -26,4 +26,18 @@ void Config::finalize() {
   if (task_threads == 0) task_threads = 1;
 }
 
+std::string Config::console_base_url(const std::string& hostname) const {
+  auto url = [&](const char* scheme, const std::string& addr, unsigned short port, unsigned short standard) {
+    std::string host = addr;
+    if (host.empty() || host == "0.0.0.0" || host == "::") host = hostname;
+    else if (host.find(':') != std::string::npos) host = "[" + host + "]";  // an IPv6 literal
+    std::string out = std::string(scheme) + "://" + host;
+    if (port != standard) out += ":" + std::to_string(port);
+    return out;
+  };
+  if (!tls_address.empty()) return url("https", tls_address, tls_port, 443);
+  if (!tcp_address.empty()) return url("http", tcp_address, tcp_port, 80);
+  return {};
+}
+
 }  // namespace vmstack::ops

@@ -52,6 +52,11 @@ struct Config {
 
   // Fills the derived defaults above.
   void finalize();
+  // Where API clients reach this daemon's /console route, for
+  // console.location: "https://ADDR[:PORT]" (the HTTPS listener; a wildcard
+  // address is shown as `hostname`), else "http://..." (plain HTTP), else ""
+  // (unix socket only: the location is the bare "/console?ref=...").
+  std::string console_base_url(const std::string& hostname) const;
 };
 
 }  // namespace vmstack::ops

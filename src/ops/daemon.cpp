@@ -21,6 +21,8 @@
 #include "ops/domains.h"
 #include "ops/host.h"
 #include "ops/journal.h"
+#include "ops/messages.h"
+#include "ops/metrics.h"
 #include "ops/long_polls.h"
 #include "ops/networks.h"
 #include "ops/recovery.h"
@@ -29,6 +31,7 @@
 #include "ops/tasks.h"
 #include "ops/vm_admin.h"
 #include "ops/vm_power.h"
+#include "ops/vm_queries.h"
 #include "ops/vm_record.h"
 #include "storage/file_sr.h"
 
@@ -108,7 +111,9 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   long_polls_ = std::make_unique<LongPolls>(*store_);
   bind_sessions(*dispatcher_, *sessions_, *store_, *long_polls_);
   bind_tasks(*dispatcher_, *tasks_, *store_);
-  bind_host(*dispatcher_);
+  bind_host(*dispatcher_, *store_);
+  bind_vm_queries(*dispatcher_, *store_, *admission_, host_ref_);
+  bind_messages(*dispatcher_, *store_);
   bind_vm_power(*dispatcher_, *power_, *store_);
   bind_vm_admin(*dispatcher_, *admin_, *store_);
   bind_storage(*dispatcher_, *storage_, *store_);
@@ -148,6 +153,11 @@ void Daemon::init() {
   // drop the locks nobody holds any more.
   domains_->reattach_all();
   Recovery(*store_, *journal_, *domains_, *storage_, *networks_, *admin_).run();
+  ensure_host_metrics(*store_, host_ref_);
+  ensure_control_domain(*store_, host_ref_);
+  ensure_sm_records(*store_, sr_drivers_->types());
+  reconcile_vm_metrics(*store_);
+  publish_console_locations();
   for (const auto& vm : store_->all("VM")) {
     if (!store_->get_field("VM", vm, "current_operations").as_struct().empty())
       store_->set_field("VM", vm, "current_operations", Struct{});
@@ -179,11 +189,25 @@ void Daemon::serve() {
   // The certificate is made and the HTTPS port bound before the server
   // answers anyone: whoever sees the daemon up finds both.
   if (!cfg_.tls_address.empty()) make_tls();
+  if (tls_) publish_console_locations();  // before anyone reads them
   server_->start();
+  if (!tls_ && !cfg_.tcp_address.empty()) publish_console_locations();  // the plain port is bound now
   if (tls_) {
     tls_->start();
     spdlog::info("serving HTTPS on {}:{}", cfg_.tls_address, tls_->port());
   }
+}
+
+void Daemon::publish_console_locations() {
+  // The ports as bound (a listener given port 0 picked its own).
+  Config c = cfg_;
+  if (tls_) c.tls_port = tls_->port();
+  if (server_ && !cfg_.tcp_address.empty()) c.tcp_port = server_->tcp_port();
+  auto base = c.console_base_url(store_->get_field("host", host_ref_, "hostname").as_string());
+  domains_->set_console_base(base);
+  // Consoles made before (a daemon that was on other listeners) follow.
+  for (const auto& con : store_->all("console"))
+    store_->set_field("console", con, "location", base + "/console?ref=" + con);
 }
 
 void Daemon::make_tls() {

@@ -74,6 +74,8 @@ class Daemon {
 
   std::atomic<bool> stopping_{false};
   Config cfg_;
+  // console.location from the listeners: at init, then with the bound ports.
+  void publish_console_locations();
   std::string host_ref_;
   std::unique_ptr<model::Store> store_;
   Backends backends_;

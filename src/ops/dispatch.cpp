@@ -115,6 +115,14 @@ Value Dispatcher::dispatch(const api::RpcCall& call) {
   const model::Message* found = find(call.method, async);
   if (!found) throw ApiError(errors::MESSAGE_METHOD_UNKNOWN, {call.method});
   const model::Message& m = *found;
+  if (m.impl == Impl::refused) {
+    // Whatever the arguments: the session still has to be valid, so the
+    // answer tells nothing to a caller that has not logged in.
+    if (call.params.empty() || !call.params[0].is_string())
+      throw ApiError(errors::SESSION_INVALID, {call.params.empty() ? "" : call.params[0].to_display()});
+    check_session_(call.params[0].as_string());
+    throw ApiError(errors::OPERATION_NOT_ALLOWED, {m.wire_name() + ": " + m.refusal});
+  }
 
   // Arity as xapi counts it: parameters after the session, trailing ones
   // with defaults optional; "received" excludes the session too.
@@ -247,7 +255,8 @@ Value Dispatcher::generic(const model::Message& m, const Args& a) {
       });
       return {};
     }
-    case Impl::custom: break;
+    case Impl::custom:
+    case Impl::refused: break;
   }
   throw std::logic_error("generic: " + m.wire_name() + " has no generic implementation");
 }

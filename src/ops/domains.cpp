@@ -19,7 +19,6 @@ using namespace std::chrono_literals;
 
 namespace {
 constexpr auto kPowerButtonRepeat = 3s;
-DateTime now() { return DateTime{static_cast<int64_t>(std::time(nullptr))}; }
 }  // namespace
 
 Domains::Domains(model::Store& store, hv::Hypervisor& hv, Networks& networks, std::string run_dir)
@@ -107,15 +106,19 @@ void Domains::record_running(const std::string& vm, const hv::LiveState& s, bool
              {"domid", static_cast<int64_t>(s.pid)},
              {"qmp_socket", s.qmp_socket},
              {"resident_on", host_.empty() ? std::string(kNullRef) : host_},
-             {"start_time", now()},
+             {"start_time", DateTime::now()},
              {"memory_target", rec["memory_dynamic_max"]},
              {"domain_type", pv ? "pv" : "hvm"},
              {"suspend_VDI", std::string(kNullRef)}});
   for (const auto& c : store_.find("console", "VM", vm)) store_.destroy("console", c);
-  store_.create("console", {{"protocol", "vt100"}, {"location", "unix:" + s.console_socket}, {"VM", vm},
-                            {"other_config", Struct{{"log", s.console_log}}}});
-  if (!s.vnc_socket.empty())
-    store_.create("console", {{"protocol", "rfb"}, {"location", "unix:" + s.vnc_socket}, {"VM", vm}});
+  // Clients open the location (GET or xapi's CONNECT, with session_id=);
+  // the guest's own sockets, root's business, are noted in other_config.
+  auto console = [&](const char* protocol, Struct other) {
+    auto ref = store_.create("console", {{"protocol", protocol}, {"VM", vm}, {"other_config", std::move(other)}});
+    store_.set_field("console", ref, "location", console_base_ + "/console?ref=" + ref);
+  };
+  console("vt100", Struct{{"log", s.console_log}, {"socket", s.console_socket}});
+  if (!s.vnc_socket.empty()) console("rfb", Struct{{"socket", s.vnc_socket}});
   for (const auto& vbd : store_.find("VBD", "VM", vm)) store_.set_field("VBD", vbd, "currently_attached", true);
 }
 
@@ -251,7 +254,7 @@ void Domains::reattach_all() {
   for (const auto& vm : store_.all("VM")) {
     auto rec = store_.get_record("VM", vm);
     const auto& ps = rec["power_state"].as_string();
-    if (ps != "Running" && ps != "Paused") continue;
+    if ((ps != "Running" && ps != "Paused") || rec["is_control_domain"].as_bool()) continue;  // Domain-0 is the host
     auto state = hv::load_live_state(run_dir_of(rec["uuid"].as_string()));
     std::unique_ptr<hv::Domain> dom;
     std::string why;

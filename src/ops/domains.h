@@ -42,6 +42,8 @@ class Domains {
   Domains& operator=(const Domains&) = delete;
 
   void set_host(const std::string& host_ref) { host_ = host_ref; }
+  // console.location is this + "/console?ref=<console>" (Config::console_base_url).
+  void set_console_base(const std::string& base) { console_base_ = base; }
   hv::Hypervisor& hypervisor() { return hv_; }
   std::string run_dir_of(const std::string& vm_uuid) const { return run_dir_ + "/" + vm_uuid; }
   // VM.destroy: the VM's run dir and everything in it (its guest dir,
@@ -86,6 +88,7 @@ class Domains {
   Networks& networks_;
   std::string run_dir_;
   std::string host_;
+  std::string console_base_;
   std::mutex mu_;
   std::map<std::string, std::shared_ptr<RunningDomain>> running_;
   int uid_base_ = 0;

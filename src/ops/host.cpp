@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/strings.h"
 #include "ops/dispatch.h"
+#include "ops/metrics.h"
 #include "ops/vm_record.h"
 
 namespace vmstack::ops {
@@ -96,9 +97,10 @@ void ensure_templates(model::Store& db, const Config& cfg) {
     f["name_description"] = t.description;
     f["is_a_template"] = true;
     f["is_default_template"] = true;
-    if (ref.empty())
+    if (ref.empty()) {
       ref = db.create("VM", std::move(f));
-    else
+      create_vm_metrics(db, ref);
+    } else
       db.update("VM", ref, f);  // built-ins follow this version's definition
     refresh_allowed_operations(db, ref);
   }
@@ -133,6 +135,8 @@ std::string bootstrap_host(model::Store& db, const hv::AccelProbe& accel) {
     host = hosts.front();
   }
   if (db.all("pool").empty()) db.create("pool", {{"name_label", ""}, {"master", host}});
+  // The operator's address stays; a new host starts with the loopback one.
+  if (db.get_field("host", host, "address").as_string().empty()) db.update("host", host, {{"address", "127.0.0.1"}});
   struct utsname u {};
   ::uname(&u);
   struct sysinfo si {};
@@ -140,7 +144,6 @@ std::string bootstrap_host(model::Store& db, const hv::AccelProbe& accel) {
   const char* accel_name = hv::to_string(accel.accel);
   db.update("host", host,
             {{"hostname", hostname()},
-             {"address", "127.0.0.1"},
              {"memory_total", static_cast<int64_t>(si.totalram) * si.mem_unit},
              {"memory_free", static_cast<int64_t>(si.freeram) * si.mem_unit},
              {"software_version", Struct{{"product_brand", "vmstack"},
@@ -157,7 +160,67 @@ std::string bootstrap_host(model::Store& db, const hv::AccelProbe& accel) {
   return host;
 }
 
-void bind_host(Dispatcher& d) {
+namespace {
+
+// A running VM cannot leave a pool of one host: xapi's error for a VM no
+// other host can take.
+Struct vms_preventing_evacuation(model::Store& store, const std::string& host) {
+  Struct out;
+  for (const auto& vm : store.find("VM", "resident_on", host)) {
+    auto rec = store.get_record("VM", vm);
+    const auto& ps = rec["power_state"].as_string();
+    if (rec["is_control_domain"].as_bool() || (ps != "Running" && ps != "Paused")) continue;
+    out[vm] = Array{errors::NO_HOSTS_AVAILABLE};
+  }
+  return out;
+}
+
+}  // namespace
+
+void bind_host(Dispatcher& d, model::Store& store) {
+  d.bind("host.list_methods", [&d](const Call&, const Args&) {
+    Array out;
+    for (auto& n : d.method_names()) out.emplace_back(std::move(n));
+    return Value(out);
+  });
+  d.bind("host.get_server_localtime", [](const Call&, const Args&) {
+    // The wall clock shifted by the host's UTC offset (what xapi reports).
+    std::time_t t = std::time(nullptr);
+    std::tm local{};
+    ::localtime_r(&t, &local);
+    return Value(DateTime{static_cast<int64_t>(t) + local.tm_gmtoff});
+  });
+  d.bind("host.compute_memory_overhead", [&store](const Call&, const Args& a) {
+    store.get_field("host", a.ref("host"), "uuid");  // HANDLE_INVALID
+    return Value(int64_t{0});  // the host's own memory is the admission reserve, not an overhead
+  });
+  for (bool enable : {true, false}) {
+    d.bind(enable ? "host.enable" : "host.disable", [&store, enable](const Call&, const Args& a) {
+      store.update("host", a.ref("host"), {{"enabled", enable}});
+      return Value();
+    });
+  }
+  d.bind("host.get_vms_which_prevent_evacuation", [&store](const Call&, const Args& a) {
+    store.get_field("host", a.ref("self"), "uuid");
+    return Value(vms_preventing_evacuation(store, a.ref("self")));
+  });
+  auto assert_can_evacuate = [&store](const std::string& h) {
+    store.get_field("host", h, "uuid");
+    if (!vms_preventing_evacuation(store, h).empty()) throw ApiError(errors::NO_HOSTS_AVAILABLE, {});
+  };
+  d.bind("host.assert_can_evacuate", [assert_can_evacuate](const Call&, const Args& a) {
+    assert_can_evacuate(a.ref("host"));
+    return Value();
+  });
+  // Nothing to move when no guest runs; otherwise no host to move it to.
+  d.bind("host.evacuate", [assert_can_evacuate](const Call&, const Args& a) {
+    assert_can_evacuate(a.ref("host"));
+    return Value();
+  });
+  d.bind("host.get_uncooperative_resident_VMs", [&store](const Call&, const Args& a) {
+    store.get_field("host", a.ref("self"), "uuid");
+    return Value(Array{});
+  });
   d.bind("host.get_servertime", [](const Call&, const Args&) {
     return Value(DateTime{static_cast<int64_t>(std::time(nullptr))});
   });

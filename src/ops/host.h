@@ -21,6 +21,6 @@ std::string bootstrap_host(model::Store& store, const hv::AccelProbe& accel);
 // Creates or refreshes the built-in (default) templates.
 void ensure_templates(model::Store& store, const Config& cfg);
 
-void bind_host(Dispatcher& d);
+void bind_host(Dispatcher& d, model::Store& store);
 
 }  // namespace vmstack::ops

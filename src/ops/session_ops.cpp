@@ -75,6 +75,9 @@ void bind_sessions(Dispatcher& d, Sessions& sessions, model::Store& store, LongP
   };
   d.bind("session.logout", logout);
   d.bind("session.local_logout", logout);
+  // No external directory: no session has a subject identifier.
+  d.bind("session.get_all_subject_identifiers", [](const Call&, const Args&) { return Value(Array{}); });
+  d.bind("session.logout_subject_identifier", [](const Call&, const Args&) { return Value(); });
   d.bind("session.change_password", [&sessions](const Call& c, const Args& a) {
     sessions.change_password(c.session, a.str("old_pwd"), a.str("new_pwd"), c.peer_uid, c.peer_address);
     return Value();

@@ -212,6 +212,11 @@ storage::DiskSource Storage::disk_source(const std::string& vdi) const {
 }
 
 void bind_storage(Dispatcher& d, Storage& storage, model::Store& store) {
+  d.bind("SR.get_supported_types", [&store](const Call&, const Args&) {
+    Array out;  // one SM record per SR driver (ops/metrics.cpp)
+    for (const auto& sm : store.all("SM")) out.push_back(store.get_field("SM", sm, "type"));
+    return Value(out);
+  });
   d.bind("VDI.create", [&storage, &store](const Call&, const Args& a) {
     const auto& r = a.map("args");
     auto get = [&](const char* k) -> const Value& {

@@ -21,7 +21,6 @@ std::string xml_escape(const std::string& s) {
   }
   return out;
 }
-DateTime now() { return DateTime{static_cast<int64_t>(std::time(nullptr))}; }
 }  // namespace
 
 std::string task_result_xml(const Value& v) {
@@ -34,14 +33,14 @@ Tasks::Tasks(model::Store& store, unsigned threads) : store_(store), pool_(threa
 std::string Tasks::create(const std::string& name, const std::string& session) {
   (void)session;
   return store_.create("task", {{"name_label", name},
-                                {"created", now()},
+                                {"created", DateTime::now()},
                                 {"resident_on", host_.empty() ? std::string(kNullRef) : host_},
                                 {"status", "pending"},
                                 {"allowed_operations", Array{"cancel", "destroy"}}});
 }
 
 void Tasks::finish(const std::string& task, const Value* result, const std::vector<std::string>* error) {
-  Struct changes{{"finished", now()}, {"progress", 1.0}, {"allowed_operations", Array{"destroy"}}};
+  Struct changes{{"finished", DateTime::now()}, {"progress", 1.0}, {"allowed_operations", Array{"destroy"}}};
   if (result) {
     changes["status"] = "success";
     changes["result"] = task_result_xml(*result);
@@ -56,9 +55,15 @@ void Tasks::finish(const std::string& task, const Value* result, const std::vect
   } catch (const ApiError&) {
     // The client destroyed the task while it ran: nothing left to record.
   }
+  std::lock_guard lk(mu_);
+  running_.erase(task);
 }
 
 void Tasks::run(const std::string& task, std::function<Value()> fn) {
+  {
+    std::lock_guard lk(mu_);
+    running_.insert(task);
+  }
   pool_.post([this, task, fn = std::move(fn)] {
     try {
       Value v = fn();
@@ -70,6 +75,12 @@ void Tasks::run(const std::string& task, std::function<Value()> fn) {
       finish(task, nullptr, &d);
     }
   });
+}
+
+void Tasks::set_status(const std::string& task, const std::string& status) {
+  std::lock_guard lk(mu_);
+  if (running_.count(task)) throw ApiError(errors::OPERATION_NOT_ALLOWED, {"the task is run by vmstackd, which sets its status"});
+  store_.set_field("task", task, "status", status);
 }
 
 void Tasks::set_progress(const std::string& task, double p) {
@@ -99,6 +110,10 @@ void bind_tasks(Dispatcher& d, Tasks& tasks, model::Store& store) {
   });
   d.bind("task.cancel", [&tasks](const Call&, const Args& a) {
     tasks.cancel(a.ref("task"));
+    return Value();
+  });
+  d.bind("task.set_status", [&tasks](const Call&, const Args& a) {
+    tasks.set_status(a.ref("self"), a.str("value"));
     return Value();
   });
 }

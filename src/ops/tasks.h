@@ -4,6 +4,8 @@
 #pragma once
 
 #include <functional>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -29,6 +31,9 @@ class Tasks {
   void run(const std::string& task, std::function<Value()> fn);
   void set_progress(const std::string& task, double p);
   void cancel(const std::string& task);
+  // task.set_status, for tasks a client made (task.create): a task a worker
+  // runs is refused, its status is the worker's to write.
+  void set_status(const std::string& task, const std::string& status);
   // Waits for every queued and running task to finish (stopping daemon).
   void drain() { pool_.drain(); }
 
@@ -36,6 +41,8 @@ class Tasks {
   void finish(const std::string& task, const Value* result, const std::vector<std::string>* error);
 
   model::Store& store_;
+  std::mutex mu_;
+  std::set<std::string> running_;  // tasks a worker owns until it finishes them
   std::string host_;
   WorkQueue pool_;  // last member: joined first, while the rest is still valid
 };

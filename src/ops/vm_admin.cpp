@@ -12,6 +12,7 @@
 #include "ops/dispatch.h"
 #include "ops/domains.h"
 #include "ops/journal.h"
+#include "ops/metrics.h"
 #include "ops/networks.h"
 #include "ops/storage.h"
 #include "ops/vm_power.h"
@@ -25,7 +26,8 @@ namespace {
 const std::set<std::string> kRuntimeFields = {
     "uuid", "allowed_operations", "current_operations", "power_state", "suspend_VDI", "resident_on",
     "memory_target", "domid", "domarch", "last_boot_CPU_flags", "last_booted_record", "is_a_snapshot",
-    "snapshot_of", "snapshot_time", "start_time", "qmp_socket", "is_default_template", "is_control_domain"};
+    "snapshot_of", "snapshot_time", "start_time", "qmp_socket", "is_default_template", "is_control_domain", "metrics",
+    "guest_metrics", "parent"};
 
 constexpr int64_t kMaxVcpus = 64;  // QEMU's q35 limit with the default APIC
 
@@ -41,6 +43,7 @@ std::string VmAdmin::create(const Struct& record) {
     f[k] = v;
   }
   auto vm = store_.create("VM", std::move(f));
+  create_vm_metrics(store_, vm);
   refresh_allowed_operations(store_, vm);
   return vm;
 }
@@ -58,6 +61,7 @@ void VmAdmin::destroy(const std::string& vm) {
   // Before the record: an interrupted destroy, retried by recovery, still
   // knows the uuid.
   domains_.remove_run_dir(rec["uuid"].as_string());
+  destroy_vm_metrics(store_, rec);
   store_.destroy("VM", vm);
 }
 
@@ -74,6 +78,7 @@ std::string VmAdmin::copy(const std::string& vm, const std::string& name, const 
   auto intent = journal_.begin("copy", vm);
   intent.set("new_vm_uuid", f["uuid"]);
   auto out = store_.create("VM", std::move(f));
+  create_vm_metrics(store_, out);
   crash_point("copy.after_vm");
   std::vector<std::string> new_vdis;
   try {
@@ -115,6 +120,7 @@ std::string VmAdmin::copy(const std::string& vm, const std::string& name, const 
     }
     for (const auto& vbd : store_.find("VBD", "VM", out)) store_.destroy("VBD", vbd);
     for (const auto& vif : store_.find("VIF", "VM", out)) store_.destroy("VIF", vif);
+    destroy_vm_metrics(store_, store_.get_record("VM", out));
     store_.destroy("VM", out);
     throw;
   }
@@ -186,8 +192,8 @@ void VmAdmin::set_memory(const std::string& vm, int64_t smin, int64_t smax, int6
   // the static range shapes QEMU's -m.
   if (live && (smin != rec["memory_static_min"].as_int() || smax != rec["memory_static_max"].as_int()))
     throw ApiError(errors::VM_BAD_POWER_STATE, {vm, "halted", lower(ps)});
-  store_.update("VM", vm, {{"memory_static_min", smin}, {"memory_static_max", smax},
-                           {"memory_dynamic_min", dmin}, {"memory_dynamic_max", dmax}});
+  update_vm(store_, vm, {{"memory_static_min", smin}, {"memory_static_max", smax},
+                         {"memory_dynamic_min", dmin}, {"memory_dynamic_max", dmax}});
   if (live) power_.set_balloon(vm, dmax);
 }
 
@@ -261,6 +267,12 @@ void bind_vm_admin(Dispatcher& d, VmAdmin& admin, model::Store& store) {
       return Value();
     });
   }
+  d.bind("VM.set_memory", [&admin, mem](const Call&, const Args& a) {
+    auto m = mem(a.ref("self"));
+    const int64_t v = a.i64("value");
+    admin.set_memory(a.ref("self"), m[0], v, v, v);
+    return Value();
+  });
   d.bind("VM.set_VCPUs_max", [&admin](const Call&, const Args& a) {
     admin.set_vcpus_max(a.ref("self"), a.i64("value"));
     return Value();

@@ -24,7 +24,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-DateTime now() { return DateTime{static_cast<int64_t>(std::time(nullptr))}; }
 
 std::string str_or(const Value& v, const std::string& def) {
   return v.is_string() && !v.as_string().empty() ? v.as_string() : def;
@@ -206,7 +205,7 @@ void VmPower::clean_reboot(const std::string& vm) {
   r->guest_off = false;
   r->dom->reset();
   r->dom->unpause();
-  update_vm(store_, vm, {{"power_state", "Running"}, {"start_time", now()}});
+  update_vm(store_, vm, {{"power_state", "Running"}, {"start_time", DateTime::now()}});
 }
 
 void VmPower::hard_reboot(const std::string& vm) {
@@ -215,7 +214,7 @@ void VmPower::hard_reboot(const std::string& vm) {
   if (r->halted || !r->dom) throw ApiError(errors::VM_BAD_POWER_STATE, {vm, "paused, running", "halted"});
   r->dom->reset();
   r->dom->unpause();
-  update_vm(store_, vm, {{"power_state", "Running"}, {"start_time", now()}});
+  update_vm(store_, vm, {{"power_state", "Running"}, {"start_time", DateTime::now()}});
 }
 
 void VmPower::pause(const std::string& vm) {

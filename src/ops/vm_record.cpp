@@ -3,14 +3,17 @@
 #include "core/error.h"
 #include "core/uuid.h"
 #include "model/lifecycle.h"
+#include "ops/metrics.h"
 
 namespace vmstack::ops {
 
 void update_vm(model::Store& store, const std::string& vm, const Struct& changes) {
-  store.modify("VM", vm, [&](Struct& rec) {
-    for (const auto& [k, v] : changes) rec[k] = v;
-    rec["allowed_operations"] = model::vm_allowed_operations(rec);
+  store.modify("VM", vm, [&](Struct& r) {
+    for (const auto& [k, v] : changes) r[k] = v;
+    r["allowed_operations"] = model::vm_allowed_operations(r);
   });
+  // Every power-state change comes through here: the VM's metrics follow.
+  if (changes.count("power_state") || changes.count("memory_dynamic_max")) sync_vm_metrics(store, vm);
 }
 
 void refresh_allowed_operations(model::Store& store, const std::string& vm) { update_vm(store, vm, {}); }

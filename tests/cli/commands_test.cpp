@@ -87,6 +87,16 @@ TEST_F(XeCommands, MinimalAndFilters) {
   EXPECT_EQ(xe({"template-list", "params=name-description", "--minimal"}).out, "a template\\, with a comma\n");
 }
 
+// The classes added for xapi's clients list like any other.
+TEST_F(XeCommands, HostCpusSmAndMessagesList) {
+  auto cpus = xe({"host-cpu-list", "params=number", "--minimal"});
+  ASSERT_EQ(cpus.rc, 0) << cpus.err;
+  EXPECT_EQ(split(cpus.out, ',').size(), std::thread::hardware_concurrency()) << cpus.out;
+  EXPECT_EQ(xe({"sm-list", "params=type", "--minimal"}).out, "file\n");
+  EXPECT_EQ(xe({"pif-list", "--minimal"}).out, "\n");  // host interfaces come with the networking work
+  EXPECT_EQ(xe({"message-list", "--minimal"}).out, "\n");
+}
+
 TEST_F(XeCommands, ListRejectsUnknownFields) {
   auto r = xe({"vm-list", "bogus=1"});
   EXPECT_EQ(r.rc, 1);
@@ -414,6 +424,11 @@ TEST_F(XeCommands, DiskList) {
   EXPECT_NE(r.out.find("Disk 0 VDI:\n"), std::string::npos);
   EXPECT_NE(r.out.find("virtual-size ( RO): 8589934592"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("sr-name-label ( RO): Local storage"), std::string::npos) << r.out;
+  // --minimal: the uuids alone, as xapi's printer gives them (the VDI's,
+  // printed last, first).
+  auto m = xe({"vm-disk-list", "vm=beta", "--minimal"});
+  ASSERT_EQ(m.rc, 0) << m.err;
+  EXPECT_EQ(m.out, uuid("VDI", d.beta_vdi) + "," + uuid("VBD", d.beta_vbd) + "\n");
 }
 
 // ---- event-wait

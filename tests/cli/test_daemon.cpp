@@ -131,10 +131,9 @@ void TestDaemon::seed() {
   db.update("pool", pool, {{"name_label", "pool0"}});
   db.update("host", host, {{"name_label", "host0"}, {"hostname", "host0"}});
   network = db.create("network", {{"name_label", "Pool-wide network"}, {"bridge", "xenbr0"}});
-  dom0 = db.create("VM", {{"name_label", "Control domain on host: host0"},
-                          {"is_control_domain", true},
-                          {"power_state", "Running"},
-                          {"resident_on", host}});
+  // The daemon made the host's control domain at start; named for host0.
+  dom0 = db.get_field("host", host, "control_domain").as_string();
+  db.update("VM", dom0, {{"name_label", "Control domain on host: host0"}});
   tmpl = db.create("VM", {{"name_label", "Debian Template"},
                           {"name_description", "a template, with a comma"},
                           {"is_a_template", true},

@@ -77,8 +77,9 @@ TEST(XenOrchestraClient, ConnectsOverHttpsAndDrivesAVmThroughItsCache) {
   auto r = run_command({"node", dir + "/xo_client.mjs", "https://127.0.0.1:" + std::to_string(port), "e2e-secret"},
                        180s, {}, o);
   EXPECT_TRUE(r.ok()) << r.out << r.err << d.log();
-  for (const char* line : {"connected connected", "pool master true", "cloned xo-e2e", "running, domid set true",
-                           "halted", "destroyed", "template start refused VM_IS_TEMPLATE true", "done"})
+  for (const char* line : {"connected connected", "pool master true", "control domain true", "host metrics true true",
+                           "cloned xo-e2e", "running, domid set true", "vm metrics VM_metrics 1", "halted", "destroyed",
+                           "template start refused VM_IS_TEMPLATE true", "done"})
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out << r.err;
   // The client's listing of types comes from system.listMethods: no session class (xapi has no session.get_all).
   EXPECT_EQ(r.err.find("session.*() methods are disabled"), std::string::npos) << r.err;

@@ -88,6 +88,29 @@ TEST(SqliteStore, PersistsAcrossReopenButNotSessions) {
   EXPECT_EQ(db.get_setting("probe"), "tcg");
 }
 
+// Sets and maps are stored as JSON text: numbers and a map's set values
+// must come back as they went in, not as strings.
+TEST(SqliteStore, TypedSetAndMapElementsSurviveReopen) {
+  TempFile f;
+  std::string m, sm, host;
+  {
+    SqliteStore db(f.path);
+    m = db.create("VM_metrics", {{"VCPUs_utilisation", Struct{{"0", 0.25}, {"1", 1.0}}},
+                                 {"VCPUs_CPU", Struct{{"0", int64_t{1}}}},
+                                 {"VCPUs_flags", Struct{{"0", Array{"online", "running"}}}}});
+    sm = db.create("SM", {{"features", Struct{{"VDI_CREATE", int64_t{2}}}}});
+    host = db.create("host", {{"virtual_hardware_platform_versions", Array{int64_t{0}, int64_t{2}}}});
+  }
+  SqliteStore db(f.path);
+  auto r = db.get_record("VM_metrics", m);
+  EXPECT_EQ(r["VCPUs_utilisation"]["0"], Value(0.25));
+  EXPECT_EQ(r["VCPUs_utilisation"]["1"], Value(1.0));
+  EXPECT_EQ(r["VCPUs_CPU"]["0"], Value(int64_t{1}));
+  EXPECT_EQ(r["VCPUs_flags"]["0"], Value(Array{"online", "running"}));
+  EXPECT_EQ(db.get_field("SM", sm, "features")["VDI_CREATE"], Value(int64_t{2}));
+  EXPECT_EQ(db.get_field("host", host, "virtual_hardware_platform_versions"), Value(Array{int64_t{0}, int64_t{2}}));
+}
+
 TEST(SqliteStore, EventsFromReportsAddModDelAfterToken) {
   SqliteStore db(":memory:");
   auto t0 = db.generation();

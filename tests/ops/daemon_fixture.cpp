@@ -173,13 +173,13 @@ int occurrences(const std::string& hay, const std::string& needle) {
 
 std::string read_console_until(const std::string& socket, const std::string& console_ref, const std::string& session,
                                const std::string& needle, std::chrono::milliseconds deadline, int count,
-                               const std::string& send) {
+                               const std::string& send, const std::string& method) {
   UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
   std::snprintf(sa.sun_path, sizeof sa.sun_path, "%s", socket.c_str());
   if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return "connect failed";
-  std::string req = "GET /console?ref=" + console_ref + "&session_id=" + session + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
+  std::string req = method + " /console?ref=" + console_ref + "&session_id=" + session + " HTTP/1.1\r\nHost: localhost\r\n\r\n";
   if (::write(s.get(), req.data(), req.size()) != static_cast<ssize_t>(req.size())) return "write failed";
   std::string got;
   auto end = std::chrono::steady_clock::now() + deadline;

@@ -92,7 +92,7 @@ class TestDaemon {
 std::string read_console_until(const std::string& socket, const std::string& console_ref,
                                const std::string& session, const std::string& needle,
                                std::chrono::milliseconds deadline, int count = 1,
-                               const std::string& send = {});
+                               const std::string& send = {}, const std::string& method = "GET");
 int occurrences(const std::string& hay, const std::string& needle);
 
 Value call(api::Client& c, const std::string& method, Array params);

@@ -222,12 +222,14 @@ TEST_F(LifecycleTest, HvmGuestBootsBiosWithVncAndEventsReportPowerState) {
   for (const auto& con : consoles.as_array())
     if (call(*c, "console.get_protocol", {s, con}).as_string() == "rfb") {
       vnc_ref = con.as_string();
-      vnc = call(*c, "console.get_location", {s, con}).as_string();
+      vnc = call(*c, "console.get_other_config", {s, con})["socket"].as_string();
+      // Served on the daemon's unix socket only: the bare route.
+      EXPECT_EQ(call(*c, "console.get_location", {s, con}).as_string(), "/console?ref=" + vnc_ref);
     }
-  ASSERT_EQ(vnc.rfind("unix:/", 0), 0u) << vnc;
+  ASSERT_EQ(vnc.rfind("/", 0), 0u) << vnc;
   // The VNC socket is in the guest dir, its QEMU user's and private; the
   // run dir above it is root's and private.
-  const auto guest_dir = std::filesystem::path(vnc.substr(5)).parent_path();
+  const auto guest_dir = std::filesystem::path(vnc).parent_path();
   EXPECT_EQ(guest_dir.filename(), "qemu");
   struct stat guest_st{}, run_st{}, qemu_st{};
   ASSERT_EQ(::lstat(guest_dir.c_str(), &guest_st), 0);
@@ -238,7 +240,9 @@ TEST_F(LifecycleTest, HvmGuestBootsBiosWithVncAndEventsReportPowerState) {
   ASSERT_EQ(::lstat(guest_dir.parent_path().c_str(), &run_st), 0);
   EXPECT_EQ(run_st.st_mode & 0777, 0700u);
   EXPECT_EQ(run_st.st_uid, 0u) << "the run dir is root's";
-  auto rfb = read_console_until(d.socket(), vnc_ref, s, "RFB 003.008", 30s);
+  // Opened as xapi's clients open a console: HTTP CONNECT.
+  auto rfb = read_console_until(d.socket(), vnc_ref, s, "RFB 003.008", 30s, 1, {}, "CONNECT");
+  EXPECT_EQ(rfb.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << rfb;
   EXPECT_NE(rfb.find("RFB 003.008\n"), std::string::npos) << rfb;
   // Balloon: a running guest's dynamic range moves its memory target.
   call(*c, "VM.set_memory_dynamic_range", {s, vm, int64_t{256} << 20, int64_t{384} << 20});

@@ -15,6 +15,13 @@ ClassDef session_class() {
                  ro("is_local_superuser", boolean(), "true iff this session was created using local superuser credentials"),
                  ro("auth_user_name", str(), "the user name of the session's authenticated user"),
                  ro("originator", str(), "the originator of the session (client identifier)"),
+                 ro("this_user", ref("user"), "Currently connected user"),
+                 ro("subject", ref("subject"), "references the subject instance that created the session. If a session instance has is_local_superuser set, then the value of this field is undefined."),
+                 ro("validation_time", datetime(), "time when session was last validated"),
+                 ro("auth_user_sid", str(), "the subject identifier of the user that was externally authenticated. If a session instance has is_local_superuser set, then the value of this field is undefined."),
+                 ro("rbac_permissions", set_str(), "list with all RBAC permissions for this session (empty: vmstack has no RBAC; every session may call everything)"),
+                 ro("tasks", set_ref("task"), "list of tasks created using the current session (vmstack does not track this: empty)"),
+                 ro("parent", ref("session"), "references the parent session that created this session"),
                  other_config(),
              },
              {
@@ -37,6 +44,12 @@ ClassDef session_class() {
                      .no_async(),
                  Msg("logout", "Log out of a session").no_async(),
                  Msg("local_logout", "Log out of local session.").no_async(),
+                 Msg("get_all_subject_identifiers", "Return a list of all the user subject-identifiers of all existing "
+                                                    "sessions (none here: no external directory)")
+                     .returns(set_str()),
+                 Msg("logout_subject_identifier", "Log out all sessions associated to a user subject-identifier, except "
+                                                  "the session associated with the context calling this function")
+                     .param(str(), "subject_identifier", "User subject-identifier of the sessions to be destroyed"),
                  Msg("change_password",
                      "Change the account password of the session's user; the old password is checked unless the "
                      "session is the local superuser's")
@@ -60,6 +73,7 @@ ClassDef event_class() {
                        ro("operation", en("event_operation"), "The operation that was performed"),
                        ro("ref", str(), "A reference to the object that changed"),
                        ro("obj_uuid", str(), "The uuid of the object that changed"),
+                       ro("snapshot", any(), "The record of the database object that was added, changed or deleted"),
                    },
                    {
                        Msg("register", "Registers this session with the event system for a set of given classes "
@@ -99,7 +113,9 @@ ClassDef event_class() {
 ClassDef task_class() {
   ClassDef c = cls("task", "A long-running asynchronous task", "task",
                    {
-                       uuid(), name_label(), name_description(),
+                       uuid(),
+                       ro("name_label", str(), "a human-readable name"),
+                       ro("name_description", str(), "a notes field containing human-readable description"),
                        ro("allowed_operations", set_en("task_allowed_operations"), "list of the operations allowed in this state"),
                        current_ops("task_allowed_operations"),
                        ro("created", datetime(), "Time task was created"),
@@ -126,6 +142,10 @@ ClassDef task_class() {
                                      "finish what they started (none is interruptible half-way).")
                            .param(ref("task"), "task", "The task")
                            .errors({"OPERATION_NOT_ALLOWED"})
+                           .no_async(),
+                       Msg("set_status", "Set the task status")
+                           .param(ref("task"), "self", "Reference to the task object")
+                           .param(en("task_status_type"), "value", "task status value to be set")
                            .no_async(),
                    });
   c.persistent = false;

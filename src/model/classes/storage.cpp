@@ -19,10 +19,16 @@ ClassDef sr_class() {
                  rc("content_type", str(), "the type of the SR's content, if required (e.g. ISOs)"),
                  rw("shared", boolean(), "true if this SR is (capable of being) shared between multiple hosts"),
                  other_config(), tags(),
-                 ro("sm_config", map_ss(), "SM dependent data"),
+                 rw("sm_config", map_ss(), "SM dependent data"),
                  ro("is_tools_sr", boolean(), "True if this is the SR that contains the Tools ISO VDIs"),
+                 ro("blobs", map_sr("blob"), "Binary blobs associated with this SR"),
+                 ro("local_cache_enabled", boolean(), "True if this SR is assigned to be the local cache for its host"),
+                 ro("introduced_by", ref("DR_task"), "The disaster recovery task which introduced this SR (always null: vmstack has no DR_task)"),
+                 ro("clustered", boolean(), "True if the SR is using aggregated local storage"),
              },
              {
+                 Msg("get_supported_types", "Return a set of all the SR types supported by the system")
+                     .returns(set_str()),
                  Msg("scan", "Refreshes the list of VDIs associated with an SR and its usage figures")
                      .param(ref("SR"), "sr", "The SR to scan")
                      .errors({"SR_BACKEND_FAILURE"}),
@@ -58,6 +64,11 @@ ClassDef vdi_class() {
                  ro("location", str(), "location information: the SR driver's name for the image (a file name for file SRs)"),
                  ro("managed", boolean(), "", true),
                  ro("missing", boolean(), "true if SR scan operation reported this VDI as not present on disk"),
+                 ro("crash_dumps", set_ref("crashdump"), "list of crash dumps that refer to this disk (always empty: vmstack has no crashdump)"),
+                 ro("parent", ref("VDI"), "This field is always null. Deprecated"),
+                 ro("metadata_of_pool", ref("pool"), "The pool whose metadata is contained in this VDI"),
+                 ro("metadata_latest", boolean(), "Whether this VDI contains the latest known accessible metadata for the pool"),
+                 ro("cbt_enabled", boolean(), "True if changed blocks are tracked for this VDI"),
                  rw("xenstore_data", map_ss(), "data to be inserted into the xenstore tree"),
                  rw("sm_config", map_ss(), "SM dependent data (informational: the image format is the SR driver's fact, never read from here)"),
                  ro("is_a_snapshot", boolean(), "true if this is a snapshot."),
@@ -112,6 +123,7 @@ ClassDef vbd_class() {
                  ro("runtime_properties", map_ss(), "Device runtime properties"),
                  rw("qos_algorithm_type", str(), "QoS algorithm to use"),
                  rw("qos_algorithm_params", map_ss(), "parameters for chosen QoS algorithm"),
+                 ro("qos_supported_algorithms", set_str(), "supported QoS algorithms for this VBD"),
              },
              {
                  Msg("create", "Create a new VBD (a VM's disk or CD drive) from a record, and return its handle.")
@@ -142,6 +154,26 @@ void declare_storage(Datamodel& dm) {
   dm.classes.push_back(pbd_class());
   dm.classes.push_back(vdi_class());
   dm.classes.push_back(vbd_class());
+
+  // One per SR driver (SR.type): what `xe sm-list` shows.
+  dm.classes.push_back(cls(
+      "SM", "A storage manager plugin", "sm",
+      {
+          uuid(),
+          ro("name_label", str(), "a human-readable name"),
+          ro("name_description", str(), "a notes field containing human-readable description"),
+          ro("type", str(), "SR.type"),
+          ro("vendor", str(), "Vendor who created this plugin"),
+          ro("copyright", str(), "Entity which owns the copyright of this plugin"),
+          ro("version", str(), "Version of the plugin"),
+          ro("required_api_version", str(), "Minimum SM API version required on the server"),
+          ro("configuration", map_ss(), "names and descriptions of device config keys"),
+          ro("capabilities", set_str(), "capabilities of the SM plugin"),
+          ro("features", map_si(), "capabilities of the SM plugin, with capability version numbers"),
+          other_config(),
+          ro("driver_filename", str(), "filename of the storage driver"),
+          ro("required_cluster_stack", set_str(), "The storage plugin requires that one of these cluster stacks is configured and running."),
+      }));
 }
 
 }  // namespace vmstack::model::declare

@@ -55,10 +55,42 @@ std::vector<Field> vm_fields() {
       inv("snapshots", "VM", "snapshot_of", "List pointing to all the VM snapshots."),
       ro("snapshot_time", datetime(), "Date/time when this snapshot was created."),
       tags(),
-      rw("blocked_operations", map_se("vm_operations"), "List of operations which have been explicitly blocked and an error code"),
+      rw("blocked_operations", map_es("vm_operations"), "List of operations which have been explicitly blocked and an error code"),
       ro("domain_type", en("domain_type"), "The type of domain: pv (direct kernel boot) or hvm (BIOS)", "unspecified"),
       ro("start_time", datetime(), "Time at which the VM was last booted"),
       ro("qmp_socket", str(), "QMP control socket of the running QEMU (vmstack)"),
+      ro("VUSBs", set_ref("VUSB"), "vitual usb devices (always empty: vmstack has no VUSB)"),
+      ro("crash_dumps", set_ref("crashdump"), "crash dumps associated with this VM (always empty: vmstack has no crashdump)"),
+      ro("VTPMs", set_ref("VTPM"), "virtual TPMs (always empty: vmstack has no VTPM)"),
+      ro("metrics", ref("VM_metrics"), "metrics associated with this VM"),
+      ro("guest_metrics", ref("VM_guest_metrics"), "metrics associated with the running guest"),
+      rc("ha_always_run", boolean(), "if true then the system will attempt to keep the VM running as much as possible."),
+      rc("ha_restart_priority", str(), "has possible values: \"best-effort\" meaning \"try to restart this VM if possible but don't consider the Pool to be overcommitted if this is not possible\"; \"restart\" meaning \"this VM should be restarted\"; \"\" meaning \"do not try to restart this VM\""),
+      ro("transportable_snapshot_id", str(), "Transportable ID of the snapshot VM"),
+      ro("blobs", map_sr("blob"), "Binary blobs associated with this VM"),
+      ro("snapshot_info", map_ss(), "Human-readable information concerning this snapshot"),
+      ro("snapshot_metadata", str(), "Encoded information about the VM's metadata this is a snapshot of"),
+      ro("parent", ref("VM"), "Ref pointing to the parent of this VM"),
+      inv("children", "VM", "parent", "List pointing to all the children of this VM"),
+      ro("bios_strings", map_ss(), "BIOS strings"),
+      rc("protection_policy", ref("VMPP"), "Ref pointing to a protection policy for this VM (always empty: vmstack has no VMPP)"),
+      rc("is_snapshot_from_vmpp", boolean(), "true if this snapshot was created by the protection policy"),
+      rc("snapshot_schedule", ref("VMSS"), "Ref pointing to a snapshot schedule for this VM (always empty: vmstack has no VMSS)"),
+      rc("is_vmss_snapshot", boolean(), "true if this snapshot was created by the snapshot schedule"),
+      rc("appliance", ref("VM_appliance"), "the appliance to which this VM belongs (always empty: vmstack has no VM_appliance)"),
+      rc("start_delay", i64(), "The delay to wait before proceeding to the next order in the startup sequence (seconds)"),
+      rc("shutdown_delay", i64(), "The delay to wait before proceeding to the next order in the shutdown sequence (seconds)"),
+      rc("order", i64(), "The point in the startup or shutdown sequence at which this VM will be started"),
+      ro("VGPUs", set_ref("VGPU"), "Virtual GPUs (always empty: vmstack has no VGPU)"),
+      ro("attached_PCIs", set_ref("PCI"), "Currently passed-through PCI devices (always empty: vmstack has no PCI)"),
+      rw("suspend_SR", ref("SR"), "The SR on which a suspend image is stored (kept; not consulted yet)"),
+      rc("version", i64(), "The number of times this VM has been recovered"),
+      rc("generation_id", str(), "Generation ID of the VM", "0:0"),
+      rw("hardware_platform_version", i64(), "The host virtual hardware platform version the VM can run on"),
+      rc("has_vendor_device", boolean(), "When an HVM guest starts, this controls the presence of the emulated C000 PCI device which triggers Windows Update to fetch or update PV drivers."),
+      ro("requires_reboot", boolean(), "Indicates whether a VM requires a reboot in order to update its configuration, e.g. its memory allocation."),
+      rc("reference_label", str(), "Textual reference to the template used to create a VM. This can be used by clients in need of an immutable reference to the template since the latter's uuid and name_label may change, for example, after a package installation or upgrade."),
+      rc("NVRAM", map_ss(), "initial value for guest NVRAM (containing UEFI variables, etc). Cannot be changed while the VM is running"),
   };
 }
 
@@ -86,6 +118,14 @@ Msg setter(std::string field, std::string doc, std::string op, Type t = i64()) {
       .errors(lifecycle_errors({"INVALID_VALUE", "MEMORY_CONSTRAINT_VIOLATION"}));
   if (!op.empty()) m.operation(std::move(op));
   return m;
+}
+
+// xapi's explicit setters of constructor fields: any power state.
+Msg plain_setter(const std::string& field, Type t, std::string doc) {
+  return std::move(Msg("set_" + field, std::move(doc))
+                       .param(ref("VM"), "self", "The VM")
+                       .param(std::move(t), "value", "The new value")
+                       .errors({"HANDLE_INVALID", "INVALID_VALUE"}));
 }
 
 std::vector<Message> vm_messages() {
@@ -180,6 +220,83 @@ std::vector<Message> vm_messages() {
       setter("VCPUs_at_startup", "Set the number of startup VCPUs for a halted VM (1 to VCPUs_max).", "changing_VCPUs"),
       // Checked by its handler: turning a template back into a VM is not make_into_template.
       setter("is_a_template", "Make the VM a template (Halted VMs only) or a template a normal VM.", "", boolean()),
+      setter("memory", "Set the memory allocation of this VM: memory_static_max, memory_dynamic_min and "
+                       "memory_dynamic_max to the value, memory_static_min untouched (Halted VMs only).",
+             "changing_memory_limits"),
+      plain_setter("order", i64(), "Set this VM's boot order (its place in a startup or shutdown sequence)"),
+      plain_setter("start_delay", i64(), "Set this VM's start delay in seconds"),
+      plain_setter("shutdown_delay", i64(), "Set this VM's shutdown delay in seconds"),
+      plain_setter("ha_always_run", boolean(), "Set the value of the ha_always_run (kept; vmstack has no HA)"),
+      plain_setter("ha_restart_priority", str(), "Set the value of the ha_restart_priority field (kept; vmstack has no HA)"),
+      plain_setter("has_vendor_device", boolean(), "Controls whether, when the VM starts in HVM mode, its virtual hardware "
+                                                   "will include the emulated PCI device for which drivers may be "
+                                                   "available through Windows Update (kept; QEMU adds no such device)"),
+      plain_setter("suspend_VDI", ref("VDI"), "Set this VM's suspend VDI, which must be indentical to its current one"),
+      plain_setter("NVRAM", map_ss(), "Set the initial value of the guest's NVRAM"),
+      plain_setter("bios_strings", map_ss(), "Set custom BIOS strings to this VM (kept; guests see QEMU's)"),
+      plain_setter("domain_type", en("domain_type"), "Set the VM.domain_type field of the given VM (kept; vmstack "
+                                                     "sets it again at each start from the boot mode: pv for "
+                                                     "direct kernel boot, hvm for BIOS)"),
+      // Declared, not generated: allowed_operations follows a block.
+      Msg("set_blocked_operations", "Set the blocked_operations field of the given VM (operation -> error code; "
+                                    "a blocked operation answers OPERATION_BLOCKED [vm, code])")
+          .param(ref("VM"), "self", "The VM")
+          .param(map_es("vm_operations"), "value", "The new value")
+          .errors({"HANDLE_INVALID", "INVALID_VALUE"})
+          .no_async(),
+      Msg("add_to_blocked_operations", "Add the given key-value pair to the blocked_operations field of the given VM.")
+          .param(ref("VM"), "self", "The VM")
+          .param(en("vm_operations"), "key", "The operation to block")
+          .param(str(), "value", "The error code it answers")
+          .errors({"HANDLE_INVALID", "MAP_DUPLICATE_KEY"})
+          .no_async(),
+      Msg("remove_from_blocked_operations", "Remove the given key and its corresponding value from the "
+                                            "blocked_operations field of the given VM.")
+          .param(ref("VM"), "self", "The VM")
+          .param(en("vm_operations"), "key", "The operation to unblock")
+          .no_async(),
+      Msg("add_to_NVRAM", "Add a key and value to the guest's NVRAM")
+          .param(ref("VM"), "self", "The VM")
+          .param(str(), "key", "The key")
+          .param(str(), "value", "The value")
+          .errors({"HANDLE_INVALID", "MAP_DUPLICATE_KEY"}),
+      Msg("remove_from_NVRAM", "Remove a key from the guest's NVRAM")
+          .param(ref("VM"), "self", "The VM")
+          .param(str(), "key", "The key"),
+      Msg("get_allowed_VBD_devices", "Returns a list of the allowed values that a VBD device field can take")
+          .param(ref("VM"), "vm", "The VM to query")
+          .returns(set_str()),
+      Msg("get_allowed_VIF_devices", "Returns a list of the allowed values that a VIF device field can take")
+          .param(ref("VM"), "vm", "The VM to query")
+          .returns(set_str()),
+      Msg("get_possible_hosts", "Return the list of hosts on which this VM may run (this host, unless the VM is a "
+                                "template).")
+          .param(ref("VM"), "vm", "The VM")
+          .returns(set_ref("host")),
+      Msg("assert_can_boot_here", "Returns an error if the VM could not boot on this host for some reason")
+          .param(ref("VM"), "self", "The VM")
+          .param(ref("host"), "host", "The host")
+          .errors({"HANDLE_INVALID", "VM_IS_TEMPLATE", "HOST_NOT_ENOUGH_FREE_MEMORY", "VM_REQUIRES_SR"}),
+      Msg("assert_operation_valid", "Check to see whether this operation is acceptable in the current state of the "
+                                    "system, raising an error if the operation is invalid for some reason")
+          .param(ref("VM"), "self", "reference to the object")
+          .param(en("vm_operations"), "op", "proposed operation")
+          .errors({"VM_BAD_POWER_STATE", "VM_IS_TEMPLATE", "OTHER_OPERATION_IN_PROGRESS", "OPERATION_BLOCKED"}),
+      Msg("update_allowed_operations", "Recomputes the list of acceptable operations")
+          .param(ref("VM"), "self", "reference to the object"),
+      Msg("get_boot_record", "Returns a record describing the VM's dynamic state, initialised when the VM boots and "
+                             "updated to reflect runtime configuration changes e.g. CPU hotplug")
+          .param(ref("VM"), "self", "The VM whose boot-time state to return")
+          .returns(record("VM"))
+          .no_async(),
+      Msg("get_cooperative", "Return true if the VM is currently 'co-operative' i.e. is expected to reach a balloon "
+                             "target and actually has done")
+          .param(ref("VM"), "self", "The VM")
+          .returns(boolean()),
+      Msg("compute_memory_overhead", "Computes the virtualization memory overhead of a VM.")
+          .param(ref("VM"), "vm", "The VM for which to compute the memory overhead")
+          .returns(i64())
+          .no_async(),
   };
 }
 
@@ -205,7 +322,7 @@ void declare_vm(Datamodel& dm) {
                            {
                                uuid(),
                                ro("protocol", en("console_protocol"), "the protocol used by this console", "vt100"),
-                               ro("location", str(), "where the console is served: unix:<path> on the host (root only); API clients reach it as /console?ref=<console>"),
+                               ro("location", str(), "URI for the console service: https://<host>[:port]/console?ref=<console>, opened with CONNECT or GET and session_id=<session> (bare /console?ref= when the daemon listens on its unix socket only)"),
                                ro("VM", ref("VM"), "VM to which this console is attached"),
                                other_config(),
                            }));

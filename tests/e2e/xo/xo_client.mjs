@@ -41,6 +41,13 @@ try {
   const template = all.find(o => o.$type === 'VM' && o.is_a_template && o.name_label === 'Demo Linux (direct kernel boot)')
   if (!template) throw new Error('no demo template in the cache')
   say('pool master', xapi.pool.master === Object.values(xapi.objects.all).find(o => o.$type === 'host')?.$ref)
+  // What Xen Orchestra reads beside the VMs: the host's control domain and
+  // metrics objects, linked by reference.
+  const host = all.find(o => o.$type === 'host')
+  const dom0 = all.find(o => o.$type === 'VM' && o.is_control_domain)
+  say('control domain', dom0?.$ref === host.control_domain && dom0?.resident_on === host.$ref)
+  say('host metrics', xapi.getObjectByRef(host.metrics, undefined)?.$type === 'host_metrics',
+    host.host_CPUs.length > 0 && host.host_CPUs.every(c => xapi.getObjectByRef(c, undefined)?.$type === 'host_cpu'))
 
   const vm = await xapi.call('VM.clone', template.$ref, 'xo-e2e')
   await xapi.call('VM.provision', vm)
@@ -50,6 +57,8 @@ try {
   await xapi.call('VM.start', vm, false, false)
   const running = await cached(vm, o => o?.power_state === 'Running', 'Running')
   say('running, domid set', Number(running.domid) > 0)
+  const metrics = await cached(running.metrics, o => Number(o?.VCPUs_number) > 0, 'the VM metrics of a running VM')
+  say('vm metrics', metrics.$type, Number(metrics.VCPUs_number))
 
   await xapi.call('VM.clean_shutdown', vm)
   await cached(vm, o => o?.power_state === 'Halted', 'Halted')
