@@ -101,7 +101,7 @@ constexpr std::size_t kReadChunk = 64 * 1024;
 // through the hypervisor), so a client that gets its answers that fast
 // polls for them this long before it sleeps. One miss turns it off for the
 // connection until an answer comes that fast again (detail::FdStream).
-constexpr std::chrono::microseconds kAnswerPoll{50};
+constexpr std::chrono::microseconds kAnswerPoll{150};
 
 struct Client::Impl {
   Endpoint ep;

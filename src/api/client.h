@@ -32,7 +32,7 @@ class Client {
   // console streaming). Returns false if the server refused.
   bool stream_get(const std::string& target, int out_fd);
 
-  // How long a call polls for its answer before sleeping (default 50 µs,
+  // How long a call polls for its answer before sleeping (default 150 µs,
   // adaptive: see client.cpp); zero sleeps at once.
   void set_answer_poll(std::chrono::microseconds poll);
 

@@ -67,7 +67,7 @@ struct ServerLimits {
   // back that fast turns it off for its connection after one miss, and at
   // most one worker per core but one polls at a time, so idle connections
   // and a loaded host cost nothing. 0 turns it off.
-  std::chrono::microseconds busy_poll{50};
+  std::chrono::microseconds busy_poll{150};
   std::chrono::seconds idle_timeout{600};  // idle kept-alive connections are closed after this (0 = never)...
   // ...or after this when their budget is at least three quarters full.
   std::chrono::seconds pressure_idle_timeout{10};
