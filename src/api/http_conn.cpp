@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <boost/beast/http/error.hpp>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -134,6 +135,35 @@ Step serve_other(Connection& c, const HttpContext& ctx, bool keep) {
       send_http_error(fd, 404, "Not Found", "no such resource\n", true);
       return Step::stop_close;
     }
+    case RequestKind::http_route: {
+      auto& head = rq.parser.get();
+      HttpRequest hr;
+      hr.method = std::string(sv(head.method_string()));
+      hr.target = std::string(sv(head.target()));
+      std::string_view path = std::string_view(hr.target).substr(0, hr.target.find('?'));
+      for (const auto& f : head) {
+        std::string name(sv(f.name_string()));
+        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        hr.headers.emplace_back(std::move(name), std::string(sv(f.value())));
+      }
+      // The body bytes read with the header go to the handler's body reader.
+      auto data = c.buf.data();
+      hr.buffered.assign(static_cast<const char*>(data.data()), data.size());
+      c.buf.consume(data.size());
+      hr.peer_uid = c.peer.uid;
+      hr.peer_address = c.peer.address;
+      for (const auto& r : ctx.routes) {
+        if (!r.http || path != r.path) continue;
+        const HttpHandler& h = r.http;
+        const ServerLimits& limits = ctx.limits;
+        if (ctx.start_stream(c, [&h, &limits, hr = std::move(hr)](Connection& sc) mutable { run_http(sc, h, hr, limits); }))
+          return Step::handed_over;
+        send_http_error(fd, 503, "Service Unavailable", "too many streams\n", true);
+        return Step::stop_close;
+      }
+      send_http_error(fd, 404, "Not Found", "no such resource\n", true);
+      return Step::stop_close;
+    }
     case RequestKind::not_found:
       send_http_error(fd, 404, "Not Found", "RPC endpoints are POST / (XML-RPC) and POST /jsonrpc (JSON-RPC)\n", true);
       return Step::stop_close;
@@ -234,6 +264,15 @@ void run_stream(Connection& c, const StreamHandler& handler, const std::string& 
 
 void run_post(Connection& c, const PostHandler& handler, const PostRequest& rq, const ServerLimits& limits) {
   set_socket_timeouts(c.fd.get(), limits.request_timeout, limits.send_timeout);
+  try {
+    handler(rq, c.fd.get());
+  } catch (...) {
+    // As for a stream: the handler answers what it can; a failure ends it.
+  }
+}
+
+void run_http(Connection& c, const HttpHandler& handler, HttpRequest& rq, const ServerLimits& limits) {
+  set_socket_timeouts(c.fd.get(), limits.send_timeout, limits.send_timeout);
   try {
     handler(rq, c.fd.get());
   } catch (...) {

@@ -56,7 +56,7 @@ struct lazy_string_body {
 
 using RequestParser = boost::beast::http::request_parser<lazy_string_body>;
 
-enum class RequestKind { pending, xmlrpc, jsonrpc, post_route, get, not_found, bad_method };
+enum class RequestKind { pending, xmlrpc, jsonrpc, post_route, http_route, get, not_found, bad_method };
 
 // The request being read or served on a connection.
 struct Request {
@@ -112,12 +112,13 @@ struct Connection {
   bool quick_caller = false;
 };
 
-// A GET stream route (a path prefix) or a POST route (the exact path): one
-// of the handlers is set.
+// A GET stream route (a path prefix), a POST route or a transfer route
+// (the exact path): one of the handlers is set.
 struct Route {
   std::string path;
   StreamHandler get;
   PostHandler post;
+  HttpHandler http;
 };
 using Routes = std::vector<Route>;
 
@@ -180,6 +181,9 @@ void run_stream(Connection& c, const StreamHandler& handler, const std::string& 
 // Runs a POST route's handler (on the stream's own thread): nothing is sent
 // before it; reads time out after request_timeout, writes after send_timeout.
 void run_post(Connection& c, const PostHandler& handler, const PostRequest& rq, const ServerLimits& limits);
+// Runs a transfer route's handler (on the stream's own thread): nothing is
+// sent before it; reads and writes time out after send_timeout.
+void run_http(Connection& c, const HttpHandler& handler, HttpRequest& rq, const ServerLimits& limits);
 
 // A worker waiting for a kept-alive connection's next request reads with
 // this timeout, and between reads checks whether other work waits for it.

@@ -6,6 +6,7 @@
 #include <boost/beast/http/error.hpp>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "api/call_head.h"
 #include "api/http_conn.h"
@@ -45,6 +46,9 @@ ReadResult refuse_parse_error(Connection& c, const boost::system::error_code& ec
 RequestKind classify(const http::request<lazy_string_body>& req, const Routes& routes) {
   std::string_view target = sv(req.target());
   std::string_view path = target.substr(0, target.find('?'));
+  // A transfer route takes any method (GET, PUT, POST, HEAD) on its path.
+  for (const auto& r : routes)
+    if (r.http && path == r.path) return RequestKind::http_route;
   // A console as xapi serves it: GET, or CONNECT as xapi's clients open it.
   if (req.method() == http::verb::get || req.method() == http::verb::connect) return RequestKind::get;
   if (req.method() != http::verb::post) return RequestKind::bad_method;
@@ -130,9 +134,15 @@ ReadResult parse_buffered(Connection& c, const HttpContext& ctx) {
       rq.header_done = clock::now();
       rq.kind = classify(p.get(), ctx.routes);
       // Only an RPC call's or a POST route's body is read here; everything
-      // else is answered (or streamed) by a worker from the header alone.
+      // else is answered (or streamed, or a transfer's body read by its
+      // handler) by a worker from the header alone.
       if (rq.kind != RequestKind::xmlrpc && rq.kind != RequestKind::jsonrpc && rq.kind != RequestKind::post_route)
         return ReadResult::complete;
+      // The body limit applies to what is read here (a transfer's body has
+      // none): checked now that the kind is known, before any of it is read.
+      if (auto len = p.content_length(); len && *len > ctx.limits.max_body_bytes)
+        return refuse(c, 413, "Payload Too Large", "request body too large\n");
+      p.body_limit(ctx.limits.max_body_bytes);  // chunked bodies, as they arrive
       if (iequal(sv(p.get()[http::field::expect]), "100-continue"))
         send_all(c.fd.get(), "HTTP/1.1 100 Continue\r\n\r\n", {}, MSG_DONTWAIT);
     }
@@ -160,7 +170,9 @@ ReadResult read_request(Connection& c, const HttpContext& ctx) {
         c.req = std::make_unique<Request>();
         c.req->started = c.since;
         c.req->parser.header_limit(kMaxHeader);
-        c.req->parser.body_limit(ctx.limits.max_body_bytes);
+        // Set once the header says what the request is (boost::none would
+        // compare as smaller than any Content-Length in this Beast).
+        c.req->parser.body_limit(std::numeric_limits<std::uint64_t>::max());
       }
       ReadResult r = parse_buffered(c, ctx);
       if (r != ReadResult::incomplete) return r;

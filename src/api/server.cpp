@@ -46,12 +46,17 @@ Server::~Server() { stop(); }
 
 void Server::add_stream_route(const std::string& path_prefix, StreamHandler h) {
   if (impl_->started) throw std::logic_error("add_stream_route must be called before start()");
-  impl_->routes.push_back({path_prefix, std::move(h), {}});
+  impl_->routes.push_back({path_prefix, std::move(h), {}, {}});
 }
 
 void Server::add_post_route(const std::string& path, PostHandler h) {
   if (impl_->started) throw std::logic_error("add_post_route must be called before start()");
-  impl_->routes.push_back({path, {}, std::move(h)});
+  impl_->routes.push_back({path, {}, std::move(h), {}});
+}
+
+void Server::add_http_route(const std::string& path, HttpHandler h) {
+  if (impl_->started) throw std::logic_error("add_http_route must be called before start()");
+  impl_->routes.push_back({path, {}, {}, std::move(h)});
 }
 
 void Server::adopt(UniqueFd fd, std::string peer_address) {

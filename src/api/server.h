@@ -8,6 +8,9 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "api/call_head.h"
 #include "api/rpc.h"
@@ -107,6 +110,29 @@ struct PostRequest {
 // and send_timeout for writes, and is closed when the handler returns.
 using PostHandler = std::function<void(const PostRequest& rq, int fd)>;
 
+// A transfer route's request (xapi's HTTP handlers beside the RPC endpoint:
+// /import_raw_vdi, /export_raw_vdi, /export, /import, /rrd_updates...): the
+// header as read, any method; the body is left for the handler to read
+// with an HttpBodyReader (http_transfer.h), which frames it by
+// Content-Length, chunked encoding or the client closing its side.
+struct HttpRequest {
+  std::string method;  // "GET", "PUT", "POST", "HEAD", ...
+  std::string target;  // path and query string
+  std::vector<std::pair<std::string, std::string>> headers;  // names in lower case, in order
+  std::string buffered;  // body bytes that arrived with the header
+  int peer_uid = -1;     // as RpcCall's
+  std::string peer_address;
+  // The first header of that (lower-case) name, or "".
+  std::string header(std::string_view name) const;
+};
+
+// A transfer route's handler owns the connection from the header on, on a
+// thread of its own like a stream, and writes everything (status line
+// included). The fd is blocking, reads and writes time out after
+// send_timeout (a transfer may pause longer than a call), and the
+// connection is closed when the handler returns.
+using HttpHandler = std::function<void(HttpRequest& rq, int fd)>;
+
 class Server {
  public:
   Server(ServerConfig cfg, Dispatcher dispatch);
@@ -116,6 +142,7 @@ class Server {
 
   void add_stream_route(const std::string& path_prefix, StreamHandler h);
   void add_post_route(const std::string& path, PostHandler h);  // the exact path, before start()
+  void add_http_route(const std::string& path, HttpHandler h);  // the exact path, any method, before start()
   void set_limits(const ServerLimits& limits);  // before start()
   // Without one, any body up to max_body_bytes is read (before start()).
   void set_body_admission(BodyAdmission admit);

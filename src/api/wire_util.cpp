@@ -149,6 +149,28 @@ std::string_view trim(std::string_view s) {
 }
 }  // namespace
 
+bool decode_base64(std::string_view s, std::string& out) {
+  unsigned buf = 0;
+  int bits = 0;
+  for (char c : s) {
+    int v;
+    if (c >= 'A' && c <= 'Z') v = c - 'A';
+    else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
+    else if (c >= '0' && c <= '9') v = c - '0' + 52;
+    else if (c == '+') v = 62;
+    else if (c == '/') v = 63;
+    else if (c == '=' || c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+    else return false;
+    buf = (buf << 6) | static_cast<unsigned>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((buf >> bits) & 0xFF));
+    }
+  }
+  return true;
+}
+
 bool parse_int(std::string_view s, int64_t& out) {
   s = trim(s);
   if (!s.empty() && s.front() == '+') s.remove_prefix(1);

@@ -35,6 +35,8 @@ void append_int(std::string& out, int64_t v);
 // decodes as a float again, and maps non-finite values to null.
 void append_double(std::string& out, double d, bool json);
 
+// Standard base64 (whitespace and padding skipped); false on other bytes.
+bool decode_base64(std::string_view s, std::string& out);
 bool parse_int(std::string_view s, int64_t& out);   // trims ASCII space, allows '+'
 bool parse_double(std::string_view s, double& out);  // trims ASCII space
 // XML-RPC's dateTime.iso8601 in the forms clients send (taken as UTC).

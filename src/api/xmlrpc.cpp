@@ -193,24 +193,7 @@ Value parse_typed(const pugi::xml_node& t, int depth) {
   }
   if (!std::strcmp(name, "base64")) {
     std::string s = text_of(t), out;
-    unsigned buf = 0;
-    int bits = 0;
-    for (char c : s) {
-      int v;
-      if (c >= 'A' && c <= 'Z') v = c - 'A';
-      else if (c >= 'a' && c <= 'z') v = c - 'a' + 26;
-      else if (c >= '0' && c <= '9') v = c - '0' + 52;
-      else if (c == '+') v = 62;
-      else if (c == '/') v = 63;
-      else if (c == '=' || c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-      else fail("base64 data", "'" + s.substr(0, 40) + "'");
-      buf = (buf << 6) | static_cast<unsigned>(v);
-      bits += 6;
-      if (bits >= 8) {
-        bits -= 8;
-        out.push_back(static_cast<char>((buf >> bits) & 0xFF));
-      }
-    }
+    if (!detail::decode_base64(s, out)) fail("base64 data", "'" + s.substr(0, 40) + "'");
     return Value(std::move(out));
   }
   if (!std::strcmp(name, "nil")) return Value();

@@ -12,6 +12,7 @@ const CommandTable& command_table() {
     add_generic_commands(t);
     add_vm_commands(t);
     add_misc_commands(t);
+    add_transfer_commands(t);
     return t;
   }();
   return table;

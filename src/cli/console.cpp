@@ -68,7 +68,11 @@ UniqueFd connect_endpoint(const api::Endpoint& ep) {
 }
 
 int open_stream(int fd, const std::string& target, std::string& status_line, std::string& early) {
-  std::string req = "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nUser-Agent: xe\r\n\r\n";
+  return open_request(fd, "GET " + target + " HTTP/1.1\r\nHost: localhost\r\nUser-Agent: xe\r\n\r\n", status_line,
+                      early);
+}
+
+int open_request(int fd, const std::string& req, std::string& status_line, std::string& early) {
   if (!write_all(fd, req.data(), req.size())) throw ApiError("CONNECTION_FAILED", {std::strerror(errno)});
   std::string buf;
   char chunk[4096];

@@ -19,6 +19,8 @@ UniqueFd connect_endpoint(const api::Endpoint& ep);
 // `status_line` gets the first line, `early` any stream bytes that arrived
 // with the header.
 int open_stream(int fd, const std::string& target, std::string& status_line, std::string& early);
+// The same for any request head (`req`, ending in its blank line).
+int open_request(int fd, const std::string& req, std::string& status_line, std::string& early);
 
 enum class ProxyEnd {
   Closed,       // the daemon closed the stream (or an I/O error)

@@ -206,8 +206,10 @@ std::optional<Message> read_message(int fd, std::size_t limit) {
 
 bool client_only(const std::string& command) {
   // console: the terminal and a stream of its own; event-wait: may wait for
-  // ever; vm-uninstall: asks on the terminal; --complete: xe's own.
-  return command == "console" || command == "event-wait" || command == "vm-uninstall" || command == "--complete";
+  // ever; vm-uninstall: asks on the terminal; --complete: xe's own;
+  // vdi-import/-export: the file is the client's (cmd_transfer.cpp).
+  return command == "console" || command == "event-wait" || command == "vm-uninstall" || command == "--complete" ||
+         command == "vdi-import" || command == "vdi-export";
 }
 
 bool runs_in_client(const std::string& command) {

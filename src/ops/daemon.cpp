@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "api/http_transfer.h"
 #include "api/server.h"
 #include "api/tls_front.h"
 #include "api/wire_util.h"
@@ -20,6 +21,7 @@
 #include "ops/dispatch.h"
 #include "ops/domains.h"
 #include "ops/host.h"
+#include "ops/http_handlers.h"
 #include "ops/journal.h"
 #include "ops/messages.h"
 #include "ops/metrics.h"
@@ -46,28 +48,6 @@ Daemon::Backends default_backends(const Config& cfg) {
   b.hypervisor = std::make_unique<hv::QemuHypervisor>(cfg.qemu_binary);
   b.network = std::make_unique<net::BridgeBackend>();
   return b;
-}
-
-std::string query_param(const std::string& target, const std::string& key) {
-  auto q = target.find('?');
-  if (q == std::string::npos) return {};
-  for (const auto& part : split(target.substr(q + 1), '&')) {
-    auto eq = part.find('=');
-    if (eq == std::string::npos || part.substr(0, eq) != key) continue;
-    // Refs and uuids need no decoding beyond %3A for ':'.
-    std::string v = part.substr(eq + 1), out;
-    for (size_t i = 0; i < v.size(); ++i) {
-      if (v[i] == '%' && i + 2 < v.size() && std::isxdigit(static_cast<unsigned char>(v[i + 1])) &&
-          std::isxdigit(static_cast<unsigned char>(v[i + 2]))) {
-        out.push_back(static_cast<char>(std::stoi(v.substr(i + 1, 2), nullptr, 16)));
-        i += 2;
-      } else {
-        out.push_back(v[i]);
-      }
-    }
-    return out;
-  }
-  return {};
 }
 
 }  // namespace
@@ -109,6 +89,7 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   dispatcher_ = std::make_unique<Dispatcher>(model::datamodel(), *store_, *tasks_,
                                              [this](const std::string& s) { sessions_->check(s); });
   long_polls_ = std::make_unique<LongPolls>(*store_);
+  http_handlers_ = std::make_unique<HttpHandlers>(*store_, *sessions_, *tasks_, *storage_, cfg_.state_dir + "/tmp");
   bind_sessions(*dispatcher_, *sessions_, *store_, *long_polls_);
   bind_tasks(*dispatcher_, *tasks_, *store_);
   bind_host(*dispatcher_, *store_);
@@ -183,6 +164,7 @@ void Daemon::serve() {
   // xe sends its command lines here and the command runs in the daemon
   // (xapi's thin CLI): one round trip instead of login, calls and logout,
   // and no records encoded as XML only to be printed.
+  http_handlers_->add_routes(*server_);
   server_->add_post_route("/cli", [this](const api::PostRequest& rq, int fd) {
     cli::serve_thin_cli(rq, fd, [this](const api::RpcCall& c) { return call(c); });
   });
@@ -258,7 +240,7 @@ void Daemon::serve_console(const std::string& target, int fd) {
     std::string line = "vmstack: " + msg + "\r\n";
     api::detail::send_all(fd, line);  // best effort: a client that has gone has nothing to be told
   };
-  std::string console = query_param(target, "ref"), session = query_param(target, "session_id");
+  std::string console = api::query_param(target, "ref"), session = api::query_param(target, "session_id");
   std::optional<hv::LiveState> state;
   bool rfb = false;
   try {

@@ -27,6 +27,7 @@ namespace vmstack::ops {
 class Admission;
 class Dispatcher;
 class Domains;
+class HttpHandlers;
 class Journal;
 class LongPolls;
 class Networks;
@@ -91,6 +92,7 @@ class Daemon {
   std::unique_ptr<VmAdmin> admin_;
   std::unique_ptr<Tasks> tasks_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<HttpHandlers> http_handlers_;  // /import_raw_vdi, /export_raw_vdi, ...
   void make_tls();  // certificate, TlsFront (bound, not started)
   std::unique_ptr<api::Server> server_;
   std::unique_ptr<api::TlsFront> tls_;

@@ -106,6 +106,7 @@ std::string Storage::vdi_create(const std::string& sr, const std::string& name, 
 }
 
 void Storage::vdi_destroy(const std::string& vdi) {
+  check_not_held(vdi);
   auto rec = store_.get_record("VDI", vdi);
   for (const auto& vbd : rec["VBDs"].as_array())
     if (store_.get_field("VBD", vbd.as_string(), "currently_attached").as_bool())
@@ -129,6 +130,7 @@ void Storage::vdi_destroy(const std::string& vdi) {
 
 std::string Storage::vdi_copy(const std::string& vdi, const std::string& sr, const std::string& name,
                               const std::string& chosen_uuid) {
+  check_not_held(vdi);
   auto rec = store_.get_record("VDI", vdi);
   const auto& from = rec["SR"].as_string();
   if (!store_.exists("SR", sr)) throw ApiError(errors::HANDLE_INVALID, {"SR", sr});
@@ -206,9 +208,63 @@ void Storage::forget_unrecorded_image(const std::string& sr, const std::string& 
 }
 
 storage::DiskSource Storage::disk_source(const std::string& vdi) const {
+  check_not_held(vdi);
   auto rec = store_.get_record("VDI", vdi);
   const auto& sr = rec["SR"].as_string();
   return driver(sr).vdi_source(sr_context(sr), rec["location"].as_string());
+}
+
+void Storage::check_not_held(const std::string& vdi) const {
+  std::lock_guard lk(held_mu_);
+  if (auto it = held_.find(vdi); it != held_.end()) throw ApiError(errors::VDI_IN_USE, {vdi, it->second});
+}
+
+Storage::Hold::~Hold() {
+  if (!storage_) return;
+  std::lock_guard lk(storage_->held_mu_);
+  storage_->held_.erase(vdi_);
+}
+
+Storage::Hold Storage::hold_for_transfer(const std::string& vdi, const std::string& operation) {
+  if (!store_.exists("VDI", vdi)) throw ApiError(errors::HANDLE_INVALID, {"VDI", vdi});
+  {
+    std::lock_guard lk(held_mu_);
+    if (auto it = held_.find(vdi); it != held_.end()) throw ApiError(errors::VDI_IN_USE, {vdi, it->second});
+    held_.emplace(vdi, operation);
+  }
+  Hold hold(this, vdi);
+  // Held first, then checked: a VM starting now either shows its operation
+  // here or finds the hold when it opens its disks (disk_source).
+  const Value vbds = store_.get_field("VDI", vdi, "VBDs");  // kept: the loop reads into it
+  for (const auto& vbd : vbds.as_array()) {
+    auto vm = store_.get_field("VBD", vbd.as_string(), "VM").as_string();
+    if (!store_.exists("VM", vm)) continue;
+    if (store_.get_field("VBD", vbd.as_string(), "currently_attached").as_bool() ||
+        store_.get_field("VM", vm, "power_state").as_string() != "Halted" ||
+        !store_.get_field("VM", vm, "current_operations").as_struct().empty())
+      throw ApiError(errors::VDI_IN_USE, {vdi, operation});
+  }
+  return hold;
+}
+
+void Storage::vdi_export(const std::string& vdi, const std::string& format, const std::string& to_path) {
+  auto rec = store_.get_record("VDI", vdi);
+  const auto& sr = rec["SR"].as_string();
+  driver(sr).vdi_export(sr_context(sr), rec["location"].as_string(), format, to_path);
+}
+
+void Storage::vdi_import(const std::string& vdi, const std::string& from_path, const std::string& format) {
+  auto rec = store_.get_record("VDI", vdi);
+  const auto& sr = rec["SR"].as_string();
+  try {
+    driver(sr).vdi_import(sr_context(sr), rec["location"].as_string(), from_path, format);
+  } catch (const ApiError& e) {
+    // The driver knows the image, not the record: the error names the VDI.
+    if (e.code() == errors::VDI_TOO_SMALL && e.description().size() == 3)
+      throw ApiError(errors::VDI_TOO_SMALL, {vdi, e.description()[2]});
+    throw;
+  }
+  vdi_refresh(vdi);
 }
 
 void bind_storage(Dispatcher& d, Storage& storage, model::Store& store) {

@@ -3,7 +3,10 @@
 // what a disk's image is comes from the driver, never from a record field.
 #pragma once
 
+#include <map>
+#include <mutex>
 #include <string>
+#include <utility>
 
 #include "model/store.h"
 #include "storage/sr_driver.h"
@@ -56,12 +59,39 @@ class Storage {
   // Recovery: the image of `vdi_uuid` in `sr`, if no VDI record claims it.
   void forget_unrecorded_image(const std::string& sr, const std::string& vdi_uuid);
 
+  // A VDI held for a transfer (xapi's /export_raw_vdi, /import_raw_vdi)
+  // until the hold goes: while it lasts the VDI cannot be attached to a
+  // starting VM, copied, destroyed or transferred again (VDI_IN_USE [vdi,
+  // operation]). Taking it is refused while a VM using the VDI is not
+  // halted or has an operation under way.
+  class Hold {
+   public:
+    Hold(Hold&& o) noexcept : storage_(std::exchange(o.storage_, nullptr)), vdi_(std::move(o.vdi_)) {}
+    Hold& operator=(Hold&&) = delete;
+    ~Hold();
+
+   private:
+    friend class Storage;
+    Hold(Storage* s, std::string vdi) : storage_(s), vdi_(std::move(vdi)) {}
+    Storage* storage_;
+    std::string vdi_;
+  };
+  Hold hold_for_transfer(const std::string& vdi, const std::string& operation);
+  // The VDI's contents as `format` (raw, vhd, qcow2) in a new file at `to_path`.
+  void vdi_export(const std::string& vdi, const std::string& format, const std::string& to_path);
+  // The VDI's contents replaced by the image at `from_path` (held first).
+  void vdi_import(const std::string& vdi, const std::string& from_path, const std::string& format);
+
  private:
+  void check_not_held(const std::string& vdi) const;
+
   model::Store& store_;
   storage::SrDrivers& drivers_;
   Journal& journal_;
   std::string state_dir_;
   std::string host_;
+  mutable std::mutex held_mu_;
+  std::map<std::string, std::string> held_;  // VDI -> the transfer holding it
 };
 
 void bind_storage(Dispatcher& d, Storage& storage, model::Store& store);

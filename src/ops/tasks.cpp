@@ -59,6 +59,11 @@ void Tasks::finish(const std::string& task, const Value* result, const std::vect
   running_.erase(task);
 }
 
+void Tasks::adopt(const std::string& task) {
+  std::lock_guard lk(mu_);
+  running_.insert(task);
+}
+
 void Tasks::run(const std::string& task, std::function<Value()> fn) {
   {
     std::lock_guard lk(mu_);

@@ -34,11 +34,16 @@ class Tasks {
   // task.set_status, for tasks a client made (task.create): a task a worker
   // runs is refused, its status is the worker's to write.
   void set_status(const std::string& task, const std::string& status);
+  // Work done outside the pool (an HTTP transfer) records itself on a
+  // task: adopt() marks it as vmstackd's (its status is no longer the
+  // client's to set), finish() completes it: with `result` on success,
+  // otherwise with `error` (xapi's error_info) as its failure.
+  void adopt(const std::string& task);
+  void finish(const std::string& task, const Value* result, const std::vector<std::string>* error);
   // Waits for every queued and running task to finish (stopping daemon).
   void drain() { pool_.drain(); }
 
  private:
-  void finish(const std::string& task, const Value* result, const std::vector<std::string>* error);
 
   model::Store& store_;
   std::mutex mu_;

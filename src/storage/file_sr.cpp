@@ -14,6 +14,7 @@
 #include "core/fd.h"
 #include "core/process.h"
 #include "core/strings.h"
+#include "storage/image_check.h"
 
 namespace vmstack::storage {
 
@@ -89,7 +90,12 @@ void FileSr::attach(const SrContext& sr) {
   ::chmod(dir.c_str(), 0700);
   std::error_code ec;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
-    if (it->is_regular_file(ec)) ::chmod(it->path().c_str(), 0600);
+    if (it->is_regular_file(ec)) {
+      // An import's staging image left by a crash (vdi_import) is not a disk.
+      auto name = it->path().filename().string();
+      if (name[0] == '.' && ends_with(name, ".import")) ::unlink(it->path().c_str());
+      else ::chmod(it->path().c_str(), 0600);
+    }
 }
 
 SrUsage FileSr::usage(const SrContext& sr) {
@@ -176,6 +182,52 @@ void FileSr::vdi_cleanup(const SrContext& sr, const std::string& vdi_uuid) {
   if (vdi_uuid.empty() || vdi_uuid.find('/') != std::string::npos || vdi_uuid[0] == '.') return;
   std::string dir = dir_of(sr);
   for (const char* ext : {".qcow2", ".raw", ".suspend"}) ::unlink((dir + "/" + vdi_uuid + ext).c_str());
+}
+
+void FileSr::vdi_export(const SrContext& sr, const std::string& location, const std::string& format,
+                        const std::string& to_path) {
+  check_location(location);
+  std::string src = dir_of(sr) + "/" + location;
+  std::vector<std::string> argv{"qemu-img", "convert", "-f", format_of(location), "-O", qemu_format(format)};
+  // A dynamic VHD of exactly the disk's size (qemu would round it to a
+  // CHS geometry otherwise), as xapi's vhd-tool writes them.
+  if (format == "vhd") argv.insert(argv.end(), {"-o", "subformat=dynamic,force_size=on"});
+  argv.insert(argv.end(), {src, to_path});
+  SpawnOptions o;
+  o.die_with_parent = true;
+  check(run_command(argv, std::chrono::hours(2), {}, o), "qemu-img convert (export)");
+}
+
+void FileSr::vdi_import(const SrContext& sr, const std::string& location, const std::string& from_path,
+                        const std::string& format) {
+  check_location(location);
+  const std::string dir = dir_of(sr), path = dir + "/" + location, fmt = format_of(location);
+  const std::string qfmt = qemu_format(format);
+  const int64_t size = virtual_size_of(path, fmt);
+  const std::string uuid = location.substr(0, location.rfind('.'));
+  int64_t incoming = checked_upload_size(from_path, qfmt);
+  if (incoming > size) throw ApiError(errors::VDI_TOO_SMALL, {uuid, std::to_string(incoming)});
+  // A fresh image of the same size takes the contents, then replaces the
+  // old one in a rename: a failure or a crash part way leaves the old
+  // contents (and at worst a dot file, removed at the SR's next attach).
+  std::string staging = dir + "/." + location + ".import";
+  ::unlink(staging.c_str());
+  SpawnOptions o;
+  o.die_with_parent = true;
+  struct Unlink {
+    std::string p;
+    ~Unlink() { ::unlink(p.c_str()); }
+  } cleanup{staging};
+  if (fmt == "qcow2")
+    check(run_command({"qemu-img", "create", "-q", "-f", "qcow2", staging, std::to_string(size)}, std::chrono::seconds(60), {}, o),
+          "qemu-img create");
+  else
+    check(run_command({"truncate", "-s", std::to_string(size), staging}, std::chrono::seconds(60), {}, o), "truncate");
+  ::chmod(staging.c_str(), 0600);
+  check(run_command({"qemu-img", "convert", "-n", "-f", qfmt, from_path, "-O", fmt, staging}, std::chrono::hours(2), {}, o),
+        "qemu-img convert (import)");
+  crash_point("vdi_import.converted");
+  if (::rename(staging.c_str(), path.c_str()) != 0) fail("cannot replace " + path, "", std::strerror(errno));
 }
 
 DiskSource FileSr::vdi_source(const SrContext& sr, const std::string& location) {

@@ -22,6 +22,10 @@ class FileSr final : public SrDriver {
   VdiImage vdi_stat(const SrContext& sr, const std::string& location) override;
   DiskSource vdi_source(const SrContext& sr, const std::string& location) override;
   void vdi_cleanup(const SrContext& sr, const std::string& vdi_uuid) override;
+  void vdi_export(const SrContext& sr, const std::string& location, const std::string& format,
+                  const std::string& to_path) override;
+  void vdi_import(const SrContext& sr, const std::string& location, const std::string& from_path,
+                  const std::string& format) override;
 
   // The SR's directory (device_config:location); throws SR_BACKEND_FAILURE if unset.
   static std::string dir_of(const SrContext& sr);

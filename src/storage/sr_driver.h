@@ -68,6 +68,16 @@ class SrDriver {
   virtual VdiImage vdi_stat(const SrContext& sr, const std::string& location) = 0;
   // What to open; throws SR_BACKEND_FAILURE when the image is not in this SR.
   virtual DiskSource vdi_source(const SrContext& sr, const std::string& location) = 0;
+  // The image's contents written to `to_path` (a new file) as `format`:
+  // "raw" (sparse), "vhd" (dynamic) or "qcow2" (xapi's /export_raw_vdi).
+  virtual void vdi_export(const SrContext& sr, const std::string& location, const std::string& format,
+                          const std::string& to_path) = 0;
+  // The image's contents replaced by the image at `from_path` (raw, vhd or
+  // qcow2, as an untrusted client sent it: one with a backing or data file
+  // is refused), its virtual size kept: a larger one is VDI_TOO_SMALL
+  // [vdi_uuid, size]. All or nothing: a failure leaves the old contents.
+  virtual void vdi_import(const SrContext& sr, const std::string& location, const std::string& from_path,
+                          const std::string& format) = 0;
   // Removes whatever image vdi_create/vdi_copy/vdi_clone may have left for
   // `vdi_uuid` (a verb interrupted before its record was written).
   virtual void vdi_cleanup(const SrContext& sr, const std::string& vdi_uuid) = 0;

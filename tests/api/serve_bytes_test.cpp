@@ -6,6 +6,7 @@
 #include <atomic>
 
 #include "api/http_conn.h"
+#include "api/http_transfer.h"
 #include "api/server.h"
 #include "api/wire_util.h"
 #include "test_util.h"
@@ -24,10 +25,25 @@ TEST(ServeBytes, AnswersByteForByteAsTheSocket) {
   server.add_stream_route("/console", [](const std::string&, int) {});
   auto cli = [](const PostRequest& rq, int fd) { detail::send_all(fd, rq.target + " got " + rq.body); };
   server.add_post_route("/cli", cli);
+  // A transfer route: the body framed as the client framed it, any size.
+  auto xfer = [](HttpRequest& rq, int fd) {
+    std::string body;
+    try {
+      HttpBodyReader r(fd, rq);
+      char buf[1000];
+      for (std::size_t n; (n = r.read(buf, sizeof buf)) > 0;) body.append(buf, n);
+    } catch (const std::runtime_error& e) {
+      send_text(fd, 400, "Bad Request", e.what());
+      return;
+    }
+    send_text(fd, 200, "OK", rq.method + " " + query_param(rq.target, "k") + " " + std::to_string(body.size()) + " " +
+                                 body.substr(0, 20));
+  };
+  server.add_http_route("/xfer", xfer);
   server.start();
 
   Dispatcher dispatch = test_dispatch;
-  detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}}, {"/cli", {}, cli}};
+  detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}, {}}, {"/cli", {}, cli, {}}, {"/xfer", {}, {}, xfer}};
   BodyAdmission admit;
   std::atomic<bool> stopping{false}, pressure{false};
   std::atomic<unsigned> pollers{0};
@@ -67,9 +83,29 @@ TEST(ServeBytes, AnswersByteForByteAsTheSocket) {
            post("/cli", std::string(70000, 'a')),  // no session vouches for a large body: 413
            post("/cli/more", "a"),
            std::string("GET /cli HTTP/1.1\r\n\r\n"),
+           // Transfers: beyond max_body_bytes, chunked, close-delimited, broken framing.
+           std::string("PUT /xfer?k=a%20b HTTP/1.1\r\nContent-Length: 5000\r\n\r\n") + std::string(5000, 'z'),
+           std::string("PUT /xfer HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\nT: 1\r\n\r\n"),
+           std::string("PUT /xfer HTTP/1.0\r\n\r\nuntil the end"),
+           std::string("PUT /xfer HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"),
+           std::string("PUT /xfer HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab"),
+           std::string("PUT /xfer HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort"),
+           std::string("GET /xfer?k=1 HTTP/1.1\r\n\r\n"),
        }) {
     EXPECT_EQ(detail::serve_bytes(in, ctx), raw_unix(sock, in)) << in.substr(0, 200);
   }
+  auto answer = [&](const std::string& in) {
+    std::string out = detail::serve_bytes(in, ctx);
+    return out.substr(out.find("\r\n\r\n") + 4);
+  };
+  EXPECT_EQ(answer(std::string("PUT /xfer?k=a%20b HTTP/1.1\r\nContent-Length: 5000\r\n\r\n") + std::string(5000, 'z')),
+            "PUT a b 5000 " + std::string(20, 'z'));
+  EXPECT_EQ(answer("PUT /xfer HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"),
+            "PUT  5 abcde");
+  EXPECT_EQ(answer("PUT /xfer HTTP/1.0\r\n\r\nuntil the end"), "PUT  13 until the end");
+  EXPECT_EQ(answer("PUT /xfer HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n"),
+            "chunked body: bad chunk size line");
+  EXPECT_EQ(answer("PUT /xfer HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort"), "the client left after 5 of 10 bytes");
 }
 
 // A POST route's body larger than max_unproven_body_bytes is refused even
@@ -80,7 +116,7 @@ TEST(ServeBytes, PostRouteBodyBeyondTheUnprovenLimitIs413WithoutAdmission) {
   limits.max_body_bytes = 1u << 20;
   Dispatcher dispatch = test_dispatch;
   bool ran = false;
-  detail::Routes routes = {{"/cli", {}, [&ran](const PostRequest&, int) { ran = true; }}};
+  detail::Routes routes = {{"/cli", {}, [&ran](const PostRequest&, int) { ran = true; }, {}}};
   BodyAdmission admit;  // none
   std::atomic<bool> stopping{false}, pressure{false};
   std::atomic<unsigned> pollers{0};

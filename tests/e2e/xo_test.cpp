@@ -79,6 +79,8 @@ TEST(XenOrchestraClient, ConnectsOverHttpsAndDrivesAVmThroughItsCache) {
   EXPECT_TRUE(r.ok()) << r.out << r.err << d.log();
   for (const char* line : {"connected connected", "pool master true", "control domain true", "host metrics true true",
                            "cloned xo-e2e", "running, domid set true", "vm metrics VM_metrics 1", "halted", "destroyed",
+                           "imported", "exported same bytes true", "unknown-length import landed true",
+                           "bad vdi refused 404",
                            "template start refused VM_IS_TEMPLATE true", "done"})
     EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out << r.err;
   // The client's listing of types comes from system.listMethods: no session class (xapi has no session.get_all).

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "api/http_conn.h"
+#include "api/http_transfer.h"
 #include "fuzz_util.h"
 
 using namespace vmstack;
@@ -25,8 +26,18 @@ Value dispatch(const RpcCall& c) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const Dispatcher dispatcher = dispatch;
-  static const detail::Routes routes = {{"/console", [](const std::string&, int) {}, {}},
-                                        {"/cli", {}, [](const PostRequest&, int) {}}};
+  static const detail::Routes routes = {
+      {"/console", [](const std::string&, int) {}, {}, {}},
+      {"/cli", {}, [](const PostRequest&, int) {}, {}},
+      {"/xfer", {}, {}, [](HttpRequest& rq, int fd) {  // a transfer reads its body as framed
+         try {
+           HttpBodyReader r(fd, rq);
+           char buf[4096];
+           while (r.read(buf, sizeof buf) > 0) {
+           }
+         } catch (const std::runtime_error&) {
+         }
+       }}};
   static const ServerLimits limits = [] {
     ServerLimits l;
     l.max_body_bytes = 64 << 10;  // small enough for inputs to cross it

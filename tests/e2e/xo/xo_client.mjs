@@ -1,9 +1,13 @@
 // Xen Orchestra's XenAPI client (npm xen-api) against vmstackd over HTTPS,
 // as Xen Orchestra uses it: connect, fill the object cache through
 // event.from, then make a VM from a template, start it, shut it down and
-// destroy it, watching each change arrive in the cache.
+// destroy it, watching each change arrive in the cache; then move a disk's
+// bytes in and out with putResource/getResource (/import_raw_vdi,
+// /export_raw_vdi), as Xen Orchestra's disk import and backups do.
 // Usage: node xo_client.mjs https://127.0.0.1:PORT PASSWORD   (NODE_EXTRA_CA_CERTS: vmstackd's certificate)
 import { createClient } from 'xen-api'
+import { Readable } from 'node:stream'
+import { CancelToken } from 'promise-toolbox'
 
 const [url, password] = process.argv.slice(2)
 const xapi = createClient({ url, auth: { user: 'root', password }, watchEvents: true })
@@ -72,6 +76,38 @@ try {
   if (xapi.getObjectByRef(vm, undefined)) await xapi.call('VM.destroy', vm).catch(() => {})
   await cached(vm, o => o === undefined, 'the VM gone')
   say('destroyed')
+
+  // A disk's bytes in and back out, each tracked by a task of the client's.
+  const sr = xapi.pool.default_SR
+  const size = 4 * 1024 * 1024
+  const vdi = await xapi.call('VDI.create', { name_label: 'xo-disk', SR: sr, virtual_size: size, type: 'user',
+    sharable: false, read_only: false, other_config: {}, xenstore_data: {}, sm_config: {}, tags: [] })
+  const data = Buffer.alloc(size)
+  for (let i = 0; i < 4096; ++i) data[i * 1024 + 7] = (i * 13) & 0xff
+  const stream = () => Object.assign(Readable.from([data.subarray(0, size / 2), data.subarray(size / 2)]), { length: size })
+  await xapi.putResource(CancelToken.none, stream(), '/import_raw_vdi', { query: { vdi, format: 'raw' } })
+  say('imported')
+  const res = await xapi.getResource(CancelToken.none, '/export_raw_vdi', { query: { vdi, format: 'raw' } })
+  const chunks = []
+  for await (const c of res.body) chunks.push(c)
+  await res.task
+  const back = Buffer.concat(chunks)
+  say('exported same bytes', back.length === size && back.equals(data))
+  // A stream of unknown length: Xen Orchestra announces 1 PiB and closes
+  // when done; the bytes still land.
+  data.fill(0x5a, 0, 512)
+  const unknown = Readable.from([data.subarray(0, size)])
+  await xapi.putResource(CancelToken.none, unknown, '/import_raw_vdi', { query: { vdi, format: 'raw' } })
+  const again = await xapi.getResource(CancelToken.none, '/export_raw_vdi', { query: { vdi, format: 'raw' } })
+  const parts = []
+  for await (const c of again.body) parts.push(c)
+  say('unknown-length import landed', Buffer.concat(parts).subarray(0, 512).every(b => b === 0x5a))
+  try {
+    await xapi.putResource(CancelToken.none, stream(), '/import_raw_vdi', { query: { vdi: 'OpaqueRef:nope' } })
+  } catch (error) {
+    say('bad vdi refused', error.response?.statusCode ?? error.statusCode ?? error.code)
+  }
+  await xapi.call('VDI.destroy', vdi)
 
   // A failure comes back as XenAPI's error, code and parameters.
   try {
