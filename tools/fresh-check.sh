@@ -420,6 +420,13 @@ mount_root() {
   # Downloaded .debs survive between runs (the packages are still installed
   # from scratch every time; only the download is saved).
   mount_one --bind "$CACHE/apt-archives" "$ROOT/var/cache/apt/archives"
+  # So do compiles (tools/setup.sh builds through ccache): the root still
+  # installs ccache and everything else itself and compiles whatever this
+  # machine has not, but a source it compiled the same way is not compiled
+  # twice. A header the root lacks still fails: ccache preprocesses there.
+  local ccache_dir=${CCACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/ccache}
+  mkdir -p "$ccache_dir" "$ROOT/root/.cache/ccache"
+  mount_one --bind "$ccache_dir" "$ROOT/root/.cache/ccache"
 }
 
 # Runs a command line in the root as root's login shell would, from the clone.

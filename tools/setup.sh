@@ -19,6 +19,7 @@ PACKAGES=(
   # interop test talks to the unix socket as another user with curl.
   # tools/fresh-check.sh finds what is missing here.
   file curl openssl
+  ccache   # compiles made once are reused: rebuilds, and the fresh-root check (tools/fresh-check.sh)
   clang-14 libclang-rt-14-dev llvm-14   # tools/fuzz.sh: libFuzzer, sanitizers, llvm-symbolizer
 )
 
@@ -42,6 +43,14 @@ fi
 BUILD_DIR=${BUILD_DIR:-build}
 args=(-S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo)
 [[ ${ASAN:-0} == 1 ]] && args+=(-DVMSTACK_ASAN=ON)
+# Through ccache, with paths relative to the checkout and the compiler
+# known by its contents: another clone of the same sources (CI's clean
+# clone, the fresh root's /root/vmstack) finds what this one compiled.
+# The settings go in the launcher, so a plain `ninja` later uses them too.
+if command -v ccache >/dev/null; then
+  launcher="env;CCACHE_BASEDIR=$PWD;CCACHE_NOHASHDIR=true;CCACHE_COMPILERCHECK=content;ccache"
+  args+=("-DCMAKE_CXX_COMPILER_LAUNCHER=$launcher" "-DCMAKE_C_COMPILER_LAUNCHER=$launcher")
+fi
 cmake "${args[@]}" >&2
 cmake --build "$BUILD_DIR" -j"$(nproc)" >&2
 
