@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "api/wire_util.h"
+#include "core/strings.h"
 
 namespace vmstack::api {
 
@@ -18,13 +19,6 @@ int hex_digit(char c) {
   c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
   return -1;
-}
-
-bool iequal(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  return true;
 }
 
 constexpr std::size_t kMaxChunkLine = 4096;  // a chunk-size line with extensions, or a trailer

@@ -14,6 +14,7 @@
 #include <memory>
 #include <thread>
 
+#include "api/wire_util.h"
 #include "core/error.h"
 
 namespace vmstack::api {
@@ -42,17 +43,6 @@ std::string ssl_errors() {
 bool is_ip(const std::string& host) {
   unsigned char buf[16];
   return ::inet_pton(AF_INET, host.c_str(), buf) == 1 || ::inet_pton(AF_INET6, host.c_str(), buf) == 1;
-}
-
-bool write_plain(int fd, const char* p, int n) {
-  while (n > 0) {
-    ssize_t w = ::send(fd, p, static_cast<size_t>(n), MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<int>(w);
-  }
-  return true;
 }
 
 // Waits until `fd` is ready for `events`; false on error.
@@ -89,7 +79,7 @@ void relay(Ctx ctx, Ssl ssl, UniqueFd tcp, UniqueFd plain) {
     for (;;) {
       int n = ::SSL_read(ssl.get(), buf, sizeof buf);
       if (n > 0) {
-        if (!write_plain(plain.get(), buf, n)) return;
+        if (!detail::send_all(plain.get(), std::string_view(buf, static_cast<std::size_t>(n)))) return;
         continue;
       }
       int e = ::SSL_get_error(ssl.get(), n);

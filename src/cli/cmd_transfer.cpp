@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "api/wire_util.h"
 #include "cli/commands.h"
 #include "cli/console.h"
 #include "cli/xe_errors.h"
@@ -39,28 +40,6 @@ std::string url_encode(const std::string& s) {
     }
   }
   return out;
-}
-
-bool write_fully(int fd, const char* p, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, p, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
-}
-
-bool send_fully(int sock, const char* p, std::size_t n) {
-  while (n > 0) {
-    ssize_t w = ::send(sock, p, n, MSG_NOSIGNAL);  // a daemon gone is an error, not SIGPIPE
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    p += w;
-    n -= static_cast<std::size_t>(w);
-  }
-  return true;
 }
 
 // A task made for the transfer, destroyed when done with.
@@ -149,7 +128,7 @@ int do_vdi_import(Context& ctx) {
     if (n < 0) throw failure("reading '" + filename + "': " + std::strerror(errno));
     if (n == 0) break;
     // A daemon that stopped reading has failed the task: it says why.
-    if (!send_fully(sock.get(), buf.data(), static_cast<std::size_t>(n))) break;
+    if (!api::detail::send_all(sock.get(), std::string_view(buf.data(), static_cast<std::size_t>(n)))) break;
   }
   ::shutdown(sock.get(), SHUT_WR);
   char drain[256];
@@ -174,13 +153,13 @@ int do_vdi_export(Context& ctx) {
   // As xapi's xe: a new file, private to its owner; never one overwritten.
   UniqueFd out(::open(filename.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!out) throw failure("cannot create '" + filename + "': " + std::strerror(errno));
-  if (!write_fully(out.get(), early.data(), early.size())) throw failure("writing '" + filename + "': " + std::strerror(errno));
+  if (!api::detail::write_all(out.get(), early.data(), early.size())) throw failure("writing '" + filename + "': " + std::strerror(errno));
   std::vector<char> buf(kBlock);
   for (;;) {
     ssize_t n = ::read(sock.get(), buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
-    if (!write_fully(out.get(), buf.data(), static_cast<std::size_t>(n)))
+    if (!api::detail::write_all(out.get(), buf.data(), static_cast<std::size_t>(n)))
       throw failure("writing '" + filename + "': " + std::strerror(errno));
   }
   if (::fsync(out.get()) != 0 && errno != EINVAL) throw failure("writing '" + filename + "': " + std::strerror(errno));

@@ -149,22 +149,35 @@ void HttpHandlers::serve(api::HttpRequest& rq, int fd, const char* what, Value (
                    {{"WWW-Authenticate", "Basic realm=\"xapi\""}});
     return;
   }
-  // Its task: the client's (task_id=), or one of ours.
+  // Its task: the client's (task_id=), or one of ours, which goes when the
+  // request is done (as xapi's exec_with_new_task): a client that wants to
+  // read how a transfer ended makes its own.
   x.task = api::query_param(rq.target, "task_id");
   if (x.task.empty()) x.task = api::cookie_value(rq, "task_id");
+  struct OwnTask {
+    model::Store& store;
+    std::string ref;
+    ~OwnTask() {
+      if (ref.empty()) return;
+      try {
+        store.destroy("task", ref);
+      } catch (const std::exception&) {
+      }
+    }
+  } own{store_, {}};
   if (!x.task.empty()) {
     if (!store_.exists("task", x.task)) {
       api::send_text(fd, 404, "Not Found", std::string(errors::HANDLE_INVALID) + " task " + x.task + "\n");
       return;
     }
-    if (store_.get_field("task", x.task, "status").as_string() != "pending") {
-      api::send_text(fd, 400, "Bad Request", "the task " + x.task + " is not pending\n");
+    if (store_.get_field("task", x.task, "status").as_string() != "pending" || !tasks_.adopt(x.task)) {
+      api::send_text(fd, 400, "Bad Request", "the task " + x.task + " is not pending, or carries another transfer\n");
       return;
     }
   } else {
-    x.task = tasks_.create(what, x.session);
+    x.task = own.ref = tasks_.create(what, x.session);
+    tasks_.adopt(x.task);
   }
-  tasks_.adopt(x.task);
   try {
     if (!handler)
       throw ApiError(errors::NOT_IMPLEMENTED, {std::string(api::target_path(rq.target)) + ": " + what +

@@ -59,9 +59,9 @@ void Tasks::finish(const std::string& task, const Value* result, const std::vect
   running_.erase(task);
 }
 
-void Tasks::adopt(const std::string& task) {
+bool Tasks::adopt(const std::string& task) {
   std::lock_guard lk(mu_);
-  running_.insert(task);
+  return running_.insert(task).second;
 }
 
 void Tasks::run(const std::string& task, std::function<Value()> fn) {

@@ -36,9 +36,10 @@ class Tasks {
   void set_status(const std::string& task, const std::string& status);
   // Work done outside the pool (an HTTP transfer) records itself on a
   // task: adopt() marks it as vmstackd's (its status is no longer the
-  // client's to set), finish() completes it: with `result` on success,
-  // otherwise with `error` (xapi's error_info) as its failure.
-  void adopt(const std::string& task);
+  // client's to set; false when other work has it already), finish()
+  // completes it: with `result` on success, otherwise with `error` (xapi's
+  // error_info) as its failure.
+  bool adopt(const std::string& task);
   void finish(const std::string& task, const Value* result, const std::vector<std::string>* error);
   // Waits for every queued and running task to finish (stopping daemon).
   void drain() { pool_.drain(); }

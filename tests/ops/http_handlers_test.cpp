@@ -118,6 +118,9 @@ class HttpHandlersTest : public ::testing::Test {
   Reply get(const std::string& path_query, const std::string& extra = {}) {
     return http(d.socket(), "GET " + path_query + " HTTP/1.1\r\nHost: x\r\n" + extra + "\r\n");
   }
+  // "&task_id=<a new task of the client's>": the handler writes how the
+  // request ended there (a task of its own goes when it is done).
+  std::string t() { return "&task_id=" + call(*c, "task.create", {s, "test", ""}).as_string(); }
   // The task the handler reported, once it has finished.
   Struct finished(const std::string& task) {
     for (int i = 0; i < 500; ++i) {
@@ -137,7 +140,7 @@ class HttpHandlersTest : public ::testing::Test {
 TEST_F(HttpHandlersTest, RawVhdAndQcow2RoundTrip) {
   auto vdi = new_vdi();
   const std::string data = pattern(kSize, 'a');
-  auto r = put("session_id=" + s + "&vdi=" + vdi + "&format=raw", data);
+  auto r = put("session_id=" + s + "&vdi=" + vdi + "&format=raw" + t(), data);
   ASSERT_EQ(r.code, 200) << r.head << r.body;
   auto task = r.header("Task-id");
   ASSERT_FALSE(task.empty()) << r.head;
@@ -181,7 +184,7 @@ TEST_F(HttpHandlersTest, ChunkedAndCloseDelimitedBodiesAndAShorterImage) {
   chunked << std::hex << 4096 << ";ext=1\r\n" << part.substr(0, 4096) << "\r\n"
           << (part.size() - 4096) << "\r\n" << part.substr(4096) << "\r\n0\r\nX-Trailer: 1\r\n\r\n";
   auto r = http(d.socket(),
-                "PUT /import_raw_vdi?session_id=" + s + "&vdi=" + vdi +
+                "PUT /import_raw_vdi?session_id=" + s + "&vdi=" + vdi + t() +
                     " HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
                 chunked.str());
   ASSERT_EQ(r.code, 200) << r.head << r.body;
@@ -193,7 +196,7 @@ TEST_F(HttpHandlersTest, ChunkedAndCloseDelimitedBodiesAndAShorterImage) {
   // Neither length nor chunks (HTTP/1.0, xapi's xe from a pipe): the body
   // ends when the client closes its side.
   const std::string small = pattern(64 << 10, 'p');
-  r = http(d.socket(), "PUT /import_raw_vdi?session_id=" + s + "&vdi=" + vdi + " HTTP/1.0\r\n\r\n", small);
+  r = http(d.socket(), "PUT /import_raw_vdi?session_id=" + s + "&vdi=" + vdi + t() + " HTTP/1.0\r\n\r\n", small);
   ASSERT_EQ(r.code, 200);
   EXPECT_EQ(finished(r.header("Task-id")).at("status").as_string(), "success");
   EXPECT_EQ(exported(vdi).substr(0, small.size()), small);
@@ -203,7 +206,7 @@ TEST_F(HttpHandlersTest, ChunkedAndCloseDelimitedBodiesAndAShorterImage) {
   EXPECT_EQ(exported(vdi).substr(0, small.size()), small);
 
   // Without vdi=, sr_id= and a raw body make a new VDI of the body's size.
-  r = put("session_id=" + s + "&sr_id=" + sr, small);
+  r = put("session_id=" + s + "&sr_id=" + sr + t(), small);
   ASSERT_EQ(r.code, 200);
   auto rec = finished(r.header("Task-id"));
   ASSERT_EQ(rec.at("status").as_string(), "success");
@@ -252,12 +255,21 @@ TEST_F(HttpHandlersTest, ClientTasksAndRefusalsCarryXapiErrors) {
   auto rec = finished(task);
   EXPECT_EQ(rec.at("status").as_string(), "success");
   EXPECT_EQ(rec.at("progress").as_double(), 1.0);
+  // A task of the handler's own goes when the request is done, as xapi's.
+  auto tasks_before = call(*c, "task.get_all", {s}).as_array().size();
+  r = put("session_id=" + s + "&vdi=" + vdi, before);
+  ASSERT_EQ(r.code, 200);
+  ASSERT_TRUE(r.header("Task-id").rfind("OpaqueRef:", 0) == 0) << r.head;
+  EXPECT_EQ(failure(*c, "task.get_record", {s, r.header("Task-id")}).at(0), "HANDLE_INVALID");
+  EXPECT_EQ(call(*c, "task.get_all", {s}).as_array().size(), tasks_before);
+  for (int i = 0; i < 5; ++i) get("/rrd_updates?start=0&session_id=" + s);  // polled, as Xen Orchestra does
+  EXPECT_EQ(call(*c, "task.get_all", {s}).as_array().size(), tasks_before);
   // A finished task cannot carry another transfer.
   EXPECT_EQ(put("session_id=" + s + "&task_id=" + task + "&vdi=" + vdi, before).code, 400);
   EXPECT_EQ(put("session_id=" + s + "&task_id=OpaqueRef:gone&vdi=" + vdi, before).code, 404);
 
   // Refused before the body, with the code as the HTTP status.
-  r = put("session_id=" + s + "&vdi=OpaqueRef:nope", "x");
+  r = put("session_id=" + s + "&vdi=OpaqueRef:nope" + t(), "x");
   EXPECT_EQ(r.code, 404);
   EXPECT_NE(r.body.find("HANDLE_INVALID VDI OpaqueRef:nope"), std::string::npos) << r.body;
   EXPECT_EQ(finished(r.header("Task-id")).at("error_info").as_array().at(0).as_string(), "HANDLE_INVALID");
@@ -275,7 +287,7 @@ TEST_F(HttpHandlersTest, ClientTasksAndRefusalsCarryXapiErrors) {
   // Accepted, then failed in the task: an image larger than the disk, and
   // a qcow2 that names a host file as its backing file. The disk keeps
   // what it had.
-  r = put("session_id=" + s + "&vdi=" + vdi, pattern(kSize + 4096, 'b'));
+  r = put("session_id=" + s + "&vdi=" + vdi + t(), pattern(kSize + 4096, 'b'));
   ASSERT_EQ(r.code, 200);
   auto info = finished(r.header("Task-id")).at("error_info").as_array();
   ASSERT_EQ(info.size(), 3u);
@@ -284,7 +296,7 @@ TEST_F(HttpHandlersTest, ClientTasksAndRefusalsCarryXapiErrors) {
   EXPECT_EQ(info[2].as_string(), std::to_string(kSize + 4096));
   const std::string evil = dir.path() + "/evil.qcow2";
   ASSERT_TRUE(run_command({"qemu-img", "create", "-q", "-f", "qcow2", "-b", "/etc/passwd", "-F", "raw", evil, "1M"}, 30s).ok());
-  r = put("session_id=" + s + "&vdi=" + vdi + "&format=qcow2", slurp(evil));
+  r = put("session_id=" + s + "&vdi=" + vdi + "&format=qcow2" + t(), slurp(evil));
   ASSERT_EQ(r.code, 200);
   info = finished(r.header("Task-id")).at("error_info").as_array();
   ASSERT_FALSE(info.empty());
@@ -292,7 +304,7 @@ TEST_F(HttpHandlersTest, ClientTasksAndRefusalsCarryXapiErrors) {
   EXPECT_NE(Value(info).to_display().find("backing file"), std::string::npos) << Value(info).to_display();
   EXPECT_EQ(exported(vdi), before);
   // A client that leaves mid-body: the task says so, the disk is unchanged.
-  r = http(d.socket(), "PUT /import_raw_vdi?session_id=" + s + "&vdi=" + vdi +
+  r = http(d.socket(), "PUT /import_raw_vdi?session_id=" + s + "&vdi=" + vdi + t() +
                            " HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n",
            "only a little");
   ASSERT_EQ(r.code, 200);
