@@ -17,7 +17,7 @@
 # See docs/guest-fixture.md.
 set -euo pipefail
 
-FORMAT=4                       # bump when the build output changes
+FORMAT=5                       # bump when the build output changes
 MARKER='vmstack-guest: init reached'
 # button+evdev: ACPI power button -> acpid. virtio_*: the guest sees the
 # balloon, disks (/dev/vd*) and NICs (eth*) vmstack gives it. Dependencies
@@ -245,6 +245,14 @@ while [ $n -lt 200 ] && ! ls -l /proc/$acpid_pid/fd 2>/dev/null | grep -q /dev/i
 done
 hostname vmstack-guest
 echo 'vmstack-guest: init reached' > /dev/console
+# Every NIC up and asking for DHCP in the background (a guest without one,
+# or on a network without DHCP, boots exactly as before); the address each
+# gets is printed on the console (/etc/udhcpc.script).
+for nic in /sys/class/net/eth*; do
+  [ -e "$nic" ] || continue
+  ip link set "${nic##*/}" up
+  udhcpc -i "${nic##*/}" -s /etc/udhcpc.script >/dev/null 2>&1 &
+done
 # A shell on the console, forever; PID 1 waits (reaping orphans) in between.
 ( while :; do setsid cttyhack sh -l; sleep 1; done ) </dev/console >/dev/console 2>&1 &
 while :; do wait; sleep 1; done
@@ -255,6 +263,19 @@ grep -qF "$MARKER" "$root/init" || die "marker missing from init"
 
 printf '#!/bin/sh\nsync\npoweroff -f\n' > "$root/etc/acpi/PWRF/00000080"
 chmod 755 "$root/etc/acpi/PWRF/00000080"
+cat > "$root/etc/udhcpc.script" <<'SCRIPT'
+#!/bin/sh
+# busybox udhcpc's hook: the lease's address and default route on the NIC.
+case "$1" in
+  deconfig) ip addr flush dev "$interface" ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via "${router%% *}" dev "$interface"
+    echo "vmstack-guest: $interface $ip" > /dev/console ;;
+esac
+SCRIPT
+chmod 755 "$root/etc/udhcpc.script"
 printf 'PS1="# "\n' > "$root/etc/profile"
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:x:0:\n' > "$root/etc/group"

@@ -15,6 +15,7 @@ PACKAGES=(
   libfmt-dev libspdlog-dev libssl-dev libcrypt-dev libnl-route-3-dev
   qemu-system-x86 qemu-utils busybox-static cpio zstd xz-utils binutils kmod
   iproute2 nftables procps python3 socat haproxy wrk hyperfine
+  dnsmasq-base   # DHCP and DNS of NAT and internal networks (the binary only: no system service)
   # guest-fixture.sh checks that busybox is static with file(1); the API
   # interop test talks to the unix socket as another user with curl.
   # tools/fresh-check.sh finds what is missing here.

@@ -43,7 +43,7 @@ struct ServerLimits {
   // to admit a new one; only if there is none does the new one get 503.
   std::size_t max_connections = 4096;            // per transport
   std::size_t max_connections_per_source = 128;  // TCP, per client IP (IPv6: per /64): beyond, 503
-  std::size_t max_streams = 64;  // stream and POST routes (console, /cli) at once, each on a thread of its own; TCP at most half
+  std::size_t max_streams = 64;  // stream, POST and transfer routes (console, /cli, /import_raw_vdi) at once, each on a thread of its own; TCP at most half
   // ---- request bodies. Checked before they are read: Content-Length at
   // once, chunked bodies as they arrive. A body larger than
   // max_unproven_body_bytes is read only if the BodyAdmission accepts the

@@ -197,7 +197,8 @@ int do_param_get(Context& ctx, const View& v) {
   auto t = lookup(ctx, *v.cls);
   const CliField& f = field_or_missing(fields, *ctx.args.get("param-name"));
   if (auto key = ctx.args.get("param-key"); key && f.is_map()) {
-    const auto& m = t.record[api(f)];
+    const Struct* src = source_record(f, t.record, ctx.objects());
+    const Value m = src && src->count(f.field->name) ? src->at(f.field->name) : Value();
     if (!m.is_struct() || !m.as_struct().count(*key)) throw failure("Key " + *key + " not found in map");
     ctx.printer.line(m.as_struct().at(*key).to_display());
     return 0;

@@ -13,6 +13,7 @@ const CommandTable& command_table() {
     add_vm_commands(t);
     add_misc_commands(t);
     add_transfer_commands(t);
+    add_network_commands(t);
     return t;
   }();
   return table;

@@ -101,6 +101,7 @@ void add_generic_commands(CommandTable& t);
 void add_vm_commands(CommandTable& t);
 void add_misc_commands(CommandTable& t);
 void add_transfer_commands(CommandTable& t);  // vdi-import, vdi-export
+void add_network_commands(CommandTable& t);   // network-create/-destroy, vif-create/-destroy
 
 // Filters from the command line: every key=value that is not a std param
 // and not one of `own` (the command's own parameters).

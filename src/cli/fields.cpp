@@ -33,6 +33,14 @@ std::vector<CliField> cli_fields(const model::ClassDef& c, const model::Datamode
     }
     out.push_back({model::cli_name(f.name), &f, CliField::Via::Direct, target});
   }
+  if (c.name == "VM") {
+    const model::ClassDef* gm = dm.cls("VM_guest_metrics");
+    const model::Field* ref = c.field("guest_metrics");
+    if (gm && ref)
+      for (const char* name : {"os_version", "PV_drivers_version", "networks"})
+        if (const model::Field* f = gm->field(name))
+          out.push_back({model::cli_name(f->name), f, CliField::Via::Through, gm, ref});
+  }
   return out;
 }
 

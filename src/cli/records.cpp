@@ -98,7 +98,22 @@ std::string ObjectCache::describe(const std::string& ref, const std::string& cls
   return ref;
 }
 
+const Struct* source_record(const CliField& f, const Struct& record, ObjectCache& objects) {
+  if (f.via != CliField::Via::Through) return &record;
+  auto it = record.find(f.through->name);
+  if (it == record.end() || !it->second.is_string()) return nullptr;
+  return objects.find(f.target->name, it->second.as_string());
+}
+
 std::string display(const CliField& f, const Struct& record, ObjectCache& objects) {
+  if (f.via == CliField::Via::Through) {
+    const Struct* src = source_record(f, record, objects);
+    if (!src) return kNotInDatabase;  // no guest report (yet): as xapi's xe shows it
+    CliField direct = f;
+    direct.via = CliField::Via::Direct;
+    direct.target = nullptr;
+    return display(direct, *src, objects);
+  }
   auto it = record.find(f.field->name);
   if (it == record.end()) return kNotInDatabase;
   const Value& v = it->second;
@@ -112,6 +127,7 @@ std::string display(const CliField& f, const Struct& record, ObjectCache& object
       return r->at("name_label").to_display();
     }
     case CliField::Via::Direct:
+    case CliField::Via::Through:
       break;
   }
   if (t.kind == model::Kind::Set) {
@@ -160,8 +176,9 @@ bool matches(const Struct& record, const std::vector<CliField>& fields, const Fi
     auto [name, sub] = split_colon(flt.key);
     const CliField* f = find_field(fields, name);
     if (!f) throw failure("Unknown field '" + flt.key + "'");
-    auto it = record.find(f->field->name);
-    const Value* v = it == record.end() ? nullptr : &it->second;
+    const Struct* src = source_record(*f, record, objects);
+    auto it = src ? src->find(f->field->name) : record.end();
+    const Value* v = !src || it == src->end() ? nullptr : &it->second;
     if (f->is_map()) {
       result = v && v->is_struct() && v->as_struct().count(sub) && v->as_struct().at(sub).to_display() == wanted;
     } else if (f->is_set()) {

@@ -43,6 +43,9 @@ class ObjectCache {
   std::map<std::string, std::map<std::string, Struct>> cache_;
 };
 
+// The record a field's value is in: `record` itself, or for a Through
+// field the object it refers to (null when there is none).
+const Struct* source_record(const CliField& f, const Struct& record, ObjectCache& objects);
 // One field of one record as xe prints it.
 std::string display(const CliField& f, const Struct& record, ObjectCache& objects);
 

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "net/routed.h"
+
 namespace vmstack::net {
 
 struct VifPlug {
@@ -31,6 +33,13 @@ class Backend {
   virtual std::string vif_plug(const VifPlug& v) = 0;
   // Removes the tap (absent is fine).
   virtual void vif_unplug(const std::string& tap) = 0;
+  // A NAT or internal network's host side (routed.h): the gateway address
+  // on its bridge, forwarding for NAT, its own firewall table. Idempotent:
+  // applying again changes nothing. Throw std::runtime_error with the
+  // system's words.
+  virtual void routed_apply(const RoutedNetwork& n) = 0;
+  // All of it gone (what is already gone is fine).
+  virtual void routed_remove(const RoutedNetwork& n) = 0;
 };
 
 // The tap name of a VIF: "vif" + the VM uuid's first 8 hex digits + "." +

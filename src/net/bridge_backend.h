@@ -1,4 +1,6 @@
-// Linux bridges and persistent taps, made over netlink (net/netlink.h).
+// Linux bridges and persistent taps, made over netlink (net/netlink.h); a
+// NAT or internal network's address over netlink too, its firewall table
+// with nft(8) (one atomic script, net/routed.h).
 #pragma once
 
 #include "net/backend.h"
@@ -13,6 +15,8 @@ class BridgeBackend final : public Backend {
   bool bridge_exists(const std::string& bridge) override;
   std::string vif_plug(const VifPlug& v) override;
   void vif_unplug(const std::string& tap) override;
+  void routed_apply(const RoutedNetwork& n) override;
+  void routed_remove(const RoutedNetwork& n) override;
 };
 
 }  // namespace vmstack::net

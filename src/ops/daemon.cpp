@@ -26,6 +26,7 @@
 #include "ops/messages.h"
 #include "ops/metrics.h"
 #include "ops/long_polls.h"
+#include "ops/network_services.h"
 #include "ops/networks.h"
 #include "ops/recovery.h"
 #include "ops/sessions.h"
@@ -77,7 +78,9 @@ Daemon::Daemon(Config cfg, Backends backends) : cfg_(std::move(cfg)), backends_(
   sessions_ = std::make_unique<Sessions>(*store_);
   sessions_->set_limits(cfg_.session_timeout, cfg_.max_sessions_per_user);
   storage_ = std::make_unique<Storage>(*store_, *sr_drivers_, *journal_, cfg_.state_dir);
+  network_services_ = std::make_unique<NetworkServices>(*store_, *backends_.network, cfg_.state_dir);
   networks_ = std::make_unique<Networks>(*store_, *backends_.network);
+  networks_->set_services(network_services_.get());
   domains_ = std::make_unique<Domains>(*store_, *backends_.hypervisor, *networks_, cfg_.run_dir);
   domains_->set_uid_base(cfg_.qemu_uid_base);
   admission_ = std::make_unique<Admission>(*store_, cfg_.host_memory_reserve);
@@ -172,6 +175,13 @@ void Daemon::serve() {
   // answers anyone: whoever sees the daemon up finds both.
   if (!cfg_.tls_address.empty()) make_tls();
   if (tls_) publish_console_locations();  // before anyone reads them
+  // NAT and internal networks rebuilt, their guests kept off the API's
+  // ports, before the API answers anyone.
+  std::vector<unsigned short> api_ports;
+  if (tls_) api_ports.push_back(tls_->port());
+  if (!cfg_.tcp_address.empty() && cfg_.tcp_port != 0) api_ports.push_back(cfg_.tcp_port);
+  network_services_->set_blocked_ports(api_ports);
+  network_services_->start();
   server_->start();
   if (!tls_ && !cfg_.tcp_address.empty()) publish_console_locations();  // the plain port is bound now
   if (tls_) {

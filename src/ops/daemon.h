@@ -30,6 +30,7 @@ class Domains;
 class HttpHandlers;
 class Journal;
 class LongPolls;
+class NetworkServices;
 class Networks;
 class Sessions;
 class Storage;
@@ -85,6 +86,7 @@ class Daemon {
   std::unique_ptr<Sessions> sessions_;
   std::unique_ptr<LongPolls> long_polls_;  // after sessions_: its answers use them
   std::unique_ptr<Storage> storage_;
+  std::unique_ptr<NetworkServices> network_services_;  // before networks_, which uses it
   std::unique_ptr<Networks> networks_;
   std::unique_ptr<Domains> domains_;
   std::unique_ptr<Admission> admission_;

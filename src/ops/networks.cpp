@@ -11,6 +11,7 @@
 #include "core/strings.h"
 #include "core/uuid.h"
 #include "ops/dispatch.h"
+#include "ops/network_services.h"
 
 namespace vmstack::ops {
 
@@ -53,6 +54,16 @@ std::string Networks::network_create(Struct r) {
   r["bridge"] = bridge;
   bool managed = !r.count("managed") || r.at("managed").as_bool();
   r["managed"] = managed;
+  // A NAT or internal network's subnet: checked before anything is made.
+  if (auto spec = routed_spec(r)) {
+    if (!managed) throw ApiError(errors::INVALID_VALUE, {"managed", "a nat or internal network is managed by vmstack"});
+    store_.for_each("network", [&](const std::string&, const Struct& o) {
+      auto other = routed_spec(o);
+      if (other && (other->subnet.contains(spec->subnet.network) || spec->subnet.contains(other->subnet.network)))
+        throw ApiError(errors::INVALID_VALUE,
+                       {"subnet", spec->subnet.cidr() + " overlaps " + other->subnet.cidr() + " of bridge " + other->bridge});
+    });
+  }
   for (auto k : {"uuid", "allowed_operations", "current_operations", "VIFs"}) r.erase(k);
   int64_t mtu = r.count("MTU") ? r.at("MTU").as_int() : 1500;
   if (mtu < 68 || mtu > 65535) throw ApiError(errors::INVALID_VALUE, {"MTU", std::to_string(mtu)});
@@ -63,9 +74,19 @@ std::string Networks::network_create(Struct r) {
       throw ApiError(errors::INTERNAL_ERROR, {"cannot create bridge " + bridge + ": " + e.what()});
     }
   }
+  std::string ref;
   try {
-    return store_.create("network", std::move(r));
+    ref = store_.create("network", r);
+    if (managed && services_) services_->ensure(ref, r);
+    return ref;
   } catch (...) {
+    if (!ref.empty()) {
+      try {
+        if (managed && services_) services_->remove(r);  // whatever part of its host side was made
+        store_.destroy("network", ref);
+      } catch (const std::exception&) {
+      }
+    }
     if (managed) {
       try {
         backend_.bridge_destroy(bridge);
@@ -85,6 +106,7 @@ void Networks::network_destroy(const std::string& network) {
     throw ApiError("NETWORK_CONTAINS_VIF", refs);
   }
   const auto& bridge = rec["bridge"].as_string();
+  if (rec["managed"].as_bool() && services_) services_->remove(rec);
   if (rec["managed"].as_bool() && !bridge.empty()) {
     try {
       backend_.bridge_destroy(bridge);

@@ -13,13 +13,19 @@
 namespace vmstack::ops {
 
 class Dispatcher;
+class NetworkServices;
 
 class Networks {
  public:
   Networks(model::Store& store, net::Backend& backend) : store_(store), backend_(backend) {}
+  // NAT and internal networks' host side and DHCP (network_services.h);
+  // without it every network is a plain bridge.
+  void set_services(NetworkServices* s) { services_ = s; }
 
   // network.create: the bridge is `bridge` when given, else the first free
-  // xenbrN; a managed network's bridge is made now.
+  // xenbrN; a managed network's bridge is made now, and a NAT or internal
+  // network's host side and DHCP with it (other_config mode=, subnet=,
+  // gateway=; a subnet overlapping another network's is INVALID_VALUE).
   std::string network_create(Struct record);
   // Refused (NETWORK_CONTAINS_VIF [vifs]) while VIFs use it.
   void network_destroy(const std::string& network);
@@ -41,6 +47,7 @@ class Networks {
   std::string free_bridge_name() const;
   model::Store& store_;
   net::Backend& backend_;
+  NetworkServices* services_ = nullptr;
 };
 
 void bind_networks(Dispatcher& d, Networks& networks);

@@ -97,6 +97,63 @@ TEST_F(XeCommands, HostCpusSmAndMessagesList) {
   EXPECT_EQ(xe({"message-list", "--minimal"}).out, "\n");
 }
 
+// network-create/-destroy and vif-create/-destroy as the operator's notes
+// run them (the NAT and internal kinds' host side is tested in test_ops'
+// NatNetworkTest, on real networking).
+TEST_F(XeCommands, NetworkAndVifCreateAndDestroy) {
+  auto net = xe({"network-create", "name-label=lan", "MTU=9000"});
+  ASSERT_EQ(net.rc, 0) << net.err;
+  auto net_uuid = net.out.substr(0, net.out.find('\n'));
+  ASSERT_EQ(net_uuid.size(), 36u) << net.out;
+  auto bridge = xe({"network-list", "uuid=" + net_uuid, "params=bridge", "--minimal"}).out;
+  EXPECT_EQ(bridge.rfind("xenbr", 0), 0u) << bridge;
+  EXPECT_EQ(xe({"network-list", "bridge=" + bridge.substr(0, bridge.size() - 1), "--minimal"}).out, net_uuid + "\n");
+  EXPECT_EQ(xe({"network-param-get", "uuid=" + net_uuid, "param-name=MTU"}).out, "9000\n");
+
+  auto vif = xe({"vif-create", "vm-uuid=" + uuid("VM", d.alpha), "network-uuid=" + net_uuid, "device=1"});
+  ASSERT_EQ(vif.rc, 0) << vif.err;
+  auto vif_uuid = vif.out.substr(0, vif.out.find('\n'));
+  auto mac = xe({"vif-param-get", "uuid=" + vif_uuid, "param-name=MAC"}).out;
+  EXPECT_EQ(mac.substr(0, 3), "02:") << mac;  // generated, locally administered
+  EXPECT_EQ(xe({"vif-param-get", "uuid=" + vif_uuid, "param-name=MTU"}).out, "9000\n");  // the network's
+  auto dup = xe({"vif-create", "vm-uuid=" + uuid("VM", d.alpha), "network-uuid=" + net_uuid, "device=1",
+                 "mac=02:11:22:33:44:55"});
+  EXPECT_EQ(dup.rc, 1);
+  EXPECT_NE(dup.err.find("The device name is already in use.\ndevice: 1"), std::string::npos) << dup.err;
+  auto busy = xe({"network-destroy", "uuid=" + net_uuid});
+  EXPECT_EQ(busy.rc, 1);
+  EXPECT_NE(busy.err.find("NETWORK_CONTAINS_VIF"), std::string::npos) << busy.err;
+  EXPECT_EQ(xe({"vif-destroy", "uuid=" + vif_uuid}).rc, 0);
+  EXPECT_EQ(xe({"network-destroy", "uuid=" + net_uuid}).rc, 0);
+  EXPECT_EQ(xe({"network-list", "uuid=" + net_uuid, "--minimal"}).out, "\n");
+
+  auto bad = xe({"network-create", "name-label=x", "mode=routed", "subnet=10.0.0.0/24"});
+  EXPECT_EQ(bad.rc, 1);
+  EXPECT_NE(bad.err.find("The value given is invalid\nfield: mode\nvalue: routed (bridged, nat or internal)"),
+            std::string::npos)
+      << bad.err;
+  auto nosubnet = xe({"network-create", "name-label=x", "mode=nat"});
+  EXPECT_EQ(nosubnet.rc, 1);
+  EXPECT_NE(nosubnet.err.find("subnet"), std::string::npos) << nosubnet.err;
+}
+
+// What a guest reports (its addresses from DHCP leases, NatNetworkTest) is
+// shown on the VM as xapi's xe shows it: networks, os-version,
+// PV-drivers-version from its VM_guest_metrics.
+TEST_F(XeCommands, VmShowsItsGuestMetrics) {
+  auto vm = uuid("VM", d.alpha);
+  EXPECT_EQ(xe({"vm-param-get", "uuid=" + vm, "param-name=networks"}).out, "<not in database>\n");
+  auto gm = d.db().create("VM_guest_metrics", {{"networks", Struct{{"0/ip", "10.0.0.5"}, {"0/ipv4/0", "10.0.0.5"}}}});
+  d.db().update("VM", d.alpha, {{"guest_metrics", gm}});
+  EXPECT_EQ(xe({"vm-param-get", "uuid=" + vm, "param-name=networks"}).out, "0/ip: 10.0.0.5; 0/ipv4/0: 10.0.0.5\n");
+  EXPECT_EQ(xe({"vm-param-get", "uuid=" + vm, "param-name=networks", "param-key=0/ip"}).out, "10.0.0.5\n");
+  auto list = xe({"vm-param-list", "uuid=" + vm}).out;
+  EXPECT_NE(list.find("networks (MRO): 0/ip: 10.0.0.5; 0/ipv4/0: 10.0.0.5"), std::string::npos) << list;
+  EXPECT_EQ(xe({"vm-list", "networks:0/ip=10.0.0.5", "params=name-label", "--minimal"}).out, "alpha\n");
+  auto set = xe({"vm-param-set", "uuid=" + vm, "networks:0/ip=1.2.3.4"});
+  EXPECT_EQ(set.rc, 1);
+}
+
 TEST_F(XeCommands, ListRejectsUnknownFields) {
   auto r = xe({"vm-list", "bogus=1"});
   EXPECT_EQ(r.rc, 1);

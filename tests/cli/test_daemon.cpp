@@ -36,6 +36,10 @@ class NullNetwork final : public net::Backend {
   bool bridge_exists(const std::string&) override { return false; }
   std::string vif_plug(const net::VifPlug& v) override { return net::tap_name(v.vm_uuid, v.device); }
   void vif_unplug(const std::string&) override {}
+  void routed_apply(const net::RoutedNetwork&) override {
+    throw std::runtime_error("xe's test daemon has no host networking for nat or internal networks");
+  }
+  void routed_remove(const net::RoutedNetwork&) override {}
 };
 
 void write_all(int fd, const std::string& s) {

@@ -57,6 +57,8 @@ class ForwardNet final : public net::Backend {
   bool bridge_exists(const std::string& b) override { return n_.bridge_exists(b); }
   std::string vif_plug(const net::VifPlug& v) override { return n_.vif_plug(v); }
   void vif_unplug(const std::string& tap) override { n_.vif_unplug(tap); }
+  void routed_apply(const net::RoutedNetwork& r) override { n_.routed_apply(r); }
+  void routed_remove(const net::RoutedNetwork& r) override { n_.routed_remove(r); }
 
  private:
   net::Backend& n_;
@@ -88,6 +90,10 @@ void FakeNetwork::vif_unplug(const std::string& tap) {
   std::lock_guard lk(mu_);
   taps_.erase(tap);
 }
+void FakeNetwork::routed_apply(const net::RoutedNetwork& r) {
+  throw std::runtime_error("the fake network has no host side for " + r.bridge + " (use the real backend in a namespace)");
+}
+
 std::set<std::string> FakeNetwork::bridges() const {
   std::lock_guard lk(mu_);
   return bridges_;

@@ -40,6 +40,10 @@ class FakeNetwork final : public net::Backend {
   bool bridge_exists(const std::string& b) override;
   std::string vif_plug(const net::VifPlug& v) override;
   void vif_unplug(const std::string& tap) override;
+  // NAT and internal networks need the host's networking (a real dnsmasq
+  // on a real bridge): their tests run the real backend in a namespace.
+  void routed_apply(const net::RoutedNetwork& r) override;
+  void routed_remove(const net::RoutedNetwork&) override {}
   std::set<std::string> bridges() const;
   std::set<std::string> taps() const;
   std::string fail_plug;  // non-empty: vif_plug throws this
