@@ -61,7 +61,7 @@ void BridgeBackend::routed_apply(const RoutedNetwork& n) {
 }
 
 void BridgeBackend::routed_remove(const RoutedNetwork& n) {
-  run_nft("delete table ip " + nft_table_name(n.bridge) + "\n", true);
+  run_nft("delete table inet " + nft_table_name(n.bridge) + "\n", true);
   if (link_exists(n.bridge)) delete_address(n.bridge, n.subnet.gateway_cidr());
 }
 

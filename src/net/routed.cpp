@@ -5,7 +5,9 @@ namespace vmstack::net {
 std::string nft_table_name(const std::string& bridge) { return "vmstack-" + bridge; }
 
 std::string nft_script(const RoutedNetwork& n) {
-  const std::string table = "ip " + nft_table_name(n.bridge);
+  // inet: IPv6 too (the bridge has a link-local address a guest could
+  // reach the API on when it listens on ::); the subnet rules match IPv4.
+  const std::string table = "inet " + nft_table_name(n.bridge);
   const std::string br = "\"" + n.bridge + "\"";
   const std::string subnet = n.subnet.cidr();
   std::string s;

@@ -1,8 +1,8 @@
 // The host side of a NAT or internal network (xapi has none of its own;
 // libvirt's NAT networks are the model): the host's address on the bridge,
 // IPv4 forwarding, and an nftables table of vmstack's own per network,
-// `ip vmstack-<bridge>`, scoped to its bridge and subnet, that goes with
-// the network. Nothing else of the host's firewall is touched.
+// `inet vmstack-<bridge>` (IPv4 and IPv6), scoped to its bridge and
+// subnet, that goes with the network. Nothing else of the host's firewall is touched.
 #pragma once
 
 #include <string>

@@ -47,9 +47,9 @@ TEST(Ipv4, SubnetsGatewaysAndRanges) {
 TEST(Routed, NftScriptForNatAndInternal) {
   RoutedNetwork n{"xenbr1", true, subnet("192.168.21.0/24"), {443, 8080}};
   EXPECT_EQ(nft_script(n),
-            "table ip vmstack-xenbr1\n"
-            "delete table ip vmstack-xenbr1\n"
-            "table ip vmstack-xenbr1 {\n"
+            "table inet vmstack-xenbr1\n"
+            "delete table inet vmstack-xenbr1\n"
+            "table inet vmstack-xenbr1 {\n"
             "  chain input {\n"
             "    type filter hook input priority filter; policy accept;\n"
             "    iifname \"xenbr1\" tcp dport { 443, 8080 } drop\n"

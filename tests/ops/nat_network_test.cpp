@@ -130,7 +130,7 @@ class NatNetworkTest : public ::testing::Test {
         .as_string();
   }
   std::string nft_table(const std::string& br) {
-    auto r = run_command({"nft", "list", "table", "ip", "vmstack-" + br}, 10s);
+    auto r = run_command({"nft", "list", "table", "inet", "vmstack-" + br}, 10s);
     return r.ok() ? r.out : "";
   }
   // Waits (the supervisor's tick is a second) for `pred`.
