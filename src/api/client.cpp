@@ -22,7 +22,6 @@
 #include <limits>
 #include <memory>
 
-#include "api/tls_client.h"
 #include "api/wire_util.h"
 #include "core/fd.h"
 
@@ -50,8 +49,8 @@ std::string where(const Endpoint& ep) {
   return ep.unix_path.empty() ? ep.host + ":" + std::to_string(ep.port) : ep.unix_path;
 }
 
-}  // namespace
-
+// A connected socket to the endpoint, or CONNECTION_FAILED with a message
+// that tells the user what to check.
 UniqueFd open_connection(const Endpoint& ep) {
   if (!ep.unix_path.empty()) {
     sockaddr_un addr{};
@@ -87,7 +86,6 @@ UniqueFd open_connection(const Endpoint& ep) {
     if (connect_retrying_eintr(s.get(), ai->ai_addr, ai->ai_addrlen) == 0) {
       int one = 1;
       ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  // request/response: no Nagle delay
-      if (ep.tls) return tls_connect(std::move(s), ep.host, ep.ca_file);
       return s;
     }
     last = std::strerror(errno);
@@ -95,6 +93,7 @@ UniqueFd open_connection(const Endpoint& ep) {
   connection_failed("cannot connect to " + where(ep) + ": " + last + " \u2014 is vmstackd running?");
 }
 
+}  // namespace
 
 constexpr std::size_t kReadChunk = 64 * 1024;
 // A quick call's answer comes within tens of microseconds; sleeping for it

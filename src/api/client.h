@@ -7,7 +7,6 @@
 #include <string>
 
 #include "api/rpc.h"
-#include "core/fd.h"
 
 namespace vmstack::api {
 
@@ -16,14 +15,7 @@ struct Endpoint {
   std::string host;       // otherwise host:port over TCP
   unsigned short port = 0;
   bool json = false;      // JSON-RPC instead of XML-RPC
-  bool tls = false;       // TCP over TLS (HTTPS), the server's certificate checked (tls_client.h)
-  std::string ca_file = {};  // PEM certificates trusted besides the system's (vmstackd's self-signed one)
 };
-
-// A connected socket to the endpoint (for TLS, the plain side of the relay
-// tls_connect makes), or ApiError CONNECTION_FAILED with a message that
-// tells the user what to check.
-UniqueFd open_connection(const Endpoint& ep);
 
 class Client {
  public:

@@ -35,7 +35,6 @@ bool apply_conn_key(const std::string& key, const std::string& value, ConnOption
   else if (key == "username") c.username = value;
   else if (key == "password") c.password = value, c.have_password = true;
   else if (key == "passwordfile") c.password_file = value;
-  else if (key == "cafile") c.ca_file = value;
   else if (key == "nossl") {
     bool b = true;
     parse_bool_text(value, b);

@@ -13,8 +13,7 @@ namespace vmstack::cli {
 
 // Where and as whom to connect. Filled from (lowest precedence first) the
 // defaults, ~/.xe, then the command line (-s/-p/-u/-pw/-pwf/--nossl or the
-// equivalent server=/port=/username=/password=/passwordfile=/nossl= keys,
-// and cafile=).
+// equivalent server=/port=/username=/password=/passwordfile= keys).
 struct ConnOptions {
   std::string server;           // empty: the local unix socket
   unsigned short port = 0;      // 0: default (kDefaultTcpPort)
@@ -22,15 +21,10 @@ struct ConnOptions {
   std::string password;
   bool have_password = false;
   std::string password_file;    // -pwf
-  bool nossl = false;            // plain HTTP to -s (default: HTTPS, as xapi's xe)
-  std::string ca_file;          // cafile=: PEM certificates trusted for -s besides the system's
+  bool nossl = false;
 };
 
-inline constexpr unsigned short kDefaultTlsPort = 443;  // -s host: HTTPS, as xapi
-inline constexpr unsigned short kDefaultTcpPort = 80;   // -s host --nossl: plain HTTP
-// The certificate vmstackd makes at first start: trusted too when it is
-// there (xe -s on the host itself).
-inline constexpr const char* kDefaultCaFile = "/var/lib/vmstack/tls/vmstackd.pem";
+inline constexpr unsigned short kDefaultTcpPort = 8080;
 inline constexpr const char* kDefaultSocket = "/var/lib/vmstack/xapi.sock";
 
 // A parsed command line. Params keep their order (param-set applies them in

@@ -46,14 +46,11 @@ constexpr const char* kVmSelectorsInfo =
 std::string usage_text() {
   return "Usage:\n"
          "  xe <command>\n"
-         "    [ -s <server> ]            vmstackd host, over HTTPS (default: the local unix socket,\n"
+         "    [ -s <server> ]            vmstackd host, over TCP (default: the local unix socket,\n"
          "                               $VMSTACK_SOCKET or " +
          std::string(kDefaultSocket) +
          ")\n"
-         "    [ -p <port> ]              TCP port (default: 443; 80 with --nossl)\n"
-         "    [ --nossl ]                plain HTTP instead of HTTPS\n"
-         "    [ cafile=<PEM file> ]      trust this certificate for -s (default: the system's CAs and\n"
-         "                               " + std::string(kDefaultCaFile) + " when it is there)\n"
+         "    [ -p <port> ]              TCP port (default: 8080)\n"
          "    [ -u <username> -pw <password> | -pwf <password file> ]\n"
          "                               User authentication (password or file)\n"
          "    [ <other arguments> ... ]  Command-specific options\n"

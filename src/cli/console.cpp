@@ -37,7 +37,6 @@ constexpr char kEscape = 0x1d;  // Ctrl-]
 }  // namespace
 
 UniqueFd connect_endpoint(const api::Endpoint& ep) {
-  if (ep.tls) return api::open_connection(ep);  // HTTPS: the relay's plain side
   if (!ep.unix_path.empty()) {
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;

@@ -231,7 +231,7 @@ PrintedRecord print_record(const Struct& record, const std::vector<CliField>& fi
 
 bool is_std_param(const std::string& key) {
   static const char* const kStd[] = {"server",   "password", "port", "username", "minimal", "force",
-                                     "multiple", "all",      "trace", "message-priority", "params", "passwordfile", "nossl", "cafile", "debug"};
+                                     "multiple", "all",      "trace", "message-priority", "params", "passwordfile", "nossl", "debug"};
   for (const char* s : kStd)
     if (key == s) return true;
   return false;

@@ -1,7 +1,5 @@
 #include "cli/session.h"
 
-#include <unistd.h>
-
 #include <fstream>
 
 #include "cli/xe_errors.h"
@@ -18,10 +16,7 @@ api::Endpoint endpoint_for(const ConnOptions& conn, const char* socket_env) {
     std::string host = conn.server;
     if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     ep.host = host;
-    ep.tls = !conn.nossl;
-    ep.port = conn.port ? conn.port : ep.tls ? kDefaultTlsPort : kDefaultTcpPort;
-    ep.ca_file = conn.ca_file;
-    if (ep.tls && ep.ca_file.empty() && ::access(kDefaultCaFile, R_OK) == 0) ep.ca_file = kDefaultCaFile;
+    ep.port = conn.port ? conn.port : kDefaultTcpPort;
   }
   return ep;
 }

@@ -18,7 +18,6 @@
 #include <memory>
 #include <thread>
 
-#include "api/client.h"
 #include "api/rpc.h"
 #include "api/server.h"
 #include "api/tls_front.h"
@@ -295,50 +294,4 @@ TEST(TlsCert, HalfAPairIsNeverReplaced) {
     EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
   }
   EXPECT_TRUE(std::filesystem::exists(cert));
-}
-
-// The client side (api::Client with Endpoint::tls, as xe -s uses it): the
-// certificate checked against the CA file and the name, calls and a large
-// answer through the relay, and a refusal that says what to give.
-TEST_F(TlsFrontTest, ClientOverTlsChecksTheCertificate) {
-  Endpoint ep;
-  ep.host = "127.0.0.1";
-  ep.port = tls->port();
-  ep.tls = true;
-  ep.ca_file = cert;
-  Client c(ep);
-  std::string big(2u << 20, 'y');
-  EXPECT_EQ(c.call("echo", {Value(big)}).as_array().at(0).as_string(), big);
-  auto who = c.call("whoami", {}).as_struct();
-  EXPECT_EQ(who.at("uid").as_int(), -1);  // a TCP client, never local root
-  // Kept alive: the second call went over the same relay.
-  EXPECT_EQ(c.call("echo", {Value("again")}).as_array().at(0).as_string(), "again");
-
-  // Without the CA file the self-signed certificate is not trusted; the
-  // error says how to trust it.
-  Endpoint untrusted = ep;
-  untrusted.ca_file.clear();
-  Client u(untrusted);
-  try {
-    u.call("echo", {});
-    ADD_FAILURE() << "an untrusted certificate was accepted";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.code(), "CONNECTION_FAILED");
-    EXPECT_NE(e.description().at(1).find("not trusted"), std::string::npos) << e.description().at(1);
-    EXPECT_NE(e.description().at(1).find("cafile="), std::string::npos) << e.description().at(1);
-  }
-  // A name the certificate does not carry.
-  Endpoint wrong_name = ep;
-  wrong_name.host = "127.0.0.2";
-  try {
-    Client w(wrong_name);
-    w.call("echo", {});
-    ADD_FAILURE() << "a certificate for another name was accepted";
-  } catch (const ApiError& e) {
-    EXPECT_EQ(e.code(), "CONNECTION_FAILED");
-  }
-  // Plain HTTP to a TLS port fails cleanly, as TLS to a plain one does.
-  Endpoint plain = ep;
-  plain.tls = false;
-  EXPECT_THROW(Client(plain).call("echo", {}), ApiError);
 }

@@ -2,7 +2,6 @@
 #include <gtest/gtest.h>
 
 #include "cli/args.h"
-#include "cli/session.h"
 #include "cli/xe_errors.h"
 
 using namespace vmstack::cli;
@@ -37,28 +36,6 @@ TEST(Args, GlobalOptionsGoToTheConnection) {
   EXPECT_EQ(b.conn.port, 9);
   EXPECT_TRUE(b.params.empty());
   EXPECT_EQ(parse_args({"-h", "old-style", "vm-list"}).conn.server, "old-style");
-}
-
-// -s is HTTPS on 443 as with xapi's xe; --nossl is plain HTTP on 80; cafile=
-// names what to trust. None of it reaches the command's parameters.
-TEST(Args, ServerIsHttpsUnlessNossl) {
-  auto a = parse_args({"-s", "h", "cafile=/etc/ca.pem", "vm-list"});
-  EXPECT_TRUE(a.params.empty());
-  auto ep = endpoint_for(a.conn, nullptr);
-  EXPECT_TRUE(ep.tls);
-  EXPECT_EQ(ep.port, 443);
-  EXPECT_EQ(ep.ca_file, "/etc/ca.pem");
-  EXPECT_EQ(ep.host, "h");
-  auto p = endpoint_for(parse_args({"-s", "h", "--nossl", "vm-list"}).conn, nullptr);
-  EXPECT_FALSE(p.tls);
-  EXPECT_EQ(p.port, 80);
-  auto q = endpoint_for(parse_args({"-s", "[::1]", "-p", "8443", "vm-list"}).conn, nullptr);
-  EXPECT_TRUE(q.tls);
-  EXPECT_EQ(q.host, "::1");
-  EXPECT_EQ(q.port, 8443);
-  auto local = endpoint_for(parse_args({"vm-list"}).conn, "/run/x.sock");
-  EXPECT_FALSE(local.tls);
-  EXPECT_EQ(local.unix_path, "/run/x.sock");
 }
 
 TEST(Args, LastOccurrenceWins) {

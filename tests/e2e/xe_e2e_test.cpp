@@ -126,10 +126,10 @@ TEST_F(XeE2E, InstallStartConsolePauseShutdownRestartDestroy) {
 
 TEST_F(XeE2E, WrongPasswordAndBadInputAreRefused) {
   auto port = std::to_string(port_);
-  auto bad = xe({"-s", "127.0.0.1", "-p", port, "--nossl", "-u", "root", "-pw", "wrong", "vm-list"});
+  auto bad = xe({"-s", "127.0.0.1", "-p", port, "-u", "root", "-pw", "wrong", "vm-list"});
   EXPECT_EQ(bad.exit_code, 1);
   EXPECT_NE((bad.out + bad.err).find("uthentication"), std::string::npos) << bad.out << bad.err;
-  auto good = xe({"-s", "127.0.0.1", "-p", port, "--nossl", "-u", "root", "-pw", "e2e-secret", "template-list", "--minimal"});
+  auto good = xe({"-s", "127.0.0.1", "-p", port, "-u", "root", "-pw", "e2e-secret", "template-list", "--minimal"});
   EXPECT_TRUE(good.ok()) << good.err;
   EXPECT_EQ(std::count(good.out.begin(), good.out.end(), ','), 1) << "two built-in templates: " << good.out;
 

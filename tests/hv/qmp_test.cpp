@@ -141,7 +141,10 @@ TEST(Qmp, DisconnectFailsPendingAndLaterCommands) {
   c->set_close_callback([&] { closed = true; });
   q.proc.kill(SIGKILL);
   q.proc.wait();
-  for (int i = 0; i < 200 && c->connected(); ++i) std::this_thread::sleep_for(10ms);
+  // The reader thread marks the client disconnected, then calls the
+  // callback: wait for both (checking the flag right after the first raced
+  // the second under ASan).
+  for (int i = 0; i < 200 && (c->connected() || !closed.load()); ++i) std::this_thread::sleep_for(10ms);
   EXPECT_FALSE(c->connected());
   EXPECT_TRUE(closed.load());
   EXPECT_THROW(c->execute("query-status"), QmpConnectionError);
